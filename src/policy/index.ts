@@ -1,0 +1,32 @@
+/**
+ * The policy engine: everything that decides whether traffic may pass. Pure
+ * TypeScript, no I/O. Datapaths, proxies, `policy trace` and the UI ask it;
+ * nothing re-implements policy semantics elsewhere.
+ *
+ *   CiliumNetworkPolicy ─┐
+ *   CiliumClusterwide…  ─┼─► translate ─► PolicyRule ─┐
+ *   NetworkPolicy       ─┘                            ├─► PolicyEngine ─► EndpointPolicy per identity
+ *   Namespace, Pod ─► labels ─► identity ─────────────┘        │               │
+ *                                                         ChangeReport    PolicySnapshot.verdict()
+ *
+ * Semantics: shared/DESIGN.md "Compatibility facts", quoted where implemented
+ * (compiled.ts for precedence, translate-*.ts for the object kinds).
+ */
+export { PolicyEngine, policyKey, type ChangeReport } from './engine.ts';
+export { PolicySnapshot } from './snapshot.ts';
+export type { EndpointInfo } from './endpoint.ts';
+export {
+  decide,
+  decisionAllows,
+  isSentinel,
+  type CompiledEntry,
+  type Decision,
+  type DirectionPolicy,
+  type EndpointPolicy,
+  type FqdnLookup,
+  type Peer,
+} from './compiled.ts';
+export type { Direction, MatchKind, PortSpec, Protocol, RuleOrigin, RuleEntry, PeerSpec, L7Rules, HttpRule } from './model.ts';
+export type { DirectionVerdict, PeerRef, PeerView, Verdict, VerdictQuery, DirectionReason } from './verdict.ts';
+export { httpRuleMatches, type HttpRequest } from './http-rules.ts';
+export { portSpecText } from './ports.ts';

@@ -1,0 +1,138 @@
+/**
+ * Ports of policy rules: numbers, ranges (endPort), named ports and ICMP types.
+ *
+ * A named port means "the port that name has on the destination pod": on
+ * ingress the selected endpoint's own container ports, on egress the peer's
+ * (Kubernetes NetworkPolicyPort; Cilium resolves both the same way).
+ */
+import type { CiliumPortProtocol, ICMPField, NetworkPolicyPort } from '../k8s/objects.ts';
+import type { PortSpec, Protocol } from './model.ts';
+
+export interface NamedPort {
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+export type NamedPorts = ReadonlyMap<string, readonly NamedPort[]>;
+
+const ICMPV4_TYPES: Record<string, number> = {
+  EchoReply: 0,
+  DestinationUnreachable: 3,
+  Redirect: 5,
+  EchoRequest: 8,
+  RouterAdvertisement: 9,
+  RouterSelection: 10,
+  TimeExceeded: 11,
+  ParameterProblem: 12,
+  Timestamp: 13,
+  TimestampReply: 14,
+  Photuris: 40,
+  ExtendedEchoRequest: 42,
+  ExtendedEchoReply: 43,
+};
+const ICMPV6_TYPES: Record<string, number> = {
+  DestinationUnreachable: 1,
+  PacketTooBig: 2,
+  TimeExceeded: 3,
+  ParameterProblem: 4,
+  EchoRequest: 128,
+  EchoReply: 129,
+  MulticastListenerQuery: 130,
+  MulticastListenerReport: 131,
+  MulticastListenerDone: 132,
+  RouterSolicitation: 133,
+  RouterAdvertisement: 134,
+  NeighborSolicitation: 135,
+  NeighborAdvertisement: 136,
+  RedirectMessage: 137,
+  RouterRenumbering: 138,
+  ICMPNodeInformationQuery: 139,
+  ICMPNodeInformationResponse: 140,
+  InverseNeighborDiscoverySolicitation: 141,
+  InverseNeighborDiscoveryAdvertisement: 142,
+  HomeAgentAddressDiscoveryRequest: 144,
+  HomeAgentAddressDiscoveryReply: 145,
+  MobilePrefixSolicitation: 146,
+  MobilePrefixAdvertisement: 147,
+  DuplicateAddressRequestCodeSuffix: 157,
+  DuplicateAddressConfirmationCodeSuffix: 158,
+  ExtendedEchoRequest: 160,
+  ExtendedEchoReply: 161,
+};
+
+export function icmpTypeNumber(type: number | string, family: 'IPv4' | 'IPv6'): number {
+  if (typeof type === 'number') return type;
+  if (/^\d+$/.test(type)) return Number(type);
+  const n = (family === 'IPv6' ? ICMPV6_TYPES : ICMPV4_TYPES)[type];
+  if (n === undefined) throw new Error(`unknown ${family} ICMP type ${JSON.stringify(type)}`);
+  return n;
+}
+
+export function icmpPortSpec(f: ICMPField): PortSpec {
+  const family = f.family ?? 'IPv4';
+  const t = icmpTypeNumber(f.type, family);
+  return { protocol: family === 'IPv6' ? 'ICMPv6' : 'ICMP', port: t, endPort: t };
+}
+
+function numericOrName(port: string | number | undefined): { port: number; name?: string } {
+  if (port === undefined || port === '') return { port: 0 };
+  if (typeof port === 'number') return { port };
+  if (/^\d+$/.test(port)) return { port: Number(port) };
+  return { port: 0, name: port };
+}
+
+/** Cilium PortProtocol: port "0" or absent = all ports; protocol absent = ANY. */
+export function ciliumPortSpec(p: CiliumPortProtocol): PortSpec {
+  const { port, name } = numericOrName(p.port);
+  const protocol = p.protocol ?? 'ANY';
+  if (name !== undefined) return { protocol, port: 0, endPort: 0, name };
+  return { protocol, port, endPort: port === 0 ? 0 : Math.max(port, p.endPort ?? port) };
+}
+
+/** Kubernetes NetworkPolicyPort: protocol absent = TCP; port absent = every port of the protocol. */
+export function k8sPortSpec(p: NetworkPolicyPort): PortSpec {
+  const { port, name } = numericOrName(p.port);
+  const protocol = p.protocol ?? 'TCP';
+  if (name !== undefined) return { protocol, port: 0, endPort: 0, name };
+  return { protocol, port, endPort: port === 0 ? 0 : Math.max(port, p.endPort ?? port) };
+}
+
+function protocolMatches(spec: PortSpec['protocol'], proto: Protocol): boolean {
+  if (spec === proto) return true;
+  return spec === 'ANY' && (proto === 'TCP' || proto === 'UDP' || proto === 'SCTP');
+}
+
+/**
+ * Whether `proto`/`port` falls under one spec. `namedPorts` are those of the
+ * destination pod (the subject on ingress, the peer on egress); without them a
+ * named port matches nothing.
+ */
+export function portSpecMatches(spec: PortSpec, proto: Protocol, port: number, namedPorts: NamedPorts | undefined): boolean {
+  if (!protocolMatches(spec.protocol, proto)) return false;
+  if (spec.name !== undefined) {
+    const candidates = namedPorts?.get(spec.name);
+    if (candidates === undefined) return false;
+    for (const c of candidates) if (c.port === port && protocolMatches(spec.protocol, c.protocol)) return true;
+    return false;
+  }
+  if (spec.port === 0) return true;
+  return port >= spec.port && port <= spec.endPort;
+}
+
+export function portsMatch(
+  specs: readonly PortSpec[] | null,
+  proto: Protocol,
+  port: number,
+  namedPorts: NamedPorts | undefined,
+): boolean {
+  if (specs === null) return true;
+  for (const s of specs) if (portSpecMatches(s, proto, port, namedPorts)) return true;
+  return false;
+}
+
+export function portSpecText(s: PortSpec): string {
+  const proto = s.protocol;
+  if (s.name !== undefined) return `${s.name}/${proto}`;
+  if (proto === 'ICMP' || proto === 'ICMPv6') return `${proto} type ${s.port}`;
+  if (s.port === 0) return `*/${proto}`;
+  return s.endPort > s.port ? `${s.port}-${s.endPort}/${proto}` : `${s.port}/${proto}`;
+}
