@@ -191,6 +191,11 @@ export interface PortRule {
   rules?: L7Rules;
 }
 
+/** toPorts of a deny rule: ports only — Cilium rejects L7 `rules` there (L7 cannot be denied). */
+export interface PortDenyRule {
+  ports?: CiliumPortProtocol[];
+}
+
 export interface CIDRRule {
   cidr: string;
   except?: string[];
@@ -233,7 +238,7 @@ export interface IngressDenyRule {
   fromCIDR?: string[];
   fromCIDRSet?: CIDRRule[];
   fromEntities?: Entity[];
-  toPorts?: PortRule[];
+  toPorts?: PortDenyRule[];
   icmps?: ICMPRule[];
 }
 
@@ -252,7 +257,7 @@ export interface EgressDenyRule {
   toCIDR?: string[];
   toCIDRSet?: CIDRRule[];
   toEntities?: Entity[];
-  toPorts?: PortRule[];
+  toPorts?: PortDenyRule[];
   icmps?: ICMPRule[];
 }
 

@@ -1,0 +1,50 @@
+/**
+ * The `palisade` command line.
+ *
+ *   palisade policy validate|trace   policy engine, offline (src/policy)
+ *   palisade version
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerValidate } from './policy-validate.ts';
+import { registerTrace } from './policy-trace.ts';
+import { CliError, red } from './style.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('palisade')
+    .description('Palisade: Cilium-compatible network policy, FQDN and L7 filtering, eBPF host routing and flow observability for Kubernetes')
+    .version(pkg.version, '-v, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+
+  const policy = program.command('policy').description('Validate policies and trace verdicts, offline');
+  registerValidate(policy);
+  registerTrace(policy);
+
+  program
+    .command('version')
+    .description('Print the version')
+    .action(() => console.log(`palisade ${pkg.version} (node ${process.versions.node})`));
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (err instanceof CliError) {
+      console.error(`${red('error:')} ${err.message}`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main();

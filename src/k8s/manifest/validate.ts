@@ -1,0 +1,75 @@
+/**
+ * One parsed object → its typed KubeObject, or field faults. Dispatches on
+ * `kind`, then runs that kind's schema (structure and semantic checks in one
+ * pass). Used for every document and List item, and by API servers on request bodies.
+ */
+import type * as z from 'zod';
+import type { KubeObject } from '../objects.ts';
+import { closest } from './checks-names.ts';
+import { issuesToFaults, manifestErrorMap, type FieldFault } from './fault.ts';
+import { ciliumClusterwideNetworkPolicySchema, ciliumNetworkPolicySchema } from './schema-cilium.ts';
+import { namespaceSchema, podSchema, serviceSchema } from './schema-core.ts';
+import { networkPolicySchema } from './schema-k8s-networkpolicy.ts';
+import { isRecord } from './schema-kit.ts';
+
+interface KindSpec {
+  apiVersion: string;
+  schema: z.ZodType<KubeObject>;
+}
+
+/** Every kind Palisade reads, with the apiVersion that serves it. */
+export const KINDS: Readonly<Record<string, KindSpec>> = {
+  Namespace: { apiVersion: 'v1', schema: namespaceSchema },
+  Pod: { apiVersion: 'v1', schema: podSchema },
+  Service: { apiVersion: 'v1', schema: serviceSchema },
+  NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', schema: networkPolicySchema },
+  CiliumNetworkPolicy: { apiVersion: 'cilium.io/v2', schema: ciliumNetworkPolicySchema },
+  CiliumClusterwideNetworkPolicy: { apiVersion: 'cilium.io/v2', schema: ciliumClusterwideNetworkPolicySchema },
+};
+
+export function supportedKinds(): string {
+  const kinds = Object.entries(KINDS).map(([kind, spec]) => `${spec.apiVersion} ${kind}`);
+  return `${kinds.join(', ')}, and v1 List or <Kind>List of these`;
+}
+
+/** The element kind of a List kind: '' for `List`, 'NetworkPolicy' for `NetworkPolicyList`, undefined otherwise. */
+export function listElementKind(kind: string): string | undefined {
+  if (kind === 'List') return '';
+  if (kind.endsWith('List') && Object.hasOwn(KINDS, kind.slice(0, -4))) return kind.slice(0, -4);
+  return undefined;
+}
+
+function unknownKindFault(kind: string, apiVersion: unknown): FieldFault {
+  const known = [...Object.keys(KINDS), 'List', ...Object.keys(KINDS).map((k) => `${k}List`)];
+  const hint = closest(kind, known);
+  const version = typeof apiVersion === 'string' ? ` (apiVersion ${apiVersion})` : '';
+  return {
+    path: 'kind',
+    message: `unknown kind ${JSON.stringify(kind)}${version}${hint !== undefined ? `; did you mean ${hint}?` : ''}; Palisade reads ${supportedKinds()}`,
+  };
+}
+
+export function validateObject(raw: unknown): { object?: KubeObject; faults: FieldFault[] } {
+  if (!isRecord(raw)) {
+    const got = raw === null ? 'null' : Array.isArray(raw) ? 'a list' : typeof raw;
+    return { faults: [{ path: '', message: `an object must be a mapping with apiVersion, kind and metadata (got ${got})` }] };
+  }
+  const kind = raw.kind;
+  if (typeof kind !== 'string') {
+    const faults: FieldFault[] = [
+      { path: 'kind', message: kind === undefined ? `required field is missing: every object needs a kind; Palisade reads ${supportedKinds()}` : 'kind must be a string' },
+    ];
+    if (raw.apiVersion === undefined) faults.unshift({ path: 'apiVersion', message: 'required field is missing: every object needs an apiVersion' });
+    return { faults };
+  }
+  const spec = KINDS[kind];
+  if (spec === undefined) {
+    if (listElementKind(kind) !== undefined) {
+      return { faults: [{ path: 'kind', message: `a ${kind} is a whole manifest document, not an object inside one` }] };
+    }
+    return { faults: [unknownKindFault(kind, raw.apiVersion)] };
+  }
+  const result = spec.schema.safeParse(raw, { error: manifestErrorMap });
+  if (result.success) return { object: result.data, faults: [] };
+  return { faults: issuesToFaults(result.error.issues) };
+}

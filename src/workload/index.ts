@@ -1,0 +1,10 @@
+/**
+ * Workloads a lab pod can run as its container command:
+ *   palisade workload http-echo --port N   JSON echo of each request
+ *   palisade workload tcp-echo  --port N   byte echo
+ *   palisade workload udp-echo  --port N   datagram echo
+ * They bind to all addresses (IPv4 and IPv6) of the pod's network namespace.
+ */
+export { startHttpEcho, podName, type EchoReply } from './http-echo.ts';
+export { startTcpEcho } from './tcp-echo.ts';
+export { startUdpEcho } from './udp-echo.ts';
