@@ -2,12 +2,14 @@
  * The `palisade` command line.
  *
  *   palisade policy validate|trace   policy engine, offline (src/policy)
+ *   palisade apply|delete|get|exec|logs|label   objects of a lab (or any cluster) via its API server
  *   palisade version
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerValidate } from './policy-validate.ts';
 import { registerTrace } from './policy-trace.ts';
+import { registerKubeCommands } from './kube-commands.ts';
 import { CliError, red } from './style.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   const policy = program.command('policy').description('Validate policies and trace verdicts, offline');
   registerValidate(policy);
   registerTrace(policy);
+
+  registerKubeCommands(program);
 
   program
     .command('version')

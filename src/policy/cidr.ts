@@ -25,7 +25,7 @@ export function cidrPeer(cidr: string, except: readonly string[] = []): CidrPeer
     for (const e of except) addCidr(ex, e);
   }
   const text = except.length > 0 ? `${cidr} except ${except.join(', ')}` : cidr;
-  return { text, include, except: ex };
+  return { text, cidr, exceptCidrs: [...except], include, except: ex };
 }
 
 export function cidrContains(peer: CidrPeer, ip: string): boolean {

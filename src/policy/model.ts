@@ -39,6 +39,9 @@ export interface PortSpec {
 /** A CIDR peer: matches world addresses inside `include` and outside `except`. */
 export interface CidrPeer {
   readonly text: string;
+  /** As written, for datapaths that program prefixes themselves. */
+  readonly cidr: string;
+  readonly exceptCidrs: readonly string[];
   readonly include: BlockList;
   readonly except: BlockList | null;
 }

@@ -32,3 +32,4 @@ export { formatFault, type Fault, type FieldFault } from './fault.ts';
 export { parseManifestText, type ManifestEntry, type ManifestFile } from './parse.ts';
 export { loadManifests, STDIN_SOURCE, type LoadOptions } from './load.ts';
 export { validateObject, supportedKinds } from './validate.ts';
+export { labelValueError, qualifiedNameError } from './checks-names.ts';
