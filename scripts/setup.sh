@@ -10,13 +10,17 @@ cd "$root"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Debian packages the lab, the datapaths and the tests drive for real.
-packages=(ca-certificates curl git)
+# Debian packages the lab, the datapaths and the tests drive for real:
+# iproute2 and nftables (namespaces, veths, routes, policy), the CNI plugins
+# (host-local IPAM), curl/iperf3/dig/ping in pods, procps (sysctl, pgrep).
+packages=(ca-certificates curl git iproute2 nftables containernetworking-plugins iperf3 dnsutils iputils-ping procps bash)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# kubectl, for the lab's kubeconfig: the machine's own if it has one, else Debian's.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup: missing system packages (${missing[*]}); run as root or install them with apt-get" >&2

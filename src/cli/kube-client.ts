@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import { kubeconfigPath, labFromEnv, validateLabName } from '../lab/paths.ts';
+import { RawObjectApi } from '../k8s/raw-client.ts';
 import type { KindInfo } from './kube-kinds.ts';
 import { CliError } from './style.ts';
 
@@ -49,23 +50,6 @@ export interface ApiObject extends JsonObject {
     resourceVersion?: string;
     [k: string]: unknown;
   };
-}
-
-/** KubernetesObjectApi that hands back the server's JSON instead of client-node model instances. */
-class RawObjectApi extends k8s.KubernetesObjectApi {
-  static makeRaw(kc: k8s.KubeConfig): RawObjectApi {
-    const api = kc.makeApiClient(RawObjectApi);
-    api.setDefaultNamespace(kc);
-    return api;
-  }
-
-  protected override async processResponse<T extends k8s.KubernetesObject>(response: k8s.ResponseContext, type?: string): Promise<T> {
-    // Discovery (resource()) asks for a typed V1APIResourceList: leave that path alone.
-    if (type !== undefined || response.httpStatusCode < 200 || response.httpStatusCode > 299) {
-      return super.processResponse<T>(response, type);
-    }
-    return JSON.parse(await response.body.text()) as T;
-  }
 }
 
 /** A JSON merge patch that also names its object (null removes a field). */

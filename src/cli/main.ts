@@ -3,6 +3,8 @@
  *
  *   palisade policy validate|trace   policy engine, offline (src/policy)
  *   palisade apply|delete|get|exec|logs|label   objects of a lab (or any cluster) via its API server
+ *   palisade lab up|down|status|list        a cluster of network namespaces (src/lab)
+ *   palisade workload http-echo|tcp-echo|udp-echo   servers for lab pods
  *   palisade version
  */
 import { Command, CommanderError } from 'commander';
@@ -10,6 +12,8 @@ import { readFileSync } from 'node:fs';
 import { registerValidate } from './policy-validate.ts';
 import { registerTrace } from './policy-trace.ts';
 import { registerKubeCommands } from './kube-commands.ts';
+import { registerLabCommands } from './lab-commands.ts';
+import { registerWorkloadCommands } from './workload-commands.ts';
 import { CliError, red } from './style.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -25,7 +29,9 @@ export function buildProgram(): Command {
   registerValidate(policy);
   registerTrace(policy);
 
+  registerLabCommands(program);
   registerKubeCommands(program);
+  registerWorkloadCommands(program);
 
   program
     .command('version')

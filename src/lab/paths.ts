@@ -10,12 +10,18 @@ export const RUN_ROOT = '/run/palisade';
 export const BPF_ROOT = '/sys/fs/bpf/palisade';
 export const DEFAULT_LAB = 'default';
 
-/** Lab names become parts of namespace and file names: short, lower-case, no dots. */
-export const LAB_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$/;
+/**
+ * Lab names become parts of namespace and file names. No '-': `pl-<lab>-` must
+ * never be a prefix of another lab's names (lab `a` against lab `a-b`).
+ */
+export const LAB_NAME_RE = /^[a-z0-9]{1,16}$/;
 
 export function validateLabName(name: string): string | null {
-  return LAB_NAME_RE.test(name) ? null : `lab name ${JSON.stringify(name)} must be 1–16 lower-case letters, digits or '-', starting and ending with a letter or digit`;
+  return LAB_NAME_RE.test(name) ? null : `lab name ${JSON.stringify(name)} must be 1–16 lower-case letters or digits`;
 }
+
+/** The marker every lab process carries in its command line: the lab's directory. */
+export const labMarker = (lab: string): string => `${labDir(lab)}/`;
 
 /** The lab a command means: --lab, else $PALISADE_LAB, else `default`. */
 export function labFromEnv(flag?: string): string {

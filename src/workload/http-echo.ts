@@ -28,7 +28,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       method: req.method ?? '',
       path: req.url ?? '',
       headers: req.headers,
-      client: { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
+      // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; show the address the client has.
+      client: { address: (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, ''), port: req.socket.remotePort ?? 0 },
       pod: podName(),
       ...(process.env['POD_NAMESPACE'] ? { namespace: process.env['POD_NAMESPACE'] } : {}),
       bodyBytes,

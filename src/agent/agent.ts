@@ -1,0 +1,233 @@
+/**
+ * The node agent: Kubernetes objects in, kernel state out.
+ *
+ *   informers ──► PolicyEngine (identities, compiled policy) ──┐
+ *   CNI plugin ──► endpoint registry (this node's pods) ───────┼──► datapath.apply(snapshot)
+ *   Node objects ──► routes to the other nodes' pods ──────────┘
+ *
+ * Start-up order matters for "no allowed connection fails while the agent
+ * restarts": nothing in the kernel is touched until every resource has been
+ * listed and the registry is loaded; then the whole policy is swapped in one
+ * atomic transaction. A rejected (invalid) policy leaves the previous version
+ * of that object in force.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { PolicyEngine } from '../policy/index.ts';
+import { validateObject } from '../k8s/manifest/index.ts';
+import type { KubeObject, Pod } from '../k8s/objects.ts';
+import type { ApplyResult, Datapath, DatapathStatus, DropCounter, PeerNode } from '../datapath/index.ts';
+import type { AgentConfig } from './config.ts';
+import { EndpointRegistry, type Registration } from './endpoint-registry.ts';
+import { watchCluster, type EventType, type Watchers, type WatchedKind } from './informers.ts';
+import { openApiTunnel, type Tunnel } from './api-tunnel.ts';
+
+export interface AgentStatus {
+  node: string;
+  ready: boolean;
+  datapath: DatapathStatus;
+  endpoints: Registration[];
+  engine: PolicyEngine['stats'];
+  rejectedPolicies: { policy: string; faults: string[] }[];
+  drops: DropCounter[];
+  applies: number;
+}
+
+export class Agent {
+  readonly #cfg: AgentConfig;
+  readonly #datapath: Datapath;
+  readonly #log: Logger;
+  readonly #engine = new PolicyEngine();
+  readonly #registry: EndpointRegistry;
+  readonly #pods = new Map<string, Pod>();
+  readonly #nodes = new Map<string, PeerNode>();
+  readonly #rejected = new Map<string, string[]>();
+  #watchers: Watchers | undefined;
+  #tunnel: Tunnel | undefined;
+  #ready = false;
+  #applies = 0;
+  #applyChain: Promise<ApplyResult | undefined> = Promise.resolve(undefined);
+  #applyPending = false;
+  #nodesDirty = false;
+
+  constructor(cfg: AgentConfig, datapath: Datapath, log: Logger) {
+    this.#cfg = cfg;
+    this.#datapath = datapath;
+    this.#log = log;
+    this.#registry = new EndpointRegistry(`${cfg.runDir}/endpoints.json`);
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  async start(): Promise<void> {
+    await this.#registry.load();
+    const kc = new k8s.KubeConfig();
+    if (this.#cfg.apiSocket) {
+      this.#tunnel = await openApiTunnel(this.#cfg.apiSocket);
+      kc.loadFromOptions({
+        clusters: [{ name: 'lab', server: this.#tunnel.url, skipTLSVerify: true }],
+        users: [{ name: 'agent' }],
+        contexts: [{ name: 'lab', cluster: 'lab', user: 'agent' }],
+        currentContext: 'lab',
+      });
+    } else if (this.#cfg.kubeconfig) {
+      kc.loadFromFile(this.#cfg.kubeconfig);
+    }
+    this.#watchers = watchCluster(kc, (kind, type, obj) => this.#onEvent(kind, type, obj), (m) => this.#log.warn(m));
+    await this.#watchers.synced;
+    await this.#setupNode();
+    const first = await this.#apply();
+    this.#ready = true;
+    this.#log.info({ apply: first, stats: this.#engine.stats }, 'agent ready');
+  }
+
+  async stop(): Promise<void> {
+    await this.#watchers?.stop();
+    await this.#tunnel?.close();
+  }
+
+  // ------------------------------------------------------------ objects
+
+  #onEvent(kind: WatchedKind, type: EventType, obj: Record<string, unknown>): void {
+    const meta = (obj['metadata'] ?? {}) as { name?: string; namespace?: string };
+    const name = meta.name ?? '';
+    try {
+      if (kind === 'Node') {
+        this.#onNode(type, obj);
+        return;
+      }
+      if (type === 'delete') {
+        if (kind === 'Pod') this.#pods.delete(`${meta.namespace}/${name}`);
+        this.#rejected.delete(`${kind}/${meta.namespace ?? ''}/${name}`);
+        this.#engine.delete(kind, meta.namespace, name);
+      } else {
+        const object = this.#accept(kind, obj);
+        if (!object) return;
+        if (object.kind === 'Pod') {
+          this.#pods.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
+          this.#engine.upsert(this.#withLocalAddress(object));
+        } else {
+          this.#engine.upsert(object);
+        }
+      }
+      this.#scheduleApply();
+    } catch (err) {
+      this.#log.error({ err, kind, name }, 'could not absorb object');
+    }
+  }
+
+  /** Policies are validated again here: the API server of a real cluster does not know Palisade's rules. */
+  #accept(kind: WatchedKind, obj: Record<string, unknown>): KubeObject | undefined {
+    if (kind === 'CiliumNetworkPolicy' || kind === 'CiliumClusterwideNetworkPolicy' || kind === 'NetworkPolicy') {
+      const { status: _s, ...spec } = obj;
+      const r = validateObject({ ...spec, kind, apiVersion: kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'cilium.io/v2' });
+      const meta = obj['metadata'] as { name?: string; namespace?: string };
+      const key = `${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
+      if (!r.object) {
+        const faults = r.faults.map((f) => `${f.path}: ${f.message}`);
+        this.#rejected.set(key, faults);
+        this.#log.warn({ policy: key, faults }, 'policy rejected; the previous version stays in force');
+        return undefined;
+      }
+      this.#rejected.delete(key);
+      return r.object;
+    }
+    return { ...obj, kind } as unknown as KubeObject;
+  }
+
+  /** The CNI plugin knows a local pod's address before the API does: use it. */
+  #withLocalAddress(pod: Pod): Pod {
+    const reg = this.#registry.byPod(pod.metadata.namespace ?? 'default', pod.metadata.name);
+    if (!reg || pod.status?.podIP) return pod;
+    return { ...pod, status: { ...pod.status, podIP: reg.ip, podIPs: [{ ip: reg.ip }] } };
+  }
+
+  #onNode(type: EventType, obj: Record<string, unknown>): void {
+    const name = (obj['metadata'] as { name: string }).name;
+    const spec = (obj['spec'] ?? {}) as { podCIDR?: string };
+    const addrs = ((obj['status'] as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ?? []);
+    const ip = addrs.find((a) => a.type === 'InternalIP')?.address;
+    if (type === 'delete' || !ip || !spec.podCIDR) this.#nodes.delete(name);
+    else this.#nodes.set(name, { name, ip, podCIDR: spec.podCIDR });
+    this.#nodesDirty = true;
+    this.#scheduleApply();
+  }
+
+  async #setupNode(): Promise<void> {
+    this.#nodesDirty = false;
+    const n = this.#cfg.network;
+    await this.#datapath.setupNode(
+      { name: this.#cfg.node, underlayIp: n.underlayIp, underlayIf: n.underlayIf, underlayCIDR: n.underlayCIDR, podCIDR: n.podCIDR, clusterPodCIDR: n.clusterPodCIDR },
+      [...this.#nodes.values()],
+    );
+  }
+
+  // ------------------------------------------------------------ endpoints (CNI)
+
+  /** Registers a pod the CNI plugin wired; resolves once its policy is in the kernel. */
+  async registerEndpoint(r: Registration, timeoutMs = 10_000): Promise<void> {
+    await this.#registry.add(r);
+    const key = `${r.namespace}/${r.pod}`;
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#pods.has(key)) {
+      if (Date.now() > deadline) throw new Error(`pod ${key} is not known to the API server`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    this.#engine.upsert(this.#withLocalAddress(this.#pods.get(key)!));
+    await this.#apply();
+  }
+
+  async deregisterEndpoint(containerId: string): Promise<void> {
+    const r = await this.#registry.remove(containerId);
+    if (r) await this.#apply();
+  }
+
+  // ------------------------------------------------------------ datapath
+
+  #scheduleApply(): void {
+    if (!this.#ready || this.#applyPending) return;
+    this.#applyPending = true;
+    // Coalesce a burst of events (a list after a restart, a multi-object apply) into one transaction.
+    setTimeout(() => {
+      this.#applyPending = false;
+      void this.#apply().catch((err: unknown) => this.#log.error({ err }, 'datapath apply failed'));
+    }, 5);
+  }
+
+  /** Applies the current state; applies are serialised so the kernel sees them in order. */
+  #apply(): Promise<ApplyResult | undefined> {
+    this.#applyChain = this.#applyChain
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.#nodesDirty) await this.#setupNode();
+        const snapshot = this.#engine.snapshot();
+        const known = new Set([...snapshot.endpoints()].map((e) => e.key));
+        const peers = [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node);
+        const result = await this.#datapath.apply({
+          snapshot,
+          localEndpoints: this.#registry.localEndpoints().filter((e) => known.has(e.key)),
+          ownAddresses: [this.#cfg.network.underlayIp],
+          peerAddresses: peers.map((n) => n.ip),
+        });
+        this.#applies++;
+        if (result.endpointsProgrammed > 0 || result.ipcacheChanges > 0) this.#log.debug({ result }, 'datapath updated');
+        return result;
+      });
+    return this.#applyChain;
+  }
+
+  async status(): Promise<AgentStatus> {
+    return {
+      node: this.#cfg.node,
+      ready: this.#ready,
+      datapath: this.#datapath.status(),
+      endpoints: this.#registry.all(),
+      engine: this.#engine.stats,
+      rejectedPolicies: [...this.#rejected].map(([policy, faults]) => ({ policy, faults })),
+      drops: await this.#datapath.dropCounters(),
+      applies: this.#applies,
+    };
+  }
+}

@@ -1,0 +1,33 @@
+/** The agent's configuration: one JSON file, written by `lab up` (or a DaemonSet's ConfigMap). */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+const Config = z.strictObject({
+  node: z.string().min(1),
+  /** Where the agent keeps its socket and state (endpoints survive a restart). */
+  runDir: z.string().min(1),
+  datapath: z.enum(['legacy', 'ebpf']).default('legacy'),
+  /** Either a unix socket of the API server (lab) or a kubeconfig file. */
+  apiSocket: z.string().optional(),
+  kubeconfig: z.string().optional(),
+  network: z.strictObject({
+    underlayIp: z.string(),
+    underlayIf: z.string().default('eth0'),
+    underlayCIDR: z.string(),
+    podCIDR: z.string(),
+    clusterPodCIDR: z.string(),
+  }),
+});
+
+export type AgentConfig = z.infer<typeof Config>;
+
+export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+  const raw: unknown = JSON.parse(await readFile(file, 'utf8'));
+  const r = Config.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${file}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(lines.join('\n'));
+  }
+  if (!r.data.apiSocket && !r.data.kubeconfig) throw new Error(`${file}: one of apiSocket or kubeconfig is required`);
+  return r.data;
+}

@@ -1,0 +1,166 @@
+/**
+ * `palisade lab up|down|status|list`, and the lab's internal processes
+ * (`lab controller`, `agent`) that `lab up` starts.
+ */
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { labDown, labUp, LabError, listLabs, readLabState, restartAgent } from '../lab/lifecycle.ts';
+import { consoleProgress } from '../lab/progress.ts';
+import { agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState } from '../lab/paths.ts';
+import { isAlive } from '../lab/processes.ts';
+import { unixRequest } from '../lab/unix-http.ts';
+import { runController } from '../lab/controller.ts';
+import { runAgent } from '../agent/index.ts';
+import { bold, CliError, dim, green, red } from './style.ts';
+
+function asCli<T>(fn: () => Promise<T>): Promise<T> {
+  return fn().catch((err: unknown) => {
+    if (err instanceof LabError) throw new CliError(err.message, 1);
+    throw err;
+  });
+}
+
+export function registerLabCommands(program: Command): void {
+  const lab = program.command('lab').description('A whole Kubernetes-like cluster out of network namespaces on this machine (root)');
+
+  lab
+    .command('up')
+    .description('Create a lab: node namespaces on an underlay, the API server, the controller and one agent per node')
+    .option('--name <name>', 'lab name (letters and digits)', DEFAULT_LAB)
+    .option('--nodes <n>', 'number of nodes', '2')
+    .option('--datapath <mode>', 'legacy (routing + nftables)', 'legacy')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .addHelpText(
+      'after',
+      `
+Everything the lab creates carries its name: namespaces pl-<name>-…, files under
+/run/palisade/<name>/. Several labs can run side by side. It stays up until
+'palisade lab down --name <name>'.
+
+Examples:
+  palisade lab up
+  palisade lab up --name test --nodes 3
+  palisade apply -f examples/star-wars/   # then: palisade get pods -A`,
+    )
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string }) => {
+      if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
+      process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy', progress: consoleProgress() }));
+      if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
+      else printSummary(s);
+    });
+
+  lab
+    .command('down')
+    .description('Remove a lab and every trace of it (also after a crash)')
+    .option('--name <name>', 'lab name', labFromEnv())
+    .action(async (o: { name: string }) => {
+      const r = await asCli(() => labDown(o.name));
+      if (r.namespaces.length === 0 && r.removedDirs.length === 0 && r.processes === 0) {
+        console.log(`lab ${o.name}: nothing to remove`);
+        return;
+      }
+      console.log(`lab ${o.name} removed: ${r.processes} processes, ${r.namespaces.length} network namespaces, ${r.removedDirs.join(', ') || 'no files'}`);
+    });
+
+  lab
+    .command('status')
+    .description('Show a lab: API server, controller, nodes and agents, with health')
+    .option('--name <name>', 'lab name', labFromEnv())
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (o: { name: string; output: string }) => {
+      const s = await readLabState(o.name);
+      if (!s) throw new CliError(`no lab ${o.name} on this machine (palisade lab list)`, 1);
+      const agents = await Promise.all(
+        s.nodes.map(async (n) => {
+          const r = await unixRequest(agentSocketPath(s.name, n.name), 'GET', '/v1/status', undefined, 2000).catch(() => undefined);
+          return { node: n.name, status: r?.status === 200 ? (JSON.parse(r.body) as AgentStatusView) : undefined };
+        }),
+      );
+      if (o.output === 'json') {
+        console.log(JSON.stringify({ ...s, agentStatus: Object.fromEntries(agents.map((a) => [a.node, a.status ?? null])) }, null, 2));
+        return;
+      }
+      printStatus(s, agents);
+      if (agents.some((a) => !a.status?.ready)) process.exitCode = 1;
+    });
+
+  lab
+    .command('list')
+    .description('Labs on this machine')
+    .action(async () => {
+      const names = await listLabs();
+      if (names.length === 0) console.log('no labs');
+      for (const n of names) {
+        const s = await readLabState(n);
+        console.log(s ? `${n}\t${s.nodes.length} nodes\t${s.datapath}\t${s.apiServer.url}\tsince ${s.createdAt}` : `${n}\t(leftovers only: palisade lab down --name ${n})`);
+      }
+    });
+
+  lab
+    .command('restart-agent')
+    .description("Restart a node's agent; policy stays enforced in the kernel meanwhile")
+    .argument('<node>', 'node name, e.g. node-1')
+    .option('--name <name>', 'lab name', labFromEnv())
+    .action(async (node: string, o: { name: string }) => {
+      const pid = await asCli(() => restartAgent(o.name, node));
+      console.log(`agent on ${node} restarted (pid ${pid}) and ready`);
+    });
+
+  lab
+    .command('controller', { hidden: true })
+    .description("The lab's scheduler and kubelets (started by lab up)")
+    .requiredOption('--name <name>')
+    .option('--run-dir <dir>')
+    .action(async (o: { name: string }) => {
+      await runController(o.name);
+      await new Promise(() => {}); // runs until signalled
+    });
+
+  program
+    .command('agent', { hidden: true })
+    .description('The node agent (started by lab up, or as a DaemonSet)')
+    .requiredOption('--config <file>')
+    .action(async (o: { config: string }) => {
+      await runAgent(o.config);
+      await new Promise(() => {});
+    });
+}
+
+interface AgentStatusView {
+  ready: boolean;
+  endpoints: unknown[];
+  drops: { packets: number }[];
+  rejectedPolicies: { policy: string; faults: string[] }[];
+  datapath: { mode: string; endpoints: { endpoint: string; unenforceable: string[] }[] };
+}
+
+function printSummary(s: LabState): void {
+  console.log(`\n${green('Lab')} ${bold(s.name)} is up: ${s.nodes.length} nodes, ${s.datapath} datapath`);
+  console.log(`  API server   ${s.apiServer.url}`);
+  console.log(`  kubeconfig   ${kubeconfigPath(s.name)}   ${dim(`(kubectl --kubeconfig ${kubeconfigPath(s.name)} get pods -A)`)}`);
+  for (const n of s.nodes) console.log(`  ${n.name.padEnd(12)} ${n.underlayIp.padEnd(14)} pods ${n.podCIDR}`);
+  const flag = s.name === DEFAULT_LAB ? '' : ` --lab ${s.name}`;
+  console.log(`\nNext: palisade apply${flag} -f examples/star-wars/ · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
+}
+
+function printStatus(s: LabState, agents: { node: string; status: AgentStatusView | undefined }[]): void {
+  const ok = (b: boolean): string => (b ? green('✓') : red('✗'));
+  console.log(`Lab ${bold(s.name)} — ${s.datapath} datapath, up since ${s.createdAt}`);
+  console.log(`  API server   ${ok(isAlive(s.apiServer.pid))} ${s.apiServer.url} ${dim(`pid ${s.apiServer.pid}`)}`);
+  console.log(`  kubeconfig   ${existsSync(kubeconfigPath(s.name)) ? kubeconfigPath(s.name) : red('missing')}`);
+  console.log(`  controller   ${ok(isAlive(s.controller.pid))} ${dim(`pid ${s.controller.pid}`)}`);
+  for (const n of s.nodes) {
+    const a = agents.find((x) => x.node === n.name)?.status;
+    const pid = s.agents[n.name]?.pid ?? 0;
+    const drops = a ? a.drops.reduce((t, d) => t + d.packets, 0) : 0;
+    const state = a ? (a.ready ? 'ready' : 'starting') : isAlive(pid) ? 'not answering' : 'down';
+    console.log(
+      `  ${n.name.padEnd(12)} ${n.underlayIp.padEnd(14)} pods ${n.podCIDR.padEnd(15)} agent ${ok(a?.ready ?? false)} ${state}` +
+        (a ? `  endpoints ${a.endpoints.length}  policy drops ${drops}` : '') +
+        ` ${dim(`pid ${pid}`)}`,
+    );
+    for (const r of a?.rejectedPolicies ?? []) console.log(`      ${red('rejected')} ${r.policy}: ${r.faults.join('; ')}`);
+    for (const e of a?.datapath.endpoints ?? []) for (const u of e.unenforceable) console.log(`      ${red('not enforced')} ${e.endpoint} ${u}`);
+  }
+}

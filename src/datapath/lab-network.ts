@@ -1,0 +1,71 @@
+/**
+ * The lab's wires: a fabric namespace with the underlay bridge (and the way
+ * out to the lab's outside world), one namespace per node joined to it.
+ *
+ *   pl-<lab>-fabric:  br0 172.31.0.1/24 ── n-<node> veths
+ *   pl-<lab>-<node>:  eth0 172.31.0.1x/24, default via 172.31.0.1
+ *
+ * Interface names are per namespace, so every lab can use the same ones.
+ */
+import { ipBatch } from './exec.ts';
+import { createNetns, deleteNetns, listNetns, sysctlIn } from './netns.ts';
+
+export interface LabNodeWiring {
+  name: string;
+  netns: string;
+  underlayIp: string;
+}
+
+export interface LabWiring {
+  fabricNetns: string;
+  fabricIp: string;
+  underlayPrefix: number;
+  nodes: LabNodeWiring[];
+}
+
+export const UNDERLAY_IF = 'eth0';
+export const FABRIC_BRIDGE = 'br0';
+
+export async function buildLabNetwork(w: LabWiring): Promise<void> {
+  await createNetns(w.fabricNetns);
+  await sysctlIn(w.fabricNetns, 'net.ipv4.ip_forward', '1');
+  await ipBatch(
+    [
+      `link add ${FABRIC_BRIDGE} type bridge`,
+      `addr add ${w.fabricIp}/${w.underlayPrefix} dev ${FABRIC_BRIDGE}`,
+      `link set ${FABRIC_BRIDGE} up`,
+    ],
+    w.fabricNetns,
+  );
+  for (const n of w.nodes) await addNode(w, n);
+}
+
+export async function addNode(w: LabWiring, n: LabNodeWiring): Promise<void> {
+  await createNetns(n.netns);
+  const port = `n-${n.name}`.slice(0, 15);
+  await ipBatch(
+    [
+      `link add ${port} type veth peer name ${UNDERLAY_IF} netns ${n.netns}`,
+      `link set ${port} master ${FABRIC_BRIDGE}`,
+      `link set ${port} up`,
+    ],
+    w.fabricNetns,
+  );
+  await ipBatch(
+    [
+      `addr add ${n.underlayIp}/${w.underlayPrefix} dev ${UNDERLAY_IF}`,
+      `link set ${UNDERLAY_IF} up`,
+      `route add default via ${w.fabricIp} dev ${UNDERLAY_IF}`,
+    ],
+    n.netns,
+  );
+}
+
+/** Removes every namespace of the lab (their veths and routes go with them). */
+export async function destroyLabNetwork(netnsPrefix: string): Promise<string[]> {
+  const names = listNetns(netnsPrefix);
+  // Pods first, then nodes, then the fabric: nothing is left dangling mid-way.
+  const order = (n: string): number => (n.includes('-pod-') ? 0 : n.endsWith('-fabric') ? 2 : 1);
+  for (const n of [...names].sort((a, b) => order(a) - order(b))) await deleteNetns(n);
+  return names;
+}

@@ -1,0 +1,147 @@
+/**
+ * Compiled endpoint policy → nftables rules (pure; no I/O).
+ *
+ * Each rule first loads the peer's identity into the packet mark from the
+ * ipcache map (world, 2, when the address is unknown), then tests identity
+ * sets, prefixes and ports. Order follows the engine's precedence
+ * (src/policy/compiled.ts): deny entries, then allow entries, then the
+ * direction's default. On egress an allow `return`s, so the destination's
+ * ingress chain still runs for pod-to-pod traffic on the same node; on
+ * ingress it `accept`s.
+ *
+ * What nftables cannot decide is left out and so dropped — fail closed:
+ * L7 rules (until the proxies steer traffic) and toFQDNs (until the DNS proxy
+ * learns addresses).
+ */
+import { createHash } from 'node:crypto';
+import type { CompiledEntry, DirectionPolicy, EndpointInfo, PolicySnapshot, PortSpec } from '../../policy/index.ts';
+import { IDENTITY_WORLD } from '../../identity/index.ts';
+
+export type NftDirection = 'ingress' | 'egress';
+
+export interface RenderedDirection {
+  rules: string[];
+  enforced: boolean;
+  unenforceable: string[];
+}
+
+/** A short, stable, nft-safe id for an endpoint (chain and counter names). */
+export function endpointChainId(key: string): string {
+  return 'e' + createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
+export const counterName = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): string =>
+  `${id}_${dir === 'ingress' ? 'in' : 'eg'}_${reason}`;
+
+export function renderDirection(
+  snap: PolicySnapshot,
+  subject: EndpointInfo,
+  dir: DirectionPolicy,
+  direction: NftDirection,
+): RenderedDirection {
+  const id = endpointChainId(subject.key);
+  const peerField = direction === 'egress' ? 'daddr' : 'saddr';
+  const allowVerdict = direction === 'egress' ? 'return' : 'accept';
+  const rules = [`meta mark set ${IDENTITY_WORLD}`, `meta mark set ip ${peerField} map @ipcache`];
+  const unenforceable: string[] = [];
+  for (const c of dir.deny) {
+    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) {
+      rules.push(`${m}counter name "${counterName(id, direction, 'deny')}" drop`);
+    }
+  }
+  for (const c of dir.allow) {
+    if (c.entry.l7 !== null) {
+      unenforceable.push(`${c.entry.origin.path}: L7 ${c.entry.l7.protocol} rules (no proxy yet): dropped`);
+      continue;
+    }
+    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) rules.push(`${m}${allowVerdict}`);
+  }
+  rules.push(dir.enforced ? `counter name "${counterName(id, direction, 'denied')}" drop` : allowVerdict);
+  return { rules, enforced: dir.enforced, unenforceable };
+}
+
+/** Every `<l3> <l4> ` prefix the entry matches; empty when it matches nothing nftables can express. */
+function entryMatches(
+  snap: PolicySnapshot,
+  subject: EndpointInfo,
+  c: CompiledEntry,
+  direction: NftDirection,
+  unenforceable: string[],
+): string[] {
+  const peerField = direction === 'egress' ? 'daddr' : 'saddr';
+  const l3: string[] = [];
+  const peers = c.entry.peers;
+  const ids = new Set<number>();
+  for (const s of c.selections) for (const i of s) ids.add(i);
+  if (peers.any) l3.push('');
+  else {
+    if (ids.size > 0) l3.push(`meta mark { ${[...ids].sort((a, b) => a - b).join(', ')} } `);
+    for (const cidr of peers.cidrs) {
+      if (cidr.cidr.includes(':')) continue; // IPv6 peers: the lab is IPv4-only
+      const except = cidr.exceptCidrs.filter((e) => !e.includes(':'));
+      l3.push(`meta mark ${IDENTITY_WORLD} ip ${peerField} ${cidr.cidr} ${except.length ? `ip ${peerField} != { ${except.join(', ')} } ` : ''}`);
+    }
+    if (peers.fqdns.length > 0) unenforceable.push(`${c.entry.origin.path}: toFQDNs (no DNS proxy yet): dropped`);
+  }
+  if (l3.length === 0) return [];
+  const l4 = portMatches(snap, subject, c, direction, ids);
+  const out: string[] = [];
+  for (const a of l3) for (const b of l4) out.push(a + b);
+  return out;
+}
+
+const PROTO_ANY = '{ tcp, udp, sctp }';
+
+function portMatches(snap: PolicySnapshot, subject: EndpointInfo, c: CompiledEntry, direction: NftDirection, peerIds: ReadonlySet<number>): string[] {
+  const ports = c.entry.ports;
+  if (ports === null) return [''];
+  // Group numeric ports by protocol so one rule carries a set of them.
+  const byProto = new Map<string, string[]>();
+  const add = (proto: string, port: string): void => {
+    const list = byProto.get(proto) ?? [];
+    if (!list.includes(port)) list.push(port);
+    byProto.set(proto, list);
+  };
+  for (const p of ports) {
+    for (const [proto, port] of resolve(snap, subject, p, direction, peerIds, c.entry.peers.any)) add(proto, port);
+  }
+  const out: string[] = [];
+  for (const [proto, list] of byProto) {
+    const all = list.includes('*');
+    if (proto === 'icmp' || proto === 'icmpv6') {
+      out.push(all ? `meta l4proto ${proto} ` : `${proto} type { ${list.join(', ')} } `);
+    } else if (proto === 'any') {
+      out.push(all ? `meta l4proto ${PROTO_ANY} ` : `meta l4proto ${PROTO_ANY} th dport { ${list.join(', ')} } `);
+    } else {
+      out.push(all ? `meta l4proto ${proto} ` : `${proto} dport { ${list.join(', ')} } `);
+    }
+  }
+  return out;
+}
+
+/** [protocol, port text] pairs for one spec; named ports resolve against the destination pods. */
+function resolve(
+  snap: PolicySnapshot,
+  subject: EndpointInfo,
+  p: PortSpec,
+  direction: NftDirection,
+  peerIds: ReadonlySet<number>,
+  anyPeer: boolean,
+): [string, string][] {
+  const proto = p.protocol === 'ANY' ? 'any' : p.protocol.toLowerCase();
+  if (p.name === undefined) {
+    if (p.port === 0) return [[proto, '*']];
+    return [[proto, p.endPort > p.port ? `${p.port}-${p.endPort}` : String(p.port)]];
+  }
+  // Ingress: the subject's own container ports. Egress: the ports that name has on
+  // the peers the rule selects (each pod may map it differently).
+  const sources: EndpointInfo[] =
+    direction === 'ingress' ? [subject] : [...snap.endpoints()].filter((e) => anyPeer || peerIds.has(e.identity));
+  const out: [string, string][] = [];
+  for (const ep of sources) {
+    for (const np of ep.namedPorts.get(p.name) ?? []) {
+      if (p.protocol === 'ANY' || p.protocol === np.protocol) out.push([np.protocol.toLowerCase(), String(np.port)]);
+    }
+  }
+  return out;
+}

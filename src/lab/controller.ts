@@ -1,0 +1,177 @@
+/**
+ * The lab controller: the parts of Kubernetes a lab needs besides the API
+ * server — a scheduler (pods without spec.nodeName go to the node with the
+ * fewest pods) and a kubelet for every node (sandbox, CNI, containers, status).
+ *
+ *   pod informer ──► schedule (patch spec.nodeName)
+ *                ──► per pod, one at a time: start sandbox ─► status Running + podIP
+ *                ──► pod deleted ─► stop sandbox (containers, CNI DEL, namespace)
+ *   every second ──► restart containers that exited (restartPolicy Always, backoff)
+ *
+ * It runs in the host's network namespace and reaches the API server on loopback.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { readdir } from 'node:fs/promises';
+import type { Pod } from '../k8s/objects.ts';
+import { rawLister } from '../k8s/raw-client.ts';
+import { kubeconfigPath, labDir, type LabState } from './paths.ts';
+import { readSandbox, startContainer, startSandbox, stopSandbox, writeSandbox, type SandboxState } from './sandbox.ts';
+import { isAlive } from './processes.ts';
+import { readLabState } from './state.ts';
+
+type Log = (msg: string) => void;
+
+export async function runController(lab: string, log: Log = (m) => console.log(`${new Date().toISOString()} ${m}`)): Promise<void> {
+  const state = await readLabState(lab);
+  if (!state) throw new Error(`lab ${lab} has no state file; is it up?`);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath(lab));
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const c = new Controller(lab, state, core, log);
+  const informer = k8s.makeInformer(kc, '/api/v1/pods', rawLister(kc, 'v1', 'Pod'));
+  const on = (o: k8s.KubernetesObject): void => c.observe(o as unknown as Pod);
+  informer.on(k8s.ADD, on);
+  informer.on(k8s.UPDATE, on);
+  informer.on(k8s.DELETE, (o) => c.forget(o as unknown as Pod));
+  informer.on(k8s.ERROR, (err) => {
+    log(`pod watch failed: ${String(err)}; restarting`);
+    setTimeout(() => void informer.start().catch(() => {}), 1000);
+  });
+  await informer.start();
+  await c.reconcileOrphans(informer.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
+  setInterval(() => void c.restartExited(), 1000).unref();
+  const stop = (): void => process.exit(0); // sandboxes stay: a restarted controller re-adopts them
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  log(`controller for lab ${lab} running (${state.nodes.length} nodes)`);
+}
+
+class Controller {
+  readonly #lab: string;
+  readonly #state: LabState;
+  readonly #core: k8s.CoreV1Api;
+  readonly #log: Log;
+  readonly #pods = new Map<string, Pod>();
+  readonly #sandboxes = new Map<string, SandboxState>();
+  /** One operation per pod at a time, in arrival order. */
+  readonly #queues = new Map<string, Promise<void>>();
+
+  constructor(lab: string, state: LabState, core: k8s.CoreV1Api, log: Log) {
+    this.#lab = lab;
+    this.#state = state;
+    this.#core = core;
+    this.#log = log;
+  }
+
+  observe(pod: Pod): void {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    this.#pods.set(key, pod);
+    this.#enqueue(key, () => this.#sync(key));
+  }
+
+  forget(pod: Pod): void {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    this.#pods.delete(key);
+    this.#enqueue(key, () => this.#sync(key));
+  }
+
+  #enqueue(key: string, op: () => Promise<void>): void {
+    const prev = this.#queues.get(key) ?? Promise.resolve();
+    const next = prev.then(op).catch((err: unknown) => this.#log(`${key}: ${err instanceof Error ? err.message : String(err)}`));
+    this.#queues.set(key, next);
+  }
+
+  async #sync(key: string): Promise<void> {
+    const pod = this.#pods.get(key);
+    const [ns = '', name = ''] = key.split('/');
+    let sandbox = this.#sandboxes.get(key) ?? (await readSandbox(this.#lab, ns, name));
+    if (sandbox && (!pod || (pod.metadata.uid && sandbox.uid !== pod.metadata.uid))) {
+      // Deleted, or deleted and re-created under the same name: the old sandbox goes.
+      await stopSandbox(this.#lab, sandbox);
+      this.#sandboxes.delete(key);
+      this.#log(`${key}: sandbox removed`);
+      sandbox = undefined;
+    }
+    if (!pod) return;
+    if (!pod.spec.nodeName) {
+      await this.#schedule(pod);
+      return;
+    }
+    if (sandbox) {
+      this.#sandboxes.set(key, sandbox);
+      return;
+    }
+    const node = this.#state.nodes.find((n) => n.name === pod.spec.nodeName);
+    if (!node) {
+      await this.#setStatus(pod, { phase: 'Pending', message: `node ${pod.spec.nodeName} does not exist in lab ${this.#lab}` });
+      return;
+    }
+    try {
+      const s = await startSandbox(this.#lab, pod, node.name);
+      this.#sandboxes.set(key, s);
+      await this.#setStatus(pod, {
+        phase: 'Running',
+        podIP: s.ip,
+        podIPs: [{ ip: s.ip }],
+        hostIP: node.underlayIp,
+        conditions: [{ type: 'Ready', status: 'True' }],
+      });
+      this.#log(`${key}: running on ${node.name} at ${s.ip}`);
+    } catch (err) {
+      await this.#setStatus(pod, { phase: 'Pending', message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+  }
+
+  async #schedule(pod: Pod): Promise<void> {
+    const load = new Map(this.#state.nodes.map((n) => [n.name, 0]));
+    for (const p of this.#pods.values()) if (p.spec.nodeName) load.set(p.spec.nodeName, (load.get(p.spec.nodeName) ?? 0) + 1);
+    const [node] = [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0] ?? [];
+    if (!node) return;
+    await this.#core.patchNamespacedPod(
+      { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name, body: { spec: { nodeName: node } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+  }
+
+  async #setStatus(pod: Pod, status: Record<string, unknown>): Promise<void> {
+    await this.#core.patchNamespacedPodStatus(
+      { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name, body: { status } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+  }
+
+  /** Sandboxes on disk whose pod no longer exists (deleted while the controller was down). */
+  async reconcileOrphans(live: string[]): Promise<void> {
+    const keep = new Set(live);
+    let dirs: string[] = [];
+    try {
+      dirs = await readdir(`${labDir(this.#lab)}/pods`);
+    } catch {
+      return;
+    }
+    for (const d of dirs) {
+      const [ns = '', ...rest] = d.split('_');
+      const key = `${ns}/${rest.join('_')}`;
+      if (!keep.has(key)) this.#enqueue(key, () => this.#sync(key));
+    }
+  }
+
+  /** restartPolicy Always: a container that exited is started again, with a growing delay. */
+  async restartExited(): Promise<void> {
+    for (const [key, s] of this.#sandboxes) {
+      const pod = this.#pods.get(key);
+      if (!pod) continue;
+      for (const [name, c] of Object.entries(s.containers)) {
+        if (c.pid <= 0 || isAlive(c.pid)) continue;
+        const backoff = Math.min(10, 2 ** c.restarts);
+        if ((c.nextAt ?? 0) > Date.now()) continue;
+        c.pid = startContainer(this.#lab, pod, name, s.netns, s.ip);
+        c.restarts++;
+        c.nextAt = Date.now() + backoff * 1000;
+        await writeSandbox(this.#lab, s);
+        this.#log(`${key}: container ${name} exited; restarted (${c.restarts})`);
+      }
+    }
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * `lab up` and `lab down`: a whole cluster out of network namespaces, and
+ * every trace of it removed again — also after a crash, from leftovers alone.
+ *
+ *   up:   network (fabric, nodes) → API server → Node objects → controller → agents → ready
+ *   down: lab processes (by recorded pid) → processes inside lab namespaces →
+ *         namespaces (pods, nodes, fabric) → /run/palisade/<lab> → /sys/fs/bpf/palisade/<lab>
+ */
+import * as k8s from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { buildLabNetwork, destroyLabNetwork, listNetns, netnsPids, UNDERLAY_IF } from '../datapath/index.ts';
+import {
+  agentSocketPath,
+  apiDataPath,
+  apiSocketPath,
+  bpfDir,
+  fabricNetns,
+  kubeconfigPath,
+  labDir,
+  labMarker,
+  labNetnsPrefix,
+  logsDir,
+  nodeDir,
+  nodeNetns,
+  RUN_ROOT,
+  validateLabName,
+  type LabState,
+} from './paths.ts';
+import { LAB_NETWORK, labNodes } from './addressing.ts';
+import { isOurs, PROJECT_ROOT, recordedPids, startLabProcess, stopPid } from './processes.ts';
+import { readLabState, writeLabState } from './state.ts';
+import { unixRequest } from './unix-http.ts';
+import type { Progress } from './progress.ts';
+
+export interface UpOptions {
+  name: string;
+  nodes: number;
+  datapath: 'legacy' | 'ebpf';
+  progress: Progress;
+  /** How long agents may take to become ready. */
+  timeoutMs?: number;
+}
+
+export class LabError extends Error {}
+
+export async function preflight(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new LabError('the lab needs root (it creates network namespaces); run with sudo');
+  const missing = [
+    ['ip', '/usr/sbin/ip', 'iproute2'],
+    ['nft', '/usr/sbin/nft', 'nftables'],
+    ['host-local', '/usr/lib/cni/host-local', 'containernetworking-plugins'],
+  ].filter(([, path]) => !existsSync(path!));
+  if (missing.length) {
+    throw new LabError(`missing: ${missing.map(([n, , pkg]) => `${n} (apt-get install ${pkg})`).join(', ')}; scripts/setup.sh installs them`);
+  }
+}
+
+export async function labUp(o: UpOptions): Promise<LabState> {
+  const bad = validateLabName(o.name);
+  if (bad) throw new LabError(bad);
+  await preflight();
+  if (o.datapath !== 'legacy') throw new LabError(`--datapath ${o.datapath} is not available yet (only legacy)`);
+  if (existsSync(labDir(o.name)) || listNetns(labNetnsPrefix(o.name)).length > 0) {
+    throw new LabError(`lab ${o.name} already exists (or left traces); see palisade lab status --name ${o.name}, or remove it with palisade lab down --name ${o.name}`);
+  }
+  const nodes = labNodes(o.nodes);
+  const state: LabState = {
+    name: o.name,
+    datapath: o.datapath,
+    createdAt: new Date().toISOString(),
+    root: PROJECT_ROOT,
+    nodes,
+    apiServer: { url: '', pid: 0 },
+    controller: { pid: 0 },
+    agents: {},
+    network: LAB_NETWORK,
+  };
+  await mkdir(logsDir(o.name), { recursive: true });
+  await writeLabState(state);
+  try {
+    await o.progress(`network: fabric and ${nodes.length} node namespaces`, () =>
+      buildLabNetwork({
+        fabricNetns: fabricNetns(o.name),
+        fabricIp: LAB_NETWORK.fabricIp,
+        underlayPrefix: Number(LAB_NETWORK.underlayCIDR.split('/')[1]),
+        nodes: nodes.map((n) => ({ name: n.name, netns: nodeNetns(o.name, n.name), underlayIp: n.underlayIp })),
+      }),
+    );
+    state.apiServer = await o.progress('API server', () => startApiServer(o.name), (a) => a.url);
+    await writeLabState(state);
+    await o.progress('Node objects and node configuration', () => registerNodes(o.name, state));
+    state.controller.pid = await o.progress('lab controller (scheduler and kubelets)', () =>
+      startLabProcess({ lab: o.name, name: 'controller', args: ['lab', 'controller', '--name', o.name, '--run-dir', labMarker(o.name)] }),
+    );
+    for (const n of nodes) {
+      state.agents[n.name] = {
+        pid: await startLabProcess({
+          lab: o.name,
+          name: `agent-${n.name}`,
+          netns: nodeNetns(o.name, n.name),
+          args: ['agent', '--config', `${nodeDir(o.name, n.name)}/agent.json`],
+        }),
+      };
+    }
+    await writeLabState(state);
+    await o.progress(`agents ready on ${nodes.map((n) => n.name).join(', ')}`, () => waitForAgents(o.name, nodes.map((n) => n.name), o.timeoutMs ?? 30_000));
+    return state;
+  } catch (err) {
+    // Leave nothing half-built behind.
+    await labDown(o.name).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startApiServer(lab: string): Promise<{ url: string; pid: number }> {
+  const pid = await startLabProcess({
+    lab,
+    name: 'apiserver',
+    script: `${PROJECT_ROOT}src/apiserver/main.ts`,
+    args: ['--port', '0', '--data', apiDataPath(lab), '--socket', apiSocketPath(lab), '--kubeconfig', kubeconfigPath(lab)],
+  });
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (existsSync(kubeconfigPath(lab)) && existsSync(apiSocketPath(lab))) {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(kubeconfigPath(lab));
+      const url = kc.getCurrentCluster()?.server;
+      if (url) return { url, pid };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const log = await readFile(`${logsDir(lab)}/apiserver.log`, 'utf8').catch(() => '');
+  throw new LabError(`the API server did not come up within 15 s${log ? `:\n${log.slice(-2000)}` : ''}`);
+}
+
+async function registerNodes(lab: string, s: LabState): Promise<void> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath(lab));
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  for (const n of s.nodes) {
+    await core.createNode({
+      body: {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name, 'palisade.dev/lab': lab } },
+        spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] },
+        status: { addresses: [{ type: 'InternalIP', address: n.underlayIp }, { type: 'Hostname', address: n.name }] },
+      },
+    });
+    const dir = nodeDir(lab, n.name);
+    await mkdir(`${dir}/ipam`, { recursive: true });
+    await writeFile(
+      `${dir}/agent.json`,
+      JSON.stringify(
+        {
+          node: n.name,
+          runDir: dir,
+          datapath: s.datapath,
+          apiSocket: apiSocketPath(lab),
+          network: {
+            underlayIp: n.underlayIp,
+            underlayIf: UNDERLAY_IF,
+            underlayCIDR: s.network.underlayCIDR,
+            podCIDR: n.podCIDR,
+            clusterPodCIDR: s.network.clusterPodCIDR,
+          },
+        },
+        null,
+        2,
+      ),
+    );
+    await writeFile(
+      `${dir}/cni.json`,
+      JSON.stringify(
+        {
+          cniVersion: '1.0.0',
+          name: 'palisade',
+          type: 'palisade-cni',
+          agentSocket: agentSocketPath(lab, n.name),
+          ipam: { type: 'host-local', ranges: [[{ subnet: n.podCIDR }]], dataDir: `${dir}/ipam` },
+        },
+        null,
+        2,
+      ),
+    );
+  }
+}
+
+async function waitForAgents(lab: string, nodes: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(nodes);
+  while (pending.size > 0) {
+    for (const n of [...pending]) {
+      const r = await unixRequest(agentSocketPath(lab, n), 'GET', '/healthz', undefined, 1000).catch(() => undefined);
+      if (r?.status === 200) pending.delete(n);
+    }
+    if (pending.size === 0) break;
+    if (Date.now() > deadline) {
+      const logs = await Promise.all(
+        [...pending].map(async (n) => `--- agent ${n} ---\n${(await readFile(`${logsDir(lab)}/agent-${n}.log`, 'utf8').catch(() => '')).slice(-1500)}`),
+      );
+      throw new LabError(`agents not ready after ${timeoutMs / 1000} s: ${[...pending].join(', ')}\n${logs.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface DownReport {
+  processes: number;
+  namespaces: string[];
+  removedDirs: string[];
+}
+
+/** Removes everything of `lab`, whether it is healthy, half-built or crashed. */
+export async function labDown(lab: string): Promise<DownReport> {
+  const bad = validateLabName(lab);
+  if (bad) throw new LabError(bad);
+  await preflight();
+  let processes = 0;
+  // 1. The lab's own processes, by recorded pid, if they still are ours.
+  for (const [, pid] of await recordedPids(lab)) {
+    if (isOurs(pid, labMarker(lab))) {
+      await stopPid(pid);
+      processes++;
+    }
+  }
+  // 2. Anything still running inside the lab's namespaces (containers, agents) is the lab's.
+  const namespaces = listNetns(labNetnsPrefix(lab));
+  for (const ns of namespaces) {
+    for (const pid of await netnsPids(ns)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* not a group leader */
+      }
+      await stopPid(pid, 500);
+      processes++;
+    }
+  }
+  // 3. Namespaces, and with them every veth, route and nftables table of the lab.
+  await destroyLabNetwork(labNetnsPrefix(lab));
+  // 4. Files and pins.
+  const removedDirs: string[] = [];
+  for (const dir of [labDir(lab), bpfDir(lab)]) {
+    if (existsSync(dir)) {
+      await rm(dir, { recursive: true, force: true });
+      removedDirs.push(dir);
+    }
+  }
+  return { processes, namespaces, removedDirs };
+}
+
+/** Labs on this machine: state directories and namespace prefixes. */
+export async function listLabs(): Promise<string[]> {
+  const names = new Set<string>();
+  try {
+    const { readdir } = await import('node:fs/promises');
+    for (const d of await readdir(RUN_ROOT)) if (!validateLabName(d)) names.add(d);
+  } catch {
+    /* no /run/palisade */
+  }
+  for (const ns of listNetns('pl-')) {
+    const m = /^pl-([a-z0-9]+)-(fabric|node-\d+|pod-.*)$/.exec(ns);
+    if (m?.[1]) names.add(m[1]);
+  }
+  return [...names].sort();
+}
+
+export { readLabState };
+
+/** Stops a node's agent (policy stays in the kernel) and starts it again; resolves when it is ready. */
+export async function restartAgent(lab: string, node: string, opts: { downMs?: number } = {}): Promise<number> {
+  const s = await readLabState(lab);
+  if (!s) throw new LabError(`no lab ${lab}`);
+  if (!s.nodes.some((n) => n.name === node)) throw new LabError(`lab ${lab} has no node ${node} (nodes: ${s.nodes.map((n) => n.name).join(', ')})`);
+  const old = s.agents[node]?.pid;
+  if (old && isOurs(old, labMarker(lab))) await stopPid(old);
+  if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
+  const pid = await startLabProcess({
+    lab,
+    name: `agent-${node}`,
+    netns: nodeNetns(lab, node),
+    args: ['agent', '--config', `${nodeDir(lab, node)}/agent.json`],
+  });
+  s.agents[node] = { pid };
+  await writeLabState(s);
+  await waitForAgents(lab, [node], 30_000);
+  return pid;
+}
+
+/** Stops a node's agent and leaves it stopped (the kernel keeps its policy). */
+export async function stopAgent(lab: string, node: string): Promise<void> {
+  const s = await readLabState(lab);
+  const pid = s?.agents[node]?.pid;
+  if (pid && isOurs(pid, labMarker(lab))) await stopPid(pid);
+}

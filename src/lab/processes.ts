@@ -1,0 +1,101 @@
+/**
+ * The lab's own processes: started detached (they outlive `lab up`), each
+ * recorded by pid, and ended only by that pid after checking that the process
+ * still is ours — its command line names the lab's directory.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { labDir, logsDir } from './paths.ts';
+
+/** The checkout this code runs from. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI_MAIN = `${PROJECT_ROOT}src/cli/main.ts`;
+export const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
+
+export const pidsDir = (lab: string): string => `${labDir(lab)}/pids`;
+
+export interface StartOptions {
+  lab: string;
+  /** Name for the pid and log files. */
+  name: string;
+  /** Run inside this network namespace. */
+  netns?: string;
+  args: string[];
+  /** The script to run (default: the CLI). */
+  script?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts `palisade <args>` detached, its output in logs/<name>.log; returns the pid. */
+export async function startLabProcess(o: StartOptions): Promise<number> {
+  await mkdir(pidsDir(o.lab), { recursive: true });
+  await mkdir(logsDir(o.lab), { recursive: true });
+  const log = openSync(`${logsDir(o.lab)}/${o.name}.log`, 'a');
+  const nodeArgs = [...NODE_FLAGS, o.script ?? CLI_MAIN, ...o.args];
+  const [cmd, argv] = o.netns
+    ? ['ip', ['netns', 'exec', o.netns, process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
+  const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', log, log], env: o.env ?? process.env, cwd: PROJECT_ROOT });
+  closeSync(log);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${o.name}`);
+  child.unref();
+  await writeFile(`${pidsDir(o.lab)}/${o.name}.pid`, `${pid}\n`);
+  return pid;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `pid` runs and its command line mentions `marker` (the lab's directory). */
+export function isOurs(pid: number, marker: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs` if it is still there. */
+export async function stopPid(pid: number, graceMs = 3000): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** The recorded lab processes: name → pid. */
+export async function recordedPids(lab: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let files: string[];
+  try {
+    files = await readdir(pidsDir(lab));
+  } catch {
+    return out;
+  }
+  for (const f of files) {
+    if (!f.endsWith('.pid')) continue;
+    const pid = Number((await readFile(`${pidsDir(lab)}/${f}`, 'utf8')).trim());
+    if (Number.isInteger(pid) && pid > 1) out.set(f.slice(0, -4), pid);
+  }
+  return out;
+}

@@ -1,0 +1,25 @@
+/** Small HTTP requests over a unix socket: how the host talks to agents in other namespaces. */
+import { request } from 'node:http';
+
+export interface UnixResponse {
+  status: number;
+  body: string;
+}
+
+export function unixRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<UnixResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      { socketPath, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} on ${socketPath} timed out`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
