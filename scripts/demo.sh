@@ -1,10 +1,43 @@
 #!/usr/bin/env bash
-# The main job: sets Palisade up and shows it deciding real policy questions.
+# The main job: sets Palisade up, brings up the default lab (2 nodes) with the
+# demo application, shows a policy taking effect on real traffic, and leaves
+# the lab running for you to explore. Safe to run again: an existing lab is reused.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-p() { printf '\n\033[1m$ palisade %s\033[0m\n' "$*"; bin/palisade "$@"; }
-p policy validate -f examples/star-wars/
-p policy trace -f examples/star-wars/ --src default/tiefighter --dst default/deathstar --dport 80 --http-method POST --http-path /v1/request-landing
-p policy trace -f examples/star-wars/ --src default/tiefighter --dst default/deathstar --dport 80 --http-method PUT --http-path /v1/exhaust-port
-p policy trace -f examples/star-wars/ --src default/xwing --dst default/deathstar --dport 80
-p policy validate -f examples/faulty-policy.yaml || true
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+
+if bin/palisade lab status >/dev/null 2>&1; then
+  bold "Lab 'default' is already up; reusing it"
+  run bin/palisade apply -f examples/lab/demo-app.yaml
+else
+  if [[ -d /run/palisade/default ]] || ip netns list 2>/dev/null | grep -q '^pl-default-'; then
+    bold "Removing the leftovers of an earlier lab 'default'"
+    run bin/palisade lab down
+  fi
+  bold "Bringing up lab 'default' with the demo application"
+  run bin/palisade lab up --demo
+fi
+
+run bin/palisade get pods -A -o wide
+backend=$(bin/palisade get pods -n demo backend -o json | sed -n 's/.*"podIP": *"\([^"]*\)".*/\1/p' | head -1)
+db=$(bin/palisade get pods -n demo db -o json | sed -n 's/.*"podIP": *"\([^"]*\)".*/\1/p' | head -1)
+
+bold "Without policy, everyone reaches the backend"
+run bin/palisade exec -n demo frontend -- curl -s -m 2 "http://$backend/"
+run bin/palisade exec -n default intruder -- curl -s -m 2 -o /dev/null -w 'intruder → backend: HTTP %{http_code}\n' "http://$backend/"
+
+bold "Apply a CiliumNetworkPolicy (backend ← frontend) and a NetworkPolicy (db ← backend)"
+run bin/palisade apply -f examples/lab/demo-policy.yaml
+sleep 0.3
+run bin/palisade exec -n demo frontend -- curl -s -m 2 -o /dev/null -w 'frontend → backend: HTTP %{http_code}\n' "http://$backend/"
+run bin/palisade exec -n default intruder -- curl -s -m 2 -o /dev/null -w 'intruder → backend: HTTP %{http_code} (000: dropped)\n' "http://$backend/" || true
+run bin/palisade exec -n demo frontend -- timeout 2 bash -c "exec 3<>/dev/tcp/$db/5432 && echo 'frontend → db: connected'" || echo "frontend → db: dropped"
+
+bold "What is in force, and what it dropped"
+run bin/palisade get policies -A
+run bin/palisade lab status
+
+bold "The lab stays up. Explore with: bin/palisade get pods -A · bin/palisade exec -n demo frontend -- curl http://$backend/ · kubectl --kubeconfig /run/palisade/default/kubeconfig get pods -A"
+echo "Remove it with: bin/palisade lab down"

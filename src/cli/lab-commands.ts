@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { labDown, labUp, LabError, listLabs, readLabState, restartAgent } from '../lab/lifecycle.ts';
 import { consoleProgress } from '../lab/progress.ts';
 import { agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState } from '../lab/paths.ts';
-import { isAlive } from '../lab/processes.ts';
+import { isAlive, PROJECT_ROOT } from '../lab/processes.ts';
+import { spawnSync } from 'node:child_process';
 import { unixRequest } from '../lab/unix-http.ts';
 import { runController } from '../lab/controller.ts';
 import { runAgent } from '../agent/index.ts';
@@ -29,6 +30,7 @@ export function registerLabCommands(program: Command): void {
     .option('--name <name>', 'lab name (letters and digits)', DEFAULT_LAB)
     .option('--nodes <n>', 'number of nodes', '2')
     .option('--datapath <mode>', 'legacy (routing + nftables)', 'legacy')
+    .option('--demo', 'also deploy the demo application (examples/lab/demo-app.yaml)')
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -40,12 +42,14 @@ Everything the lab creates carries its name: namespaces pl-<name>-…, files und
 Examples:
   palisade lab up
   palisade lab up --name test --nodes 3
-  palisade apply -f examples/star-wars/   # then: palisade get pods -A`,
+  palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
-    .action(async (o: { name: string; nodes: string; datapath: string; output: string }) => {
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean }) => {
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy', progress: consoleProgress() }));
+      const progress = consoleProgress();
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy', progress }));
+      if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);
     });
@@ -127,6 +131,13 @@ Examples:
     });
 }
 
+async function applyDemo(lab: string): Promise<void> {
+  const r = spawnSync(`${PROJECT_ROOT}bin/palisade`, ['apply', '--lab', lab, '-f', `${PROJECT_ROOT}examples/lab/demo-app.yaml`, '--timeout', '60s'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new CliError(`applying the demo application failed:\n${r.stdout}${r.stderr}`, 1);
+}
+
 interface AgentStatusView {
   ready: boolean;
   endpoints: unknown[];
@@ -141,7 +152,7 @@ function printSummary(s: LabState): void {
   console.log(`  kubeconfig   ${kubeconfigPath(s.name)}   ${dim(`(kubectl --kubeconfig ${kubeconfigPath(s.name)} get pods -A)`)}`);
   for (const n of s.nodes) console.log(`  ${n.name.padEnd(12)} ${n.underlayIp.padEnd(14)} pods ${n.podCIDR}`);
   const flag = s.name === DEFAULT_LAB ? '' : ` --lab ${s.name}`;
-  console.log(`\nNext: palisade apply${flag} -f examples/star-wars/ · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
+  console.log(`\nNext: palisade apply${flag} -f examples/lab/demo-app.yaml · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
 }
 
 function printStatus(s: LabState, agents: { node: string; status: AgentStatusView | undefined }[]): void {

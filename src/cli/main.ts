@@ -13,7 +13,6 @@ import { registerValidate } from './policy-validate.ts';
 import { registerTrace } from './policy-trace.ts';
 import { registerKubeCommands } from './kube-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
-import { registerWorkloadCommands } from './workload-commands.ts';
 import { CliError, red } from './style.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,7 +30,17 @@ export function buildProgram(): Command {
 
   registerLabCommands(program);
   registerKubeCommands(program);
-  registerWorkloadCommands(program);
+  program
+    .command('workload')
+    .description('Servers for lab pods: http-echo, tcp-echo, udp-echo (palisade workload http-echo --port 80)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      // The same lean entry point bin/palisade uses for pods.
+      process.argv = [process.argv[0] ?? 'node', 'workload', ...args];
+      await import('../workload/main.ts');
+    });
 
   program
     .command('version')
