@@ -15,7 +15,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { PolicyEngine } from '../policy/index.ts';
 import { validateObject } from '../k8s/manifest/index.ts';
-import type { KubeObject, Pod } from '../k8s/objects.ts';
+import type { KubeObject, Pod, Service } from '../k8s/objects.ts';
+import { serviceEntries, type EndpointSlice } from './service-table.ts';
 import type { ApplyResult, Datapath, DatapathStatus, DropCounter, PeerNode } from '../datapath/index.ts';
 import type { AgentConfig } from './config.ts';
 import { EndpointRegistry, type Registration } from './endpoint-registry.ts';
@@ -41,6 +42,8 @@ export class Agent {
   readonly #registry: EndpointRegistry;
   readonly #pods = new Map<string, Pod>();
   readonly #nodes = new Map<string, PeerNode>();
+  readonly #services = new Map<string, Service>();
+  readonly #slices = new Map<string, EndpointSlice>();
   readonly #rejected = new Map<string, string[]>();
   #watchers: Watchers | undefined;
   #tunnel: Tunnel | undefined;
@@ -97,6 +100,18 @@ export class Agent {
       if (kind === 'Node') {
         this.#onNode(type, obj);
         return;
+      }
+      if (kind === 'EndpointSlice') {
+        const key = `${meta.namespace}/${name}`;
+        if (type === 'delete') this.#slices.delete(key);
+        else this.#slices.set(key, obj as unknown as EndpointSlice);
+        this.#scheduleApply();
+        return;
+      }
+      if (kind === 'Service') {
+        const key = `${meta.namespace}/${name}`;
+        if (type === 'delete') this.#services.delete(key);
+        else this.#services.set(key, obj as unknown as Service);
       }
       if (type === 'delete') {
         if (kind === 'Pod') this.#pods.delete(`${meta.namespace}/${name}`);
@@ -207,6 +222,7 @@ export class Agent {
         const peers = [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node);
         const result = await this.#datapath.apply({
           snapshot,
+          services: serviceEntries(this.#services.values(), this.#slices.values()),
           localEndpoints: this.#registry.localEndpoints().filter((e) => known.has(e.key)),
           ownAddresses: [this.#cfg.network.underlayIp],
           peerAddresses: peers.map((n) => n.ip),

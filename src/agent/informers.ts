@@ -15,6 +15,7 @@ export type WatchedKind =
   | 'Pod'
   | 'Service'
   | 'Node'
+  | 'EndpointSlice'
   | 'NetworkPolicy'
   | 'CiliumNetworkPolicy'
   | 'CiliumClusterwideNetworkPolicy';
@@ -33,6 +34,7 @@ const SOURCES: [WatchedKind, string, string][] = [
   ['Node', 'v1', '/api/v1/nodes'],
   ['Pod', 'v1', '/api/v1/pods'],
   ['Service', 'v1', '/api/v1/services'],
+  ['EndpointSlice', 'discovery.k8s.io/v1', '/apis/discovery.k8s.io/v1/endpointslices'],
   ['NetworkPolicy', 'networking.k8s.io/v1', '/apis/networking.k8s.io/v1/networkpolicies'],
   ['CiliumNetworkPolicy', 'cilium.io/v2', '/apis/cilium.io/v2/ciliumnetworkpolicies'],
   ['CiliumClusterwideNetworkPolicy', 'cilium.io/v2', '/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies'],

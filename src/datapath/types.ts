@@ -42,8 +42,19 @@ export interface LocalEndpoint {
   containerId: string;
 }
 
+/** One port of a ClusterIP Service with the backends that serve it now. */
+export interface ServiceEntry {
+  /** `namespace/name:port/protocol`, for names and status. */
+  key: string;
+  clusterIP: string;
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  backends: readonly { ip: string; port: number }[];
+}
+
 export interface DatapathState {
   snapshot: PolicySnapshot;
+  services: readonly ServiceEntry[];
   localEndpoints: readonly LocalEndpoint[];
   /** Addresses of this node (host identity) and of the others (remote-node identity). */
   ownAddresses: readonly string[];
@@ -81,6 +92,7 @@ export interface DatapathStatus {
   mode: DatapathMode;
   endpoints: EndpointDatapathStatus[];
   ipcacheEntries: number;
+  services: number;
   lastApply?: ApplyResult;
 }
 

@@ -290,10 +290,26 @@ export interface CiliumClusterwideNetworkPolicy {
 }
 
 export type PolicyObject = CiliumNetworkPolicy | CiliumClusterwideNetworkPolicy | NetworkPolicy;
+
+// ---------------------------------------------------------------- lab.palisade.dev/v1
+
+/** A host outside the cluster, made by the lab: its names resolve through the lab's upstream DNS. */
+export interface ExternalHost {
+  apiVersion: 'lab.palisade.dev/v1';
+  kind: 'ExternalHost';
+  metadata: ObjectMeta;
+  spec: {
+    /** DNS names the host answers to. */
+    names: string[];
+    /** TCP ports it serves; 443 speaks TLS. Default [80, 443]. */
+    ports?: number[];
+  };
+  status?: { ip?: string };
+}
 export type PolicyKind = PolicyObject['kind'];
 
 /** Every object kind a manifest may hold (List documents are unpacked into these). */
-export type KubeObject = Namespace | Pod | Service | PolicyObject;
+export type KubeObject = Namespace | Pod | Service | PolicyObject | ExternalHost;
 export type KubeKind = KubeObject['kind'];
 
 export function isPolicyObject(o: KubeObject): o is PolicyObject {

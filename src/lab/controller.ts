@@ -12,8 +12,10 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { readdir } from 'node:fs/promises';
-import type { Pod } from '../k8s/objects.ts';
-import { rawLister } from '../k8s/raw-client.ts';
+import type { Pod, Service } from '../k8s/objects.ts';
+import { rawLister, RawObjectApi } from '../k8s/raw-client.ts';
+import { ServiceController, type EndpointSliceObject } from './service-controller.ts';
+import { DNS_POD } from './cluster-dns.ts';
 import { kubeconfigPath, labDir, type LabState } from './paths.ts';
 import { readSandbox, startContainer, startSandbox, stopSandbox, writeSandbox, type SandboxState } from './sandbox.ts';
 import { isAlive } from './processes.ts';
@@ -28,18 +30,42 @@ export async function runController(lab: string, log: Log = (m) => console.log(`
   kc.loadFromFile(kubeconfigPath(lab));
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const c = new Controller(lab, state, core, log);
-  const informer = k8s.makeInformer(kc, '/api/v1/pods', rawLister(kc, 'v1', 'Pod'));
-  const on = (o: k8s.KubernetesObject): void => c.observe(o as unknown as Pod);
-  informer.on(k8s.ADD, on);
-  informer.on(k8s.UPDATE, on);
-  informer.on(k8s.DELETE, (o) => c.forget(o as unknown as Pod));
-  informer.on(k8s.ERROR, (err) => {
-    log(`pod watch failed: ${String(err)}; restarting`);
-    setTimeout(() => void informer.start().catch(() => {}), 1000);
+  const watch = (path: string, apiVersion: string, kind: string): k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject> => {
+    const informer = k8s.makeInformer(kc, path, rawLister(kc, apiVersion, kind));
+    informer.on(k8s.ERROR, (err) => {
+      log(`${kind} watch failed: ${String(err)}; restarting`);
+      setTimeout(() => void informer.start().catch(() => {}), 1000);
+    });
+    return informer;
+  };
+  const pods = watch('/api/v1/pods', 'v1', 'Pod');
+  const services = watch('/api/v1/services', 'v1', 'Service');
+  const slices = watch('/apis/discovery.k8s.io/v1/endpointslices', 'discovery.k8s.io/v1', 'EndpointSlice');
+  const svc = new ServiceController({
+    api: RawObjectApi.makeRaw(kc, false),
+    pods: () => pods.list() as unknown as Pod[],
+    services: () => services.list() as unknown as Service[],
+    slices: () => slices.list() as unknown as EndpointSliceObject[],
+    lab,
+    log,
+    onSrvChange: () => c.restartContainerNow(`${DNS_POD.namespace}/${DNS_POD.name}`),
   });
-  await informer.start();
-  await c.reconcileOrphans(informer.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
-  setInterval(() => void c.restartExited(), 1000).unref();
+  const on = (o: k8s.KubernetesObject): void => {
+    c.observe(o as unknown as Pod);
+    svc.changed();
+  };
+  pods.on(k8s.ADD, on);
+  pods.on(k8s.UPDATE, on);
+  pods.on(k8s.DELETE, (o) => {
+    c.forget(o as unknown as Pod);
+    svc.changed();
+  });
+  for (const ev of [k8s.ADD, k8s.UPDATE, k8s.DELETE] as const) services.on(ev, () => svc.changed());
+  await Promise.all([slices.start(), services.start()]);
+  await pods.start();
+  await c.reconcileOrphans(pods.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
+  svc.changed();
+  setInterval(() => void c.restartExited(), 250).unref();
   const stop = (): void => process.exit(0); // sandboxes stay: a restarted controller re-adopts them
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -157,6 +183,23 @@ class Controller {
     }
   }
 
+  /** Restarts a pod's containers at once (cluster DNS re-reading its configuration). */
+  restartContainerNow(key: string): void {
+    const s = this.#sandboxes.get(key);
+    if (!s) return;
+    for (const c of Object.values(s.containers)) {
+      if (c.pid <= 0) continue;
+      try {
+        process.kill(-c.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+      c.nextAt = 0;
+      c.restarts = 0; // a deliberate restart is no crash: no backoff
+    }
+    this.#log(`${key}: restarted to reload its configuration`);
+  }
+
   /** restartPolicy Always: a container that exited is started again, with a growing delay. */
   async restartExited(): Promise<void> {
     for (const [key, s] of this.#sandboxes) {
@@ -167,8 +210,8 @@ class Controller {
         const backoff = Math.min(10, 2 ** c.restarts);
         if ((c.nextAt ?? 0) > Date.now()) continue;
         c.pid = startContainer(this.#lab, pod, name, s.netns, s.ip);
-        c.restarts++;
         c.nextAt = Date.now() + backoff * 1000;
+        c.restarts++;
         await writeSandbox(this.#lab, s);
         this.#log(`${key}: container ${name} exited; restarted (${c.restarts})`);
       }

@@ -8,7 +8,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { buildLabNetwork, destroyLabNetwork, listNetns, netnsPids, UNDERLAY_IF } from '../datapath/index.ts';
 import {
   agentSocketPath,
@@ -32,6 +32,8 @@ import { isOurs, PROJECT_ROOT, recordedPids, startLabProcess, stopPid } from './
 import { readLabState, writeLabState } from './state.ts';
 import { unixRequest } from './unix-http.ts';
 import type { Progress } from './progress.ts';
+import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
+import { RawObjectApi } from '../k8s/raw-client.ts';
 
 export interface UpOptions {
   name: string;
@@ -90,6 +92,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     state.apiServer = await o.progress('API server', () => startApiServer(o.name), (a) => a.url);
     await writeLabState(state);
     await o.progress('Node objects and node configuration', () => registerNodes(o.name, state));
+    await o.progress('cluster DNS (kube-system/kube-dns, 10.96.0.10)', () => createClusterDns(o.name, state));
     state.controller.pid = await o.progress('lab controller (scheduler and kubelets)', () =>
       startLabProcess({ lab: o.name, name: 'controller', args: ['lab', 'controller', '--name', o.name, '--run-dir', labMarker(o.name)] }),
     );
@@ -187,6 +190,16 @@ async function registerNodes(lab: string, s: LabState): Promise<void> {
   }
 }
 
+async function createClusterDns(lab: string, s: LabState): Promise<void> {
+  await prepareClusterDns(lab);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath(lab));
+  const api = RawObjectApi.makeRaw(kc, false);
+  const first = s.nodes[0];
+  if (!first) return;
+  for (const o of clusterDnsObjects(lab, s.network.fabricIp, first.name)) await api.create(o as unknown as k8s.KubernetesObject);
+}
+
 async function waitForAgents(lab: string, nodes: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(nodes);
@@ -240,8 +253,10 @@ export async function labDown(lab: string): Promise<DownReport> {
   }
   // 3. Namespaces, and with them every veth, route and nftables table of the lab.
   await destroyLabNetwork(labNetnsPrefix(lab));
-  // 4. Files and pins.
+  // 4. Files and pins, and the pods' /etc overlays (resolv.conf).
   const removedDirs: string[] = [];
+  const etc = existsSync('/etc/netns') ? (await readdir('/etc/netns')).filter((n) => n.startsWith(labNetnsPrefix(lab))) : [];
+  for (const ns of etc) await removePodEtc(ns);
   for (const dir of [labDir(lab), bpfDir(lab)]) {
     if (existsSync(dir)) {
       await rm(dir, { recursive: true, force: true });
@@ -255,7 +270,6 @@ export async function labDown(lab: string): Promise<DownReport> {
 export async function listLabs(): Promise<string[]> {
   const names = new Set<string>();
   try {
-    const { readdir } = await import('node:fs/promises');
     for (const d of await readdir(RUN_ROOT)) if (!validateLabName(d)) names.add(d);
   } catch {
     /* no /run/palisade */

@@ -10,6 +10,7 @@ import { createNetns, deleteNetns, run } from '../datapath/index.ts';
 import type { Pod } from '../k8s/objects.ts';
 import { containerLogPath, nodeDir, nodeNetns, podDir, podNetns } from './paths.ts';
 import { PROJECT_ROOT, isAlive, stopPid } from './processes.ts';
+import { removePodEtc, writePodResolvConf } from './cluster-dns.ts';
 
 export interface SandboxState {
   namespace: string;
@@ -68,6 +69,7 @@ export async function startSandbox(lab: string, pod: Pod, node: string): Promise
   await mkdir(podDir(lab, namespace, name), { recursive: true });
   const netns = podNetns(lab, namespace, name);
   await createNetns(netns);
+  await writePodResolvConf(netns, namespace);
   const containerId = `${pod.metadata.uid ?? name}`.replace(/[^a-zA-Z0-9_.-]/g, '');
   const ids = { containerId, netns, namespace, pod: name };
   const result = await cni(lab, node, 'ADD', ids);
@@ -120,5 +122,6 @@ export async function stopSandbox(lab: string, s: SandboxState): Promise<void> {
   );
   await cni(lab, s.node, 'DEL', s).catch(() => undefined);
   await deleteNetns(s.netns);
+  await removePodEtc(s.netns);
   await rm(podDir(lab, s.namespace, s.pod), { recursive: true, force: true });
 }

@@ -96,8 +96,14 @@ export class PolicyEngine {
           this.#services.set(endpointKey(obj.metadata.namespace ?? 'default', obj.metadata.name), obj);
           this.#snapshot = null;
           break;
-        default:
+        case 'NetworkPolicy':
+        case 'CiliumNetworkPolicy':
+        case 'CiliumClusterwideNetworkPolicy':
           this.#upsertPolicy(obj);
+          break;
+        default:
+          // Other kinds (ExternalHost) carry no policy meaning.
+          break;
       }
     });
   }
@@ -116,10 +122,15 @@ export class PolicyEngine {
           this.#services.delete(endpointKey(namespace ?? 'default', name));
           this.#snapshot = null;
           break;
-        default: {
+        case 'NetworkPolicy':
+        case 'CiliumNetworkPolicy':
+        case 'CiliumClusterwideNetworkPolicy': {
           const ns = kind === 'CiliumClusterwideNetworkPolicy' ? undefined : (namespace ?? 'default');
           this.#removePolicy(policyKey(kind, ns, name));
+          break;
         }
+        default:
+          break;
       }
     });
   }

@@ -22,12 +22,15 @@ import type {
 } from '../types.ts';
 import { assertNotRootNetns } from '../root-guard.ts';
 import { diffTransaction, fullTransaction, renderState, TABLE, type RulesetState } from './ruleset.ts';
+import { renderServices } from './render-services.ts';
 
 const NAT_TABLE = 'ip palisade_nat';
 
 export class LegacyDatapath implements Datapath {
   readonly mode = 'legacy' as const;
   #installed: RulesetState | null = null;
+  #servicesInstalled: string | null = null;
+  #serviceCount = 0;
   #lastApply: ApplyResult | undefined;
 
   async setupNode(node: NodeNetwork, peers: readonly PeerNode[]): Promise<void> {
@@ -56,6 +59,13 @@ export class LegacyDatapath implements Datapath {
   async apply(state: DatapathState): Promise<ApplyResult> {
     assertNotRootNetns('legacy datapath');
     const t0 = performance.now();
+    // Services: their own table, rewritten whole (atomically) when anything in it changed.
+    const services = renderServices(state.services);
+    if (services !== this.#servicesInstalled) {
+      await nft(services);
+      this.#servicesInstalled = services;
+      this.#serviceCount = state.services.length;
+    }
     const next = renderState(state);
     let result: ApplyResult;
     const diff = this.#installed ? diffTransaction(this.#installed, next) : undefined;
@@ -119,6 +129,7 @@ export class LegacyDatapath implements Datapath {
           }))
         : [],
       ipcacheEntries: s?.ipcache.size ?? 0,
+      services: this.#serviceCount,
       ...(this.#lastApply ? { lastApply: this.#lastApply } : {}),
     };
   }

@@ -10,6 +10,7 @@ import { issuesToFaults, manifestErrorMap, type FieldFault } from './fault.ts';
 import { ciliumClusterwideNetworkPolicySchema, ciliumNetworkPolicySchema } from './schema-cilium.ts';
 import { namespaceSchema, podSchema, serviceSchema } from './schema-core.ts';
 import { networkPolicySchema } from './schema-k8s-networkpolicy.ts';
+import { externalHostSchema } from './schema-lab.ts';
 import { isRecord } from './schema-kit.ts';
 
 interface KindSpec {
@@ -25,6 +26,7 @@ export const KINDS: Readonly<Record<string, KindSpec>> = {
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', schema: networkPolicySchema },
   CiliumNetworkPolicy: { apiVersion: 'cilium.io/v2', schema: ciliumNetworkPolicySchema },
   CiliumClusterwideNetworkPolicy: { apiVersion: 'cilium.io/v2', schema: ciliumClusterwideNetworkPolicySchema },
+  ExternalHost: { apiVersion: 'lab.palisade.dev/v1', schema: externalHostSchema },
 };
 
 export function supportedKinds(): string {
