@@ -4,6 +4,7 @@
  *
  *   pl-<lab>-fabric:  br0 172.31.0.1/24 ── n-<node> veths
  *   pl-<lab>-<node>:  eth0 172.31.0.1x/24, default via 172.31.0.1
+ *   the fabric routes each node's pod range to that node
  *
  * Interface names are per namespace, so every lab can use the same ones.
  */
@@ -14,6 +15,7 @@ export interface LabNodeWiring {
   name: string;
   netns: string;
   underlayIp: string;
+  podCIDR: string;
 }
 
 export interface LabWiring {
@@ -25,13 +27,16 @@ export interface LabWiring {
 
 export const UNDERLAY_IF = 'eth0';
 export const FABRIC_BRIDGE = 'br0';
+export const FABRIC_BRIDGE_MAC = '02:70:6c:00:00:01';
 
 export async function buildLabNetwork(w: LabWiring): Promise<void> {
   await createNetns(w.fabricNetns);
   await sysctlIn(w.fabricNetns, 'net.ipv4.ip_forward', '1');
   await ipBatch(
     [
-      `link add ${FABRIC_BRIDGE} type bridge`,
+      // A fixed MAC: a bridge otherwise takes its lowest port's, which changes as
+      // hosts come and go and leaves the nodes' neighbour entries stale.
+      `link add name ${FABRIC_BRIDGE} address ${FABRIC_BRIDGE_MAC} type bridge`,
       `addr add ${w.fabricIp}/${w.underlayPrefix} dev ${FABRIC_BRIDGE}`,
       `link set ${FABRIC_BRIDGE} up`,
     ],
@@ -59,6 +64,9 @@ export async function addNode(w: LabWiring, n: LabNodeWiring): Promise<void> {
     ],
     n.netns,
   );
+  // Pods talk to the fabric itself (the lab's upstream DNS) with their own
+  // addresses, unmasqueraded: the fabric routes the answers back by node.
+  await ipBatch([`route replace ${n.podCIDR} via ${n.underlayIp} dev ${FABRIC_BRIDGE}`], w.fabricNetns);
 }
 
 /** Removes every namespace of the lab (their veths and routes go with them). */

@@ -8,7 +8,7 @@
  *                          └──► dns/srv.conf           (SRV for named ports; read at start, so a change restarts the pod's dnsmasq)
  *   pods: /etc/netns/<pod netns>/resolv.conf → nameserver 10.96.0.10, search <ns>.svc.cluster.local …, ndots:5
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Pod, Service } from '../k8s/objects.ts';
 import { labDir } from './paths.ts';
 
@@ -51,6 +51,10 @@ export function clusterDnsObjects(lab: string, upstream: string, node: string): 
             '--log-facility=-',
             '--user=root',
             '--pid-file=',
+            // Naming the interfaces turns off dnsmasq's default "answer local
+            // subnets only": the pod's eth0 is a /32, so every client is remote.
+            '--interface=eth0',
+            '--interface=lo',
             '--no-resolv',
             '--no-hosts',
             `--hostsdir=${hostsDir(lab)}`,
@@ -111,6 +115,17 @@ export async function writeDnsRecords(lab: string, r: DnsRecords): Promise<boole
 
 /** ip netns exec bind-mounts /etc/netns/<name>/* over /etc: a pod's own resolv.conf. */
 export const podEtcDir = (netns: string): string => `/etc/netns/${netns}`;
+
+/**
+ * A pod's /etc overlay: its resolv.conf, and /etc/ssl with a CA bundle that
+ * also trusts the lab CA (so curl in a pod verifies ExternalHost certificates).
+ */
+export async function writePodEtc(netns: string, namespace: string, trustBundle: string): Promise<void> {
+  await mkdir(`${podEtcDir(netns)}/ssl/certs`, { recursive: true });
+  await copyFile(trustBundle, `${podEtcDir(netns)}/ssl/certs/ca-certificates.crt`).catch(() => undefined);
+  await copyFile('/etc/ssl/openssl.cnf', `${podEtcDir(netns)}/ssl/openssl.cnf`).catch(() => undefined);
+  await writePodResolvConf(netns, namespace);
+}
 
 export async function writePodResolvConf(netns: string, namespace: string): Promise<void> {
   await mkdir(podEtcDir(netns), { recursive: true });

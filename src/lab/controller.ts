@@ -16,8 +16,9 @@ import type { Pod, Service } from '../k8s/objects.ts';
 import { rawLister, RawObjectApi } from '../k8s/raw-client.ts';
 import { ServiceController, type EndpointSliceObject } from './service-controller.ts';
 import { DNS_POD } from './cluster-dns.ts';
+import { addExternalHost, listExternalHosts, removeExternalHost } from './world/index.ts';
 import { kubeconfigPath, labDir, type LabState } from './paths.ts';
-import { readSandbox, startContainer, startSandbox, stopSandbox, writeSandbox, type SandboxState } from './sandbox.ts';
+import { readSandbox, startContainer, startSandbox, stopSandbox, waitUntilListening, writeSandbox, type SandboxState } from './sandbox.ts';
 import { isAlive } from './processes.ts';
 import { readLabState } from './state.ts';
 
@@ -61,7 +62,13 @@ export async function runController(lab: string, log: Log = (m) => console.log(`
     svc.changed();
   });
   for (const ev of [k8s.ADD, k8s.UPDATE, k8s.DELETE] as const) services.on(ev, () => svc.changed());
-  await Promise.all([slices.start(), services.start()]);
+  const hosts = watch('/apis/lab.palisade.dev/v1/externalhosts', 'lab.palisade.dev/v1', 'ExternalHost');
+  const ext = new ExternalHostController(lab, log);
+  hosts.on(k8s.ADD, (o) => ext.observe(o as never));
+  hosts.on(k8s.UPDATE, (o) => ext.observe(o as never));
+  hosts.on(k8s.DELETE, (o) => ext.forget(o.metadata?.name ?? ''));
+  await Promise.all([slices.start(), services.start(), hosts.start()]);
+  await ext.removeOrphans(new Set(hosts.list().map((h) => h.metadata?.name ?? '')));
   await pods.start();
   await c.reconcileOrphans(pods.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
   svc.changed();
@@ -135,6 +142,8 @@ class Controller {
     try {
       const s = await startSandbox(this.#lab, pod, node.name);
       this.#sandboxes.set(key, s);
+      const missing = await waitUntilListening(pod, s.netns, 15_000);
+      if (missing.length > 0) this.#log(`${key}: still not listening on ${missing.join(', ')} after 15 s; reporting it running anyway`);
       await this.#setStatus(pod, {
         phase: 'Running',
         podIP: s.ip,
@@ -216,5 +225,51 @@ class Controller {
         this.#log(`${key}: container ${name} exited; restarted (${c.restarts})`);
       }
     }
+  }
+}
+
+/**
+ * ExternalHost objects → hosts outside the cluster (src/lab/world): made on
+ * add, re-made when their spec changes, removed on delete; hosts left from
+ * objects deleted while the controller was down are removed at start.
+ */
+export class ExternalHostController {
+  readonly #lab: string;
+  readonly #log: Log;
+  readonly #applied = new Map<string, string>();
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(lab: string, log: Log) {
+    this.#lab = lab;
+    this.#log = log;
+  }
+
+  observe(o: { metadata?: { name?: string }; spec?: { names?: string[]; ports?: number[] } }): void {
+    const name = o.metadata?.name;
+    if (!name) return;
+    const spec = { name, names: o.spec?.names ?? [], ...(o.spec?.ports ? { ports: o.spec.ports } : {}) };
+    const text = JSON.stringify(spec);
+    if (this.#applied.get(name) === text) return;
+    this.#applied.set(name, text);
+    this.#run(`externalhost ${name}`, async () => {
+      const h = await addExternalHost(this.#lab, spec);
+      this.#log(`externalhost ${name}: ${spec.names.join(', ')} at ${h.ip}`);
+    });
+  }
+
+  forget(name: string): void {
+    this.#applied.delete(name);
+    this.#run(`externalhost ${name}`, async () => {
+      await removeExternalHost(this.#lab, name);
+      this.#log(`externalhost ${name}: removed`);
+    });
+  }
+
+  async removeOrphans(live: Set<string>): Promise<void> {
+    for (const h of await listExternalHosts(this.#lab)) if (!live.has(h.name)) this.forget(h.name);
+  }
+
+  #run(what: string, op: () => Promise<void>): void {
+    this.#queue = this.#queue.then(op).catch((err: unknown) => this.#log(`${what}: ${err instanceof Error ? err.message : String(err)}`));
   }
 }

@@ -34,6 +34,7 @@ import { unixRequest } from './unix-http.ts';
 import type { Progress } from './progress.ts';
 import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
 import { RawObjectApi } from '../k8s/raw-client.ts';
+import { ensureLabCa, ensureWorldGateway, labCaDir, startUpstreamDns, trustBundlePath, writeTrustBundle } from './world/index.ts';
 
 export interface UpOptions {
   name: string;
@@ -86,9 +87,14 @@ export async function labUp(o: UpOptions): Promise<LabState> {
         fabricNetns: fabricNetns(o.name),
         fabricIp: LAB_NETWORK.fabricIp,
         underlayPrefix: Number(LAB_NETWORK.underlayCIDR.split('/')[1]),
-        nodes: nodes.map((n) => ({ name: n.name, netns: nodeNetns(o.name, n.name), underlayIp: n.underlayIp })),
+        nodes: nodes.map((n) => ({ name: n.name, netns: nodeNetns(o.name, n.name), underlayIp: n.underlayIp, podCIDR: n.podCIDR })),
       }),
     );
+    await o.progress('outside world: upstream DNS (172.31.0.1) and lab CA', async () => {
+      await ensureWorldGateway(fabricNetns(o.name));
+      await startUpstreamDns(o.name);
+      await writeTrustBundle(await ensureLabCa(labCaDir(o.name), o.name), trustBundlePath(o.name));
+    });
     state.apiServer = await o.progress('API server', () => startApiServer(o.name), (a) => a.url);
     await writeLabState(state);
     await o.progress('Node objects and node configuration', () => registerNodes(o.name, state));
@@ -275,7 +281,7 @@ export async function listLabs(): Promise<string[]> {
     /* no /run/palisade */
   }
   for (const ns of listNetns('pl-')) {
-    const m = /^pl-([a-z0-9]+)-(fabric|node-\d+|pod-.*)$/.exec(ns);
+    const m = /^pl-([a-z0-9]+)-(fabric|node-\d+|pod-.*|ext-.*)$/.exec(ns);
     if (m?.[1]) names.add(m[1]);
   }
   return [...names].sort();

@@ -10,7 +10,8 @@ import { createNetns, deleteNetns, run } from '../datapath/index.ts';
 import type { Pod } from '../k8s/objects.ts';
 import { containerLogPath, nodeDir, nodeNetns, podDir, podNetns } from './paths.ts';
 import { PROJECT_ROOT, isAlive, stopPid } from './processes.ts';
-import { removePodEtc, writePodResolvConf } from './cluster-dns.ts';
+import { removePodEtc, writePodEtc } from './cluster-dns.ts';
+import { trustBundlePath } from './world/index.ts';
 
 export interface SandboxState {
   namespace: string;
@@ -69,7 +70,7 @@ export async function startSandbox(lab: string, pod: Pod, node: string): Promise
   await mkdir(podDir(lab, namespace, name), { recursive: true });
   const netns = podNetns(lab, namespace, name);
   await createNetns(netns);
-  await writePodResolvConf(netns, namespace);
+  await writePodEtc(netns, namespace, trustBundlePath(lab));
   const containerId = `${pod.metadata.uid ?? name}`.replace(/[^a-zA-Z0-9_.-]/g, '');
   const ids = { containerId, netns, namespace, pod: name };
   const result = await cni(lab, node, 'ADD', ids);
@@ -82,6 +83,30 @@ export async function startSandbox(lab: string, pod: Pod, node: string): Promise
   }
   await writeSandbox(lab, state);
   return state;
+}
+
+/**
+ * The lab's readiness check: a pod is ready once every port its containers
+ * declare is listening (TCP) or bound (UDP) in its namespace, so a Service
+ * never sends a connection to a server that is still starting.
+ */
+export async function waitUntilListening(pod: Pod, netns: string, timeoutMs: number): Promise<string[]> {
+  const want = pod.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => `${(p.protocol ?? 'TCP').toLowerCase()}/${p.containerPort}`));
+  if (want.length === 0) return [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run('ss', ['-Hlntu'], { netns, allowFailure: true });
+    const have = new Set(
+      r.stdout
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length >= 5)
+        .map((f) => `${f[0]}/${(f[4] ?? '').split(':').pop()}`),
+    );
+    const missing = want.filter((w) => !have.has(w));
+    if (missing.length === 0 || Date.now() > deadline) return missing;
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 /** Starts one container's command in the pod's namespace; 0 when it has none (a pause container). */
@@ -98,6 +123,8 @@ export function startContainer(lab: string, pod: Pod, container: string, netns: 
     POD_NAMESPACE: namespace,
     POD_IP: ip,
     HOSTNAME: pod.metadata.name,
+    // Node clients in pods trust the lab CA too (curl and OpenSSL read the pod's /etc/ssl).
+    NODE_EXTRA_CA_CERTS: trustBundlePath(lab),
   };
   for (const e of c?.env ?? []) env[e.name] = e.value ?? '';
   const child = spawn('ip', ['netns', 'exec', netns, ...argv], { detached: true, stdio: ['ignore', log, log], env, cwd: '/' });

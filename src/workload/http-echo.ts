@@ -20,7 +20,8 @@ export function podName(): string {
   return process.env['POD_NAME'] ?? hostname();
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
+/** The JSON echo itself, shared by http-echo and https-echo. */
+export function echoRequestListener(req: IncomingMessage, res: ServerResponse): void {
   let bodyBytes = 0;
   req.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
   req.on('end', () => {
@@ -41,7 +42,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 }
 
 export function startHttpEcho(port: number, host = '::'): Promise<Server> {
-  const server = createServer(handle);
+  const server = createServer(echoRequestListener);
   server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);

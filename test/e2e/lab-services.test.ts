@@ -3,7 +3,9 @@
  * balanced per connection over every backend, a deleted backend out of
  * rotation within 1 s, policy judged on the backend pod rather than the
  * Service address, and cluster DNS (short, namespaced and full names, SRV,
- * NXDOMAIN) answered by the kube-dns pod.
+ * NXDOMAIN) answered by the kube-dns pod, and the outside world: ExternalHosts
+ * reached by name over HTTP and verified HTTPS, their names resolved through
+ * the lab's upstream DNS via cluster DNS.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,6 +46,19 @@ apiVersion: v1
 kind: Pod
 metadata: {name: other, namespace: default, labels: {app: other}}
 spec: {nodeName: node-1, containers: [{name: c}]}
+---
+apiVersion: lab.palisade.dev/v1
+kind: ExternalHost
+metadata: {name: github}
+spec:
+  names: [api.github.com, www.github.com]
+---
+apiVersion: lab.palisade.dev/v1
+kind: ExternalHost
+metadata: {name: plain}
+spec:
+  names: [plain.example.com]
+  ports: [80]
 `;
 
 before(async () => {
@@ -112,4 +127,27 @@ test('cluster DNS answers Services (A and SRV) and NXDOMAIN for unknown names', 
   assert.equal(search.out.trim(), a.out.trim(), 'search domains from the pod resolv.conf');
   const nx = lab.execIn('shop', 'client', ['dig', 'nothere.shop.svc.cluster.local']);
   assert.match(nx.out, /status: NXDOMAIN/);
+});
+
+test('a pod reaches ExternalHosts by name over HTTP and HTTPS, certificate verified', async () => {
+  await within(5000, 'external names resolve', async () => (await lab.curl('shop', 'client', 'http://api.github.com/', 1)).http === '200');
+  const http = JSON.parse((await lab.curl('shop', 'client', 'http://api.github.com/repos')).body) as { pod: string; path: string };
+  assert.deepEqual([http.pod, http.path], ['github', '/repos']);
+  // curl verifies certificates by default: the pod trusts the lab CA.
+  const https = await lab.curl('default', 'other', 'https://www.github.com/secure', 2);
+  assert.equal(https.exit, 0, `curl exit ${https.exit}`);
+  assert.equal((JSON.parse(https.body) as { pod: string }).pod, 'github');
+  assert.equal((await lab.curl('shop', 'client', 'http://plain.example.com/')).http, '200');
+});
+
+test('dig in a pod resolves external names through cluster DNS; unknown names get NXDOMAIN', () => {
+  const a = lab.execIn('shop', 'client', ['dig', '+short', 'api.github.com']);
+  assert.match(a.out.trim(), /^198\.18\.\d+\.\d+$/);
+  const nx = lab.execIn('shop', 'client', ['dig', 'unknown.example.org']);
+  assert.match(nx.out, /status: NXDOMAIN/);
+});
+
+test('deleting an ExternalHost removes the host and its names', async () => {
+  lab.cli(['delete', 'externalhost', 'plain']);
+  await within(8000, 'plain.example.com gone', async () => /NXDOMAIN/.test(lab.execIn('shop', 'client', ['dig', 'plain.example.com']).out));
 });

@@ -1,0 +1,86 @@
+/**
+ * The few libc calls an NFLOG reader needs, through koffi (Node has no
+ * AF_NETLINK sockets). Every call here is non-blocking: the socket is opened
+ * with SOCK_NONBLOCK and readiness comes from libuv (`koffi.node.poll`), so
+ * nothing ever waits on a worker thread or stalls the event loop.
+ */
+import koffi from 'koffi';
+
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_NETFILTER = 12;
+export const SOL_SOCKET = 1;
+export const SO_RCVBUF = 8;
+export const SO_RCVBUFFORCE = 33;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
+
+/** What the reader needs of libc: declared narrowly so a fake costs nothing. */
+export interface NetlinkLibc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Uint8Array, addrlen: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Int32Array, len: number): number;
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  close(fd: number): number;
+  /** errno of the last call made through these bindings. */
+  errno(): number;
+  /** Calls `onReadable` from the event loop whenever `fd` is readable (level-triggered). */
+  watchReadable(fd: number, onReadable: () => void): { close(): void };
+}
+
+export const ERRNO = koffi.os.errno as Readonly<Record<string, number>>;
+
+let bound: NetlinkLibc | undefined;
+
+export function netlinkLibc(): NetlinkLibc {
+  if (bound) return bound;
+  const libc = koffi.load('libc.so.6');
+  const socket = libc.func('int socket(int domain, int type, int protocol)');
+  const bind = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)');
+  const setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+  const send = libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)');
+  const recv = libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
+  const close = libc.func('int close(int fd)');
+  bound = {
+    socket: (d, t, p) => socket(d, t, p) as number,
+    bind: (fd, a, l) => bind(fd, a, l) as number,
+    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l) as number,
+    send: (fd, b, l, f) => Number(send(fd, b, l, f)),
+    recv: (fd, b, l, f) => Number(recv(fd, b, l, f)),
+    close: (fd) => close(fd) as number,
+    errno: () => koffi.errno(),
+    watchReadable,
+  };
+  return bound;
+}
+
+/**
+ * libuv stops a poll handle for good when poll() reports POLLERR (it calls back
+ * once with UV_EBADF), and a netlink socket reports its pending ENOBUFS as
+ * POLLERR. So on an error status we still read (recv() returns and clears the
+ * ENOBUFS) and then start the handle again; without this the first overrun
+ * would silently end the reader.
+ */
+function watchReadable(fd: number, onReadable: () => void): { close(): void } {
+  let closed = false;
+  // koffi's typings omit the status argument the callback really receives first.
+  const onEvent = ((status: number) => {
+    onReadable();
+    if (status < 0 && !closed) handle.start({ readable: true }, onEvent);
+  }) as unknown as Parameters<typeof koffi.node.poll>[1];
+  const handle = koffi.node.poll(fd, { readable: true }, onEvent);
+  return {
+    close: () => {
+      closed = true;
+      handle.close();
+    },
+  };
+}
+
+export function errnoName(errno: number): string {
+  for (const [name, v] of Object.entries(ERRNO)) if (v === errno) return name;
+  return `errno ${errno}`;
+}

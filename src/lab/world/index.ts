@@ -1,0 +1,66 @@
+/**
+ * The lab's outside world: hosts beyond the cluster that pods reach by name,
+ * over HTTP and HTTPS, as they would reach api.github.com — without the lab
+ * ever sending a packet off the machine.
+ *
+ *   ExternalHost object (lab.palisade.dev/v1, cluster-scoped)
+ *     { metadata.name, spec.names: [api.github.com, …], spec.ports: [80, 443] }
+ *        │  controller: addExternalHost / removeExternalHost
+ *        ▼
+ *   pl-<lab>-ext-<name>  ── veth x-<name> ── br0 in pl-<lab>-fabric (198.18.0.1/16 gateway)
+ *     eth0 198.18.a.b/16 (hash of the name, first free; world/hosts.json)
+ *     http-echo on each plain port, https-echo on 443   (replies name the host)
+ *        │
+ *        ├─ names ──► world/dns-hosts/<name> ──inotify──► dnsmasq in the fabric,
+ *        │            172.31.0.1:53 UDP+TCP, NXDOMAIN for the rest, never forwards
+ *        │            ◄── cluster DNS forwards here
+ *        │
+ *        └─ 443 certificate ◄── lab CA (world/ca: ECDSA P-256, 10 years)
+ *                                 └─► trust bundle = system roots + lab CA
+ *                                     (world/ca-bundle.pem, for lab pods)
+ *
+ * Caveats: one process (the lab controller) owns a lab's world — changes are
+ * serialised inside it, not between processes. Answers carry a 5 s TTL, so
+ * caches downstream forget a removed host soon, not at once. `lab down` needs
+ * nothing of this module: the namespaces share the lab's `pl-<lab>-` prefix
+ * and the files live under /run/palisade/<lab>/.
+ */
+export {
+  addExternalHost,
+  removeExternalHost,
+  listExternalHosts,
+  ensureWorldGateway,
+  allocateWorldIp,
+  fabricPortName,
+  DEFAULT_PORTS,
+  TLS_PORT,
+  type ExternalHostSpec,
+  type ExternalHostRecord,
+  type ExternalHostOptions,
+  type ExternalHostHandle,
+} from './external-hosts.ts';
+export {
+  startUpstreamDns,
+  stopUpstreamDns,
+  upstreamDnsPid,
+  setExternalNames,
+  upstreamDnsLogPath,
+  DNSMASQ,
+  UPSTREAM_DNS_PORT,
+  UPSTREAM_DNS_TTL,
+  type UpstreamDns,
+  type UpstreamDnsOptions,
+  type ExternalNames,
+} from './upstream-dns.ts';
+export { ensureLabCa, loadLabCa, issueServerCert, trustBundle, writeTrustBundle, SYSTEM_BUNDLE, type LabCa, type ServerCert } from './lab-ca.ts';
+export {
+  worldDir,
+  hostsJsonPath,
+  dnsHostsDir,
+  labCaDir,
+  trustBundlePath,
+  hostCertDir,
+  externalHostNetns,
+  WORLD_GATEWAY,
+  WORLD_PREFIX,
+} from './world-paths.ts';
