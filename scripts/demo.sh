@@ -21,23 +21,26 @@ else
 fi
 
 run bin/palisade get pods -A -o wide
-backend=$(bin/palisade get pods -n demo backend -o json | sed -n 's/.*"podIP": *"\([^"]*\)".*/\1/p' | head -1)
-db=$(bin/palisade get pods -n demo db -o json | sed -n 's/.*"podIP": *"\([^"]*\)".*/\1/p' | head -1)
+run bin/palisade get services -A
+run bin/palisade get externalhosts
+backend=backend.demo
+db=db.demo
 
-bold "Without policy, everyone reaches the backend"
+bold "Without policy, everyone reaches the backend (by Service name), and the world"
 run bin/palisade exec -n demo frontend -- curl -s -m 2 "http://$backend/"
 run bin/palisade exec -n default intruder -- curl -s -m 2 -o /dev/null -w 'intruder → backend: HTTP %{http_code}\n' "http://$backend/"
+run bin/palisade exec -n demo frontend -- curl -s -m 3 -o /dev/null -w 'frontend → https://api.github.com: HTTP %{http_code}, certificate verified\n' https://api.github.com/
 
 bold "Apply a CiliumNetworkPolicy (backend ← frontend) and a NetworkPolicy (db ← backend)"
 run bin/palisade apply -f examples/lab/demo-policy.yaml
 sleep 0.3
 run bin/palisade exec -n demo frontend -- curl -s -m 2 -o /dev/null -w 'frontend → backend: HTTP %{http_code}\n' "http://$backend/"
 run bin/palisade exec -n default intruder -- curl -s -m 2 -o /dev/null -w 'intruder → backend: HTTP %{http_code} (000: dropped)\n' "http://$backend/" || true
-run bin/palisade exec -n demo frontend -- timeout 2 bash -c "exec 3<>/dev/tcp/$db/5432 && echo 'frontend → db: connected'" || echo "frontend → db: dropped"
+run bin/palisade exec -n demo frontend -- timeout 2 bash -c "exec 3<>/dev/tcp/$(bin/palisade exec -n demo frontend -- dig +short $db.svc.cluster.local)/5432 && echo 'frontend → db: connected'" || echo "frontend → db: dropped"
 
 bold "What is in force, and what it dropped"
 run bin/palisade get policies -A
 run bin/palisade lab status
 
-bold "The lab stays up. Explore with: bin/palisade get pods -A · bin/palisade exec -n demo frontend -- curl http://$backend/ · kubectl --kubeconfig /run/palisade/default/kubeconfig get pods -A"
+bold "The lab stays up. Explore with: bin/palisade get pods -A · bin/palisade exec -n demo frontend -- curl http://backend.demo/ · kubectl --kubeconfig /run/palisade/default/kubeconfig get pods -A"
 echo "Remove it with: bin/palisade lab down"
