@@ -4,6 +4,8 @@
  *
  *   GET    /healthz                  200 once the first policy is in the kernel
  *   GET    /v1/status                node, datapath, endpoints, drops (JSON)
+ *   GET    /v1/flows[?…]             flow records, NDJSON (src/flows/http-api.ts); ?follow=1 streams
+ *   GET    /metrics                  Prometheus text: hubble_* and palisade_* families
  *   POST   /v1/endpoints             CNI ADD: register a pod; 200 once its policy is programmed
  *   DELETE /v1/endpoints/<container> CNI DEL
  */
@@ -11,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmod, rm } from 'node:fs/promises';
 import type { Agent } from './agent.ts';
 import { Registration } from './endpoint-registry.ts';
+import { handleFlowsRequest, handleMetricsRequest } from '../flows/index.ts';
 
 const MAX_BODY = 64 * 1024;
 
@@ -50,6 +53,8 @@ async function handle(agent: Agent, req: IncomingMessage, res: ServerResponse): 
     send(res, agent.ready ? 200 : 503, agent.ready ? 'ok' : 'starting');
     return;
   }
+  if (await handleFlowsRequest(agent.flows, req, res)) return;
+  if (handleMetricsRequest(agent.metrics, req, res)) return;
   if (req.method === 'GET' && url.pathname === '/v1/status') {
     send(res, 200, await agent.status());
     return;

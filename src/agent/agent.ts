@@ -22,6 +22,8 @@ import type { AgentConfig } from './config.ts';
 import { EndpointRegistry, type Registration } from './endpoint-registry.ts';
 import { watchCluster, type EventType, type Watchers, type WatchedKind } from './informers.ts';
 import { openApiTunnel, type Tunnel } from './api-tunnel.ts';
+import { FlowMetrics, FlowStore, type FlowStoreStatus } from '../flows/index.ts';
+import type { FlowContext } from './flow-events.ts';
 
 export interface AgentStatus {
   node: string;
@@ -32,6 +34,7 @@ export interface AgentStatus {
   rejectedPolicies: { policy: string; faults: string[] }[];
   drops: DropCounter[];
   applies: number;
+  flows: FlowStoreStatus;
 }
 
 export class Agent {
@@ -52,12 +55,29 @@ export class Agent {
   #applyChain: Promise<ApplyResult | undefined> = Promise.resolve(undefined);
   #applyPending = false;
   #nodesDirty = false;
+  /** Every decision as a Hubble flow record, and the metrics derived from them. */
+  readonly flows: FlowStore;
+  readonly metrics: FlowMetrics;
 
   constructor(cfg: AgentConfig, datapath: Datapath, log: Logger) {
     this.#cfg = cfg;
     this.#datapath = datapath;
     this.#log = log;
     this.#registry = new EndpointRegistry(`${cfg.runDir}/endpoints.json`);
+    this.flows = new FlowStore({ nodeName: cfg.node, ...(cfg.flowBufferSize ? { capacity: cfg.flowBufferSize } : {}) });
+    this.metrics = new FlowMetrics();
+    this.flows.onFlow((e) => this.metrics.observeFlow(e));
+    this.metrics.trackLostEvents(() => this.flows.status().lost);
+  }
+
+  /** What flow producers need to enrich records: the current snapshot and the node addresses. */
+  flowContext(): FlowContext {
+    return {
+      node: this.#cfg.node,
+      snapshot: () => this.#engine.snapshot(),
+      ownAddresses: () => [this.#cfg.network.underlayIp],
+      peerAddresses: () => [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node).map((n) => n.ip),
+    };
   }
 
   get ready(): boolean {
@@ -244,6 +264,7 @@ export class Agent {
       rejectedPolicies: [...this.#rejected].map(([policy, faults]) => ({ policy, faults })),
       drops: await this.#datapath.dropCounters(),
       applies: this.#applies,
+      flows: this.flows.status(),
     };
   }
 }

@@ -4,10 +4,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
-import { LegacyDatapath } from '../datapath/index.ts';
+import { LegacyDatapath, NFLOG_GROUP, openNflog, type NflogReader } from '../datapath/index.ts';
 import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
+import { packetSink } from './flow-events.ts';
+import { startObserverServer } from '../flows/index.ts';
 
 export async function runAgent(configFile: string): Promise<void> {
   const cfg = await loadAgentConfig(configFile);
@@ -27,4 +29,23 @@ export async function runAgent(configFile: string): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   await agent.start();
+  // Decisions logged by nftables become flow records (legacy datapath).
+  const nflog = await openNflog(NFLOG_GROUP, packetSink(agent.flowContext(), agent.flows)).catch((err: unknown) => {
+    log.error({ err }, 'cannot read datapath events: flow records will lack L3/L4 decisions');
+    return undefined;
+  });
+  if (nflog) setInterval(() => syncLost(agent, nflog), 1000).unref();
+  const observer = await startObserverServer({ store: agent.flows, address: `unix:${cfg.runDir}/observer.sock` }).catch((err: unknown) => {
+    log.error({ err }, 'cannot serve the Hubble Observer API');
+    return undefined;
+  });
+  process.on('exit', () => void observer?.close());
+}
+
+/** Packets the kernel could not hand us (reader too slow) are lost events, never silent. */
+let reportedLost = 0;
+function syncLost(agent: Agent, nflog: NflogReader): void {
+  const lost = nflog.stats.lost;
+  if (lost > reportedLost) agent.flows.recordLost('PERF_EVENT_RING_BUFFER', lost - reportedLost);
+  reportedLost = lost;
 }

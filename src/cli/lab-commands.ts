@@ -3,7 +3,8 @@
  * (`lab controller`, `agent`) that `lab up` starts.
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { publishedPath, type Published } from '../lab/publish.ts';
 import { labDown, labUp, LabError, listLabs, readLabState, restartAgent } from '../lab/lifecycle.ts';
 import { consoleProgress } from '../lab/progress.ts';
 import { agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState } from '../lab/paths.ts';
@@ -82,7 +83,7 @@ Examples:
         }),
       );
       if (o.output === 'json') {
-        console.log(JSON.stringify({ ...s, agentStatus: Object.fromEntries(agents.map((a) => [a.node, a.status ?? null])) }, null, 2));
+        console.log(JSON.stringify({ ...s, published: readPublished(s.name) ?? null, agentStatus: Object.fromEntries(agents.map((a) => [a.node, a.status ?? null])) }, null, 2));
         return;
       }
       printStatus(s, agents);
@@ -146,6 +147,14 @@ interface AgentStatusView {
   datapath: { mode: string; endpoints: { endpoint: string; unenforceable: string[] }[] };
 }
 
+function readPublished(lab: string): Published | undefined {
+  try {
+    return JSON.parse(readFileSync(publishedPath(lab), 'utf8')) as Published;
+  } catch {
+    return undefined;
+  }
+}
+
 function printSummary(s: LabState): void {
   console.log(`\n${green('Lab')} ${bold(s.name)} is up: ${s.nodes.length} nodes, ${s.datapath} datapath`);
   console.log(`  API server   ${s.apiServer.url}`);
@@ -161,6 +170,8 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
   console.log(`  API server   ${ok(isAlive(s.apiServer.pid))} ${s.apiServer.url} ${dim(`pid ${s.apiServer.pid}`)}`);
   console.log(`  kubeconfig   ${existsSync(kubeconfigPath(s.name)) ? kubeconfigPath(s.name) : red('missing')}`);
   console.log(`  controller   ${ok(isAlive(s.controller.pid))} ${dim(`pid ${s.controller.pid}`)}`);
+  const pub = readPublished(s.name);
+  if (pub) console.log(`  Hubble relay ${pub.relay}   ${dim('(gRPC Observer API; palisade observe reads the agents directly)')}`);
   for (const n of s.nodes) {
     const a = agents.find((x) => x.node === n.name)?.status;
     const pid = s.agents[n.name]?.pid ?? 0;
@@ -171,6 +182,7 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
         (a ? `  endpoints ${a.endpoints.length}  policy drops ${drops}` : '') +
         ` ${dim(`pid ${pid}`)}`,
     );
+    if (pub?.metrics[n.name]) console.log(`      metrics ${pub.metrics[n.name]}`);
     for (const r of a?.rejectedPolicies ?? []) console.log(`      ${red('rejected')} ${r.policy}: ${r.faults.join('; ')}`);
     for (const e of a?.datapath.endpoints ?? []) for (const u of e.unenforceable) console.log(`      ${red('not enforced')} ${e.endpoint} ${u}`);
   }

@@ -13,6 +13,10 @@ import { registerValidate } from './policy-validate.ts';
 import { registerTrace } from './policy-trace.ts';
 import { registerKubeCommands } from './kube-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
+import { registerObserve } from './observe-command.ts';
+import { unixFlowSource } from '../flows/index.ts';
+import { readLabState } from '../lab/state.ts';
+import { agentSocketPath, labFromEnv } from '../lab/paths.ts';
 import { CliError, red } from './style.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -30,6 +34,15 @@ export function buildProgram(): Command {
 
   registerLabCommands(program);
   registerKubeCommands(program);
+  registerObserve(program, {
+    // Every node's agent, straight over its unix socket (the lab's, or $PALISADE_LAB's).
+    sources: async () => {
+      const lab = labFromEnv(labFlag());
+      const s = await readLabState(lab);
+      if (!s) throw new CliError(`no lab ${lab} on this machine (palisade lab list); choose one with --lab`, 1);
+      return s.nodes.map((n) => unixFlowSource(n.name, agentSocketPath(lab, n.name)));
+    },
+  });
   program
     .command('workload')
     .description('Servers for lab pods: http-echo, tcp-echo, udp-echo (palisade workload http-echo --port 80)')
@@ -47,6 +60,12 @@ export function buildProgram(): Command {
     .description('Print the version')
     .action(() => console.log(`palisade ${pkg.version} (node ${process.versions.node})`));
   return program;
+}
+
+/** `--lab NAME` as given anywhere on the command line (observe reads it before its own parsing). */
+function labFlag(): string | undefined {
+  const i = process.argv.indexOf('--lab');
+  return i > 0 ? process.argv[i + 1] : undefined;
 }
 
 async function main(): Promise<void> {

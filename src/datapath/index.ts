@@ -13,3 +13,5 @@ export { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, netnsPids 
 export { buildLabNetwork, destroyLabNetwork, addNode, UNDERLAY_IF, type LabWiring, type LabNodeWiring } from './lab-network.ts';
 export { assertNotRootNetns } from './root-guard.ts';
 export { wirePod, unwirePod, checkPod, hostIfname, POD_GATEWAY } from './pod-wiring.ts';
+export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts';
+export { NFLOG_GROUP } from './legacy/render-policy.ts';

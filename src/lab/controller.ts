@@ -16,6 +16,7 @@ import type { Pod, Service } from '../k8s/objects.ts';
 import { rawLister, RawObjectApi } from '../k8s/raw-client.ts';
 import { ServiceController, type EndpointSliceObject } from './service-controller.ts';
 import { DNS_POD } from './cluster-dns.ts';
+import { publishLab } from './publish.ts';
 import { addExternalHost, listExternalHosts, removeExternalHost } from './world/index.ts';
 import { kubeconfigPath, labDir, type LabState } from './paths.ts';
 import { readSandbox, startContainer, startSandbox, stopSandbox, waitUntilListening, writeSandbox, type SandboxState } from './sandbox.ts';
@@ -72,6 +73,8 @@ export async function runController(lab: string, log: Log = (m) => console.log(`
   await pods.start();
   await c.reconcileOrphans(pods.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
   svc.changed();
+  const published = await publishLab(state);
+  log(`published: metrics ${Object.values(published.metrics).join(' ')}, Hubble relay ${published.relay}`);
   setInterval(() => void c.restartExited(), 250).unref();
   const stop = (): void => process.exit(0); // sandboxes stay: a restarted controller re-adopts them
   process.on('SIGTERM', stop);

@@ -33,6 +33,16 @@ export function endpointChainId(key: string): string {
 export const counterName = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): string =>
   `${id}_${dir === 'ingress' ? 'in' : 'eg'}_${reason}`;
 
+/**
+ * Decisions are logged to this NFLOG group for flow records: the prefix says
+ * what happened — `d:<endpoint>:<in|eg>:<deny|denied>` a drop,
+ * `a:<endpoint>:<in|eg>` an allowed new connection, `f` a forwarded one.
+ */
+export const NFLOG_GROUP = 1;
+const logDrop = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): string =>
+  `log group ${NFLOG_GROUP} prefix "d:${id}:${dir === 'ingress' ? 'in' : 'eg'}:${reason}" `;
+const logAllow = (id: string, dir: NftDirection): string => `log group ${NFLOG_GROUP} prefix "a:${id}:${dir === 'ingress' ? 'in' : 'eg'}" `;
+
 export function renderDirection(
   snap: PolicySnapshot,
   subject: EndpointInfo,
@@ -46,7 +56,7 @@ export function renderDirection(
   const unenforceable: string[] = [];
   for (const c of dir.deny) {
     for (const m of entryMatches(snap, subject, c, direction, unenforceable)) {
-      rules.push(`${m}counter name "${counterName(id, direction, 'deny')}" drop`);
+      rules.push(`${m}counter name "${counterName(id, direction, 'deny')}" ${logDrop(id, direction, 'deny')}drop`);
     }
   }
   for (const c of dir.allow) {
@@ -54,9 +64,9 @@ export function renderDirection(
       unenforceable.push(`${c.entry.origin.path}: L7 ${c.entry.l7.protocol} rules (no proxy yet): dropped`);
       continue;
     }
-    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) rules.push(`${m}${allowVerdict}`);
+    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) rules.push(`${m}${logAllow(id, direction)}${allowVerdict}`);
   }
-  rules.push(dir.enforced ? `counter name "${counterName(id, direction, 'denied')}" drop` : allowVerdict);
+  rules.push(dir.enforced ? `counter name "${counterName(id, direction, 'denied')}" ${logDrop(id, direction, 'denied')}drop` : allowVerdict);
   return { rules, enforced: dir.enforced, unenforceable };
 }
 

@@ -14,7 +14,7 @@
  */
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE } from '../../identity/index.ts';
 import type { DatapathState } from '../types.ts';
-import { counterName, endpointChainId, renderDirection, type NftDirection } from './render-policy.ts';
+import { counterName, endpointChainId, NFLOG_GROUP, renderDirection, type NftDirection } from './render-policy.ts';
 
 export const TABLE = 'inet palisade';
 
@@ -91,6 +91,12 @@ export function fullTransaction(s: RulesetState): string {
     out.push(`  map ${vmapName(d)} { type ipv4_addr : verdict;${els.length ? ` elements = { ${els.join(', ')} }` : ''} }`);
   }
   out.push(
+    // A later chain on the same hook sees only what policy let through: one
+    // record per forwarded connection (its first packet), for flows.
+    '  chain forwarded {',
+    '    type filter hook forward priority filter + 10; policy accept;',
+    `    ct state new log group ${NFLOG_GROUP} prefix "f"`,
+    '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     '    ct state established,related accept',

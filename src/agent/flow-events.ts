@@ -1,0 +1,132 @@
+/**
+ * Datapath decisions → Hubble flow records.
+ *
+ *   nftables `log group 1 prefix …` ──► NFLOG reader ──► packet ──┐
+ *   policy snapshot (who is this IP? which rule?) ────────────────┼──► Flow ──► FlowStore ──► observe, gRPC, metrics
+ *
+ * Prefixes (src/datapath/legacy/render-policy.ts): `d:<ep>:<in|eg>:<deny|denied>`
+ * a dropped packet, `a:<ep>:<in|eg>` an allowed new connection (a policy
+ * verdict), `f` a forwarded new connection (a trace). The endpoints and the
+ * policies behind a decision come from the engine's snapshot, so a record
+ * names the same rules `palisade policy trace` would.
+ */
+import type { NflogPacket } from '../datapath/index.ts';
+import { EVENT_TYPE, makeFlow, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
+import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
+import type { DirectionVerdict, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
+
+export interface FlowContext {
+  node: string;
+  snapshot(): PolicySnapshot;
+  ownAddresses(): readonly string[];
+  peerAddresses(): readonly string[];
+}
+
+const MATCH_TYPE: Record<MatchKind, number> = { none: 0, 'l3-only': 1, 'l3-l4': 2, 'l4-only': 3, all: 4, 'l7/http': 2, 'l7/dns': 2 };
+
+export function endpointOf(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
+  const ep = snap.endpointByIp(ip);
+  if (ep) {
+    return {
+      ID: ep.identity,
+      identity: ep.identity,
+      namespace: ep.namespace,
+      labels: ep.labels.toStrings().filter((l) => l.startsWith('k8s:') && !l.startsWith('k8s:io.cilium.k8s.namespace.labels.')),
+      pod_name: ep.name,
+    };
+  }
+  if (ctx.ownAddresses().includes(ip)) return { identity: IDENTITY_HOST, labels: ['reserved:host'] };
+  if (ctx.peerAddresses().includes(ip)) return { identity: IDENTITY_REMOTE_NODE, labels: ['reserved:remote-node'] };
+  return { identity: IDENTITY_WORLD, labels: ['reserved:world'] };
+}
+
+type ParsedIp = NonNullable<NflogPacket['ip']>;
+
+function l4Of(ip: ParsedIp): Layer4 | undefined {
+  if (ip.protocol === 'TCP') return { TCP: { source_port: ip.srcPort ?? 0, destination_port: ip.dstPort ?? 0, flags: { ...(ip.tcpFlags ?? {}) } } };
+  if (ip.protocol === 'UDP') return { UDP: { source_port: ip.srcPort ?? 0, destination_port: ip.dstPort ?? 0 } };
+  if (ip.protocol === 'ICMP') return { ICMPv4: { type: ip.icmpType ?? 0, code: ip.icmpCode ?? 0 } };
+  return undefined;
+}
+
+function protocolOf(ip: ParsedIp): { protocol: Protocol; port: number } | undefined {
+  if (ip.protocol === 'TCP' || ip.protocol === 'UDP') return { protocol: ip.protocol, port: ip.dstPort ?? 0 };
+  if (ip.protocol === 'ICMP') return { protocol: 'ICMP', port: ip.icmpType ?? 0 };
+  return undefined;
+}
+
+function policies(list: readonly RuleOrigin[]): Policy[] {
+  const seen = new Set<string>();
+  const out: Policy[] = [];
+  for (const o of list) {
+    const k = `${o.kind}/${o.namespace ?? ''}/${o.name}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push({ name: o.name, ...(o.namespace !== undefined ? { namespace: o.namespace } : {}), kind: o.kind });
+  }
+  return out;
+}
+
+/** Turns one logged packet into a flow record, or undefined when it is not one of ours. */
+export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefined {
+  const ip = p.ip;
+  if (!ip) return undefined;
+  const [kind, , dirText, reason] = p.prefix.split(':');
+  const snap = ctx.snapshot();
+  const base = {
+    node_name: ctx.node,
+    IP: { source: ip.src, destination: ip.dst, ipVersion: 'IPv4' as const },
+    ...(l4Of(ip) ? { l4: l4Of(ip) } : {}),
+    source: endpointOf(ctx, snap, ip.src),
+    destination: endpointOf(ctx, snap, ip.dst),
+  };
+  if (kind === 'f') {
+    return makeFlow({ ...base, verdict: 'FORWARDED', event_type: { type: EVENT_TYPE.TRACE, sub_type: 0 }, trace_observation_point: 'TO_STACK', Summary: 'forwarded' });
+  }
+  const direction = dirText === 'in' ? 'ingress' : 'egress';
+  const traffic_direction = direction === 'ingress' ? 'INGRESS' : 'EGRESS';
+  const q = protocolOf(ip);
+  let d: DirectionVerdict | null = null;
+  if (q) {
+    try {
+      const v = snap.verdict({ src: { ip: ip.src }, dst: { ip: ip.dst }, protocol: q.protocol, port: q.port });
+      d = direction === 'ingress' ? v.ingress : v.egress;
+    } catch {
+      d = null; // the endpoint left the snapshot since the packet was logged
+    }
+  }
+  if (kind === 'd') {
+    const deny = reason === 'deny';
+    // For a default-deny drop the "denying" policies are those that made the
+    // direction default-deny: what a person needs to look at.
+    const by = policies(deny ? (d?.deniedBy ?? []) : (d?.enforcedBy ?? []));
+    return makeFlow({
+      ...base,
+      verdict: 'DROPPED',
+      drop_reason_desc: deny ? 'POLICY_DENY' : 'POLICY_DENIED',
+      traffic_direction,
+      policy_match_type: 0,
+      ...(direction === 'ingress' ? { ingress_denied_by: by } : { egress_denied_by: by }),
+    });
+  }
+  if (kind === 'a') {
+    const by = policies(d?.allowedBy ?? []);
+    return makeFlow({
+      ...base,
+      verdict: 'FORWARDED',
+      event_type: { type: EVENT_TYPE.POLICY_VERDICT, sub_type: 0 },
+      traffic_direction,
+      policy_match_type: MATCH_TYPE[d?.match ?? 'all'],
+      ...(direction === 'ingress' ? { ingress_allowed_by: by } : { egress_allowed_by: by }),
+    });
+  }
+  return undefined;
+}
+
+/** Feeds a store from logged packets; malformed or foreign packets are skipped. */
+export function packetSink(ctx: FlowContext, store: FlowStore): (p: NflogPacket) => void {
+  return (p) => {
+    const f = flowFromPacket(ctx, p);
+    if (f) store.addFlow(f);
+  };
+}
