@@ -13,8 +13,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Debian packages the lab, the datapaths and the tests drive for real:
 # iproute2 and nftables (namespaces, veths, routes, policy), the CNI plugins
 # (host-local IPAM), curl/iperf3/dig/ping in pods, procps (sysctl, pgrep),
-# dnsmasq (cluster DNS and the lab's upstream DNS).
-packages=(ca-certificates curl git iproute2 nftables containernetworking-plugins iperf3 dnsutils iputils-ping procps bash dnsmasq-base)
+# dnsmasq (cluster DNS and the lab's upstream DNS), Prometheus (the metrics test).
+packages=(ca-certificates curl git iproute2 nftables containernetworking-plugins iperf3 dnsutils iputils-ping procps bash dnsmasq-base prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -22,9 +22,25 @@ export interface FlowContext {
   peerAddresses(): readonly string[];
 }
 
+const EXPLAIN_CACHE_MAX = 4096;
+
 const MATCH_TYPE: Record<MatchKind, number> = { none: 0, 'l3-only': 1, 'l3-l4': 2, 'l4-only': 3, all: 4, 'l7/http': 2, 'l7/dns': 2 };
 
+/** Endpoint descriptions per snapshot and address: shared, never mutated. */
+const described = new WeakMap<PolicySnapshot, Map<string, Endpoint>>();
+
 export function endpointOf(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
+  let cache = described.get(snap);
+  if (!cache) described.set(snap, (cache = new Map()));
+  let e = cache.get(ip);
+  if (!e) {
+    if (cache.size >= EXPLAIN_CACHE_MAX) cache.clear();
+    cache.set(ip, (e = describe(ctx, snap, ip)));
+  }
+  return e;
+}
+
+function describe(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
   const ep = snap.endpointByIp(ip);
   if (ep) {
     return {
@@ -67,16 +83,41 @@ function policies(list: readonly RuleOrigin[]): Policy[] {
   return out;
 }
 
+/**
+ * Explanations per snapshot: a flood of packets between the same two pods on
+ * the same port asks the engine once, not once per packet.
+ */
+const explained = new WeakMap<PolicySnapshot, Map<string, DirectionVerdict | null>>();
+
+function explain(snap: PolicySnapshot, src: string, dst: string, q: { protocol: Protocol; port: number }, direction: 'ingress' | 'egress'): DirectionVerdict | null {
+  let cache = explained.get(snap);
+  if (!cache) explained.set(snap, (cache = new Map()));
+  const key = `${src}|${dst}|${q.protocol}|${q.port}|${direction}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  let d: DirectionVerdict | null = null;
+  try {
+    const v = snap.verdict({ src: { ip: src }, dst: { ip: dst }, protocol: q.protocol, port: q.port });
+    d = direction === 'ingress' ? v.ingress : v.egress;
+  } catch {
+    d = null; // the endpoint left the snapshot since the packet was logged
+  }
+  if (cache.size >= EXPLAIN_CACHE_MAX) cache.clear();
+  cache.set(key, d);
+  return d;
+}
+
 /** Turns one logged packet into a flow record, or undefined when it is not one of ours. */
 export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefined {
   const ip = p.ip;
   if (!ip) return undefined;
   const [kind, , dirText, reason] = p.prefix.split(':');
   const snap = ctx.snapshot();
+  const l4 = l4Of(ip);
   const base = {
     node_name: ctx.node,
     IP: { source: ip.src, destination: ip.dst, ipVersion: 'IPv4' as const },
-    ...(l4Of(ip) ? { l4: l4Of(ip) } : {}),
+    ...(l4 ? { l4 } : {}),
     source: endpointOf(ctx, snap, ip.src),
     destination: endpointOf(ctx, snap, ip.dst),
   };
@@ -86,15 +127,7 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   const direction = dirText === 'in' ? 'ingress' : 'egress';
   const traffic_direction = direction === 'ingress' ? 'INGRESS' : 'EGRESS';
   const q = protocolOf(ip);
-  let d: DirectionVerdict | null = null;
-  if (q) {
-    try {
-      const v = snap.verdict({ src: { ip: ip.src }, dst: { ip: ip.dst }, protocol: q.protocol, port: q.port });
-      d = direction === 'ingress' ? v.ingress : v.egress;
-    } catch {
-      d = null; // the endpoint left the snapshot since the packet was logged
-    }
-  }
+  const d = q ? explain(snap, ip.src, ip.dst, q, direction) : null;
   if (kind === 'd') {
     const deny = reason === 'deny';
     // For a default-deny drop the "denying" policies are those that made the

@@ -223,15 +223,21 @@ export function flowToJson(envelope: GetFlowsResponse): string {
 const NANO_PAD = '000000000';
 
 /** RFC 3339 with nine fractional digits for an epoch time in ms (µs kept, the rest is zeros). */
+// Consecutive flows nearly always fall in the same second: keep its text and
+// build only the fraction, instead of a Date and toISOString per record.
+let fmtSecond = -1;
+let fmtPrefix = '';
+
 export function formatFlowTime(epochMs: number): string {
-  const whole = Math.floor(epochMs);
-  const iso = new Date(whole).toISOString(); // 2024-11-26T06:41:02.123Z
-  const micros = Math.round((epochMs - whole) * 1000) % 1000;
-  const frac = iso.slice(20, 23) + String(micros).padStart(3, '0') + '000';
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  const second = Math.floor(epochMs / 1000);
+  if (second !== fmtSecond) {
+    fmtSecond = second;
+    fmtPrefix = new Date(second * 1000).toISOString().slice(0, 19);
+  }
+  const micros = Math.floor((epochMs - second * 1000) * 1000);
+  return `${fmtPrefix}.${String(micros).padStart(6, '0')}000Z`;
 }
 
-/** Now, with the best resolution the process has (performance.now adds the µs). */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }

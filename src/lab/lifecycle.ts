@@ -47,6 +47,13 @@ export interface UpOptions {
 
 export class LabError extends Error {}
 
+/**
+ * An agent's memory is bounded by construction, as a DaemonSet's limit would
+ * bound it: flows live in a fixed-size ring, and V8's heap may not outgrow this
+ * (under a flood of events it would otherwise grow lazily before collecting).
+ */
+const AGENT_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=8'];
+
 export async function preflight(): Promise<void> {
   if (process.getuid?.() !== 0) throw new LabError('the lab needs root (it creates network namespaces); run with sudo');
   const missing = [
@@ -108,6 +115,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
           lab: o.name,
           name: `agent-${n.name}`,
           netns: nodeNetns(o.name, n.name),
+          nodeFlags: AGENT_NODE_FLAGS,
           args: ['agent', '--config', `${nodeDir(o.name, n.name)}/agent.json`],
         }),
       };
@@ -301,6 +309,7 @@ export async function restartAgent(lab: string, node: string, opts: { downMs?: n
     lab,
     name: `agent-${node}`,
     netns: nodeNetns(lab, node),
+    nodeFlags: AGENT_NODE_FLAGS,
     args: ['agent', '--config', `${nodeDir(lab, node)}/agent.json`],
   });
   s.agents[node] = { pid };

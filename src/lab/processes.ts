@@ -25,6 +25,8 @@ export interface StartOptions {
   args: string[];
   /** The script to run (default: the CLI). */
   script?: string;
+  /** Extra flags for node itself (e.g. a heap limit). */
+  nodeFlags?: string[];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -33,7 +35,7 @@ export async function startLabProcess(o: StartOptions): Promise<number> {
   await mkdir(pidsDir(o.lab), { recursive: true });
   await mkdir(logsDir(o.lab), { recursive: true });
   const log = openSync(`${logsDir(o.lab)}/${o.name}.log`, 'a');
-  const nodeArgs = [...NODE_FLAGS, o.script ?? CLI_MAIN, ...o.args];
+  const nodeArgs = [...NODE_FLAGS, ...(o.nodeFlags ?? []), o.script ?? CLI_MAIN, ...o.args];
   const [cmd, argv] = o.netns
     ? ['ip', ['netns', 'exec', o.netns, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
