@@ -134,9 +134,9 @@ test('unreachable API server: the message names the URL and says what to check',
 
 test('no kubeconfig for the lab: "is the lab up?"', async () => {
   const { runKube } = await import('./kube-test-kit.ts');
-  const r = await runKube(['get', 'pods', '--lab', 'kt-missing-lab']);
+  const r = await runKube(['get', 'pods', '--lab', 'ktmissinglab']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /lab 'kt-missing-lab' has no kubeconfig at \/run\/palisade\/kt-missing-lab\/kubeconfig: is the lab up\?/);
+  assert.match(r.stderr, /lab 'ktmissinglab' has no kubeconfig at \/run\/palisade\/ktmissinglab\/kubeconfig: is the lab up\?/);
 });
 
 test('durations', () => {
