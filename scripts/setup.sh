@@ -13,8 +13,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Debian packages the lab, the datapaths and the tests drive for real:
 # iproute2 and nftables (namespaces, veths, routes, policy), the CNI plugins
 # (host-local IPAM), curl/iperf3/dig/ping in pods, procps (sysctl, pgrep),
-# dnsmasq (cluster DNS and the lab's upstream DNS), Prometheus (the metrics test).
-packages=(ca-certificates curl git iproute2 nftables containernetworking-plugins iperf3 dnsutils iputils-ping procps bash dnsmasq-base prometheus)
+# dnsmasq (cluster DNS and the lab's upstream DNS), Prometheus (the metrics test),
+# clang/llvm/libbpf (the eBPF datapath's programs), nsenter (util-linux).
+packages=(ca-certificates curl git iproute2 nftables containernetworking-plugins iperf3 dnsutils iputils-ping procps bash dnsmasq-base prometheus util-linux clang llvm libbpf-dev libbpf1 linux-libc-dev bpftool)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -51,3 +52,6 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --silent --no-audit --no-fund
   cp package-lock.json "$stamp"
 fi
+
+# The eBPF datapath's programs, compiled when their sources changed.
+node src/datapath/ebpf/build.ts >/dev/null

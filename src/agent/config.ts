@@ -7,6 +7,8 @@ const Config = z.strictObject({
   /** Where the agent keeps its socket and state (endpoints survive a restart). */
   runDir: z.string().min(1),
   datapath: z.enum(['legacy', 'ebpf']).default('legacy'),
+  /** eBPF datapath: where its maps and programs are pinned (a directory on bpffs). */
+  pinDir: z.string().optional(),
   /** Flow records kept per node (Hubble's ring buffer); default 8,192. */
   flowBufferSize: z.number().int().min(16).max(1 << 22).optional(),
   /** Either a unix socket of the API server (lab) or a kubeconfig file. */

@@ -10,8 +10,8 @@
  * policies behind a decision come from the engine's snapshot, so a record
  * names the same rules `palisade policy trace` would.
  */
-import type { NflogPacket } from '../datapath/index.ts';
-import { EVENT_TYPE, makeFlow, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
+import type { DatapathEvent, NflogPacket } from '../datapath/index.ts';
+import { DROP_REASONS, EVENT_TYPE, makeFlow, type DropReasonDesc, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
 import type { DirectionVerdict, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
 
@@ -128,6 +128,11 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   const traffic_direction = direction === 'ingress' ? 'INGRESS' : 'EGRESS';
   const q = protocolOf(ip);
   const d = q ? explain(snap, ip.src, ip.dst, q, direction) : null;
+  if (kind === 'd' && reason !== 'deny' && reason !== 'denied') {
+    // A datapath drop that is not a policy decision (eBPF: anti-spoofing, no backend, …).
+    const desc = (reason ?? '') in DROP_REASONS ? (reason as DropReasonDesc) : 'DROP_REASON_UNKNOWN';
+    return makeFlow({ ...base, verdict: 'DROPPED', drop_reason_desc: desc, traffic_direction });
+  }
   if (kind === 'd') {
     const deny = reason === 'deny';
     // For a default-deny drop the "denying" policies are those that made the
@@ -154,6 +159,37 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
     });
   }
   return undefined;
+}
+
+/**
+ * An eBPF datapath event in the shape of a logged packet, so one function
+ * builds records for both datapaths. Drop reasons other than the two policy
+ * ones travel in the prefix.
+ */
+export function eventAsPacket(e: DatapathEvent): NflogPacket {
+  const dir = e.direction === 'ingress' ? 'in' : 'eg';
+  const prefix =
+    e.type === 'policy-verdict' ? `a:${e.endpointId}:${dir}` : `d:${e.endpointId}:${dir}:${e.reason === 181 ? 'deny' : e.reason === 133 ? 'denied' : (e.reasonName ?? 'DROP_REASON_UNKNOWN')}`;
+  const flags = e.tcpFlags;
+  return {
+    group: 0,
+    prefix,
+    mark: 0,
+    family: 2,
+    payloadLength: e.length,
+    ip: {
+      src: e.source,
+      dst: e.destination,
+      protocol: e.protocol === 'TCP' || e.protocol === 'UDP' || e.protocol === 'ICMP' ? e.protocol : 0,
+      length: e.length,
+      ttl: 64,
+      srcPort: e.sourcePort,
+      dstPort: e.destinationPort,
+      ...(e.protocol === 'TCP'
+        ? { tcpFlags: { FIN: !!(flags & 1), SYN: !!(flags & 2), RST: !!(flags & 4), PSH: !!(flags & 8), ACK: !!(flags & 16), URG: !!(flags & 32), ECE: !!(flags & 64), CWR: !!(flags & 128) } }
+        : {}),
+    },
+  } as NflogPacket;
 }
 
 /** Feeds a store from logged packets; malformed or foreign packets are skipped. */

@@ -4,19 +4,19 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
-import { LegacyDatapath, NFLOG_GROUP, openNflog, type NflogReader } from '../datapath/index.ts';
+import { EbpfDatapath, LegacyDatapath, NFLOG_GROUP, openNflog, type NflogReader } from '../datapath/index.ts';
 import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
-import { packetSink } from './flow-events.ts';
+import { eventAsPacket, packetSink } from './flow-events.ts';
 import { startObserverServer } from '../flows/index.ts';
 
 export async function runAgent(configFile: string): Promise<void> {
   const cfg = await loadAgentConfig(configFile);
   const log = pino({ base: { node: cfg.node }, level: process.env['PALISADE_LOG_LEVEL'] ?? 'info' });
   await mkdir(cfg.runDir, { recursive: true });
-  if (cfg.datapath !== 'legacy') throw new Error(`datapath ${cfg.datapath} is not available yet; use legacy`);
-  const agent = new Agent(cfg, new LegacyDatapath(), log);
+  const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf` }) : undefined;
+  const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
   // The API socket opens first so `lab up` can watch /healthz while the agent syncs.
   const server = await serveAgentApi(agent, `${cfg.runDir}/agent.sock`);
   const stop = async (signal: string): Promise<void> => {
@@ -29,12 +29,24 @@ export async function runAgent(configFile: string): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   await agent.start();
-  // Decisions logged by nftables become flow records (legacy datapath).
-  const nflog = await openNflog(NFLOG_GROUP, packetSink(agent.flowContext(), agent.flows)).catch((err: unknown) => {
-    log.error({ err }, 'cannot read datapath events: flow records will lack L3/L4 decisions');
-    return undefined;
-  });
-  if (nflog) setInterval(() => syncLost(agent, nflog), 1000).unref();
+  const sink = packetSink(agent.flowContext(), agent.flows);
+  if (ebpf) {
+    // eBPF: decisions arrive through the programs' ring buffer.
+    ebpf.readEvents((e) => sink(eventAsPacket(e)));
+    let reported = 0;
+    setInterval(() => {
+      const lost = ebpf.lostEvents();
+      if (lost > reported) agent.flows.recordLost('PERF_EVENT_RING_BUFFER', lost - reported);
+      reported = lost;
+    }, 1000).unref();
+  } else {
+    // Legacy: decisions logged by nftables become flow records.
+    const nflog = await openNflog(NFLOG_GROUP, sink).catch((err: unknown) => {
+      log.error({ err }, 'cannot read datapath events: flow records will lack L3/L4 decisions');
+      return undefined;
+    });
+    if (nflog) setInterval(() => syncLost(agent, nflog), 1000).unref();
+  }
   const observer = await startObserverServer({ store: agent.flows, address: `unix:${cfg.runDir}/observer.sock` }).catch((err: unknown) => {
     log.error({ err }, 'cannot serve the Hubble Observer API');
     return undefined;

@@ -30,7 +30,7 @@ export function registerLabCommands(program: Command): void {
     .description('Create a lab: node namespaces on an underlay, the API server, the controller and one agent per node')
     .option('--name <name>', 'lab name (letters and digits)', DEFAULT_LAB)
     .option('--nodes <n>', 'number of nodes', '2')
-    .option('--datapath <mode>', 'legacy (routing + nftables)', 'legacy')
+    .option('--datapath <mode>', 'legacy (routing + nftables) or ebpf (tc programs, host routing that bypasses netfilter)', 'legacy')
     .option('--demo', 'also deploy the demo application (examples/lab/demo-app.yaml)')
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
@@ -49,7 +49,7 @@ Examples:
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
       const progress = consoleProgress();
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy', progress }));
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress }));
       if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);

@@ -15,3 +15,4 @@ export { assertNotRootNetns } from './root-guard.ts';
 export { wirePod, unwirePod, checkPod, hostIfname, POD_GATEWAY } from './pod-wiring.ts';
 export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts';
 export { NFLOG_GROUP } from './legacy/render-policy.ts';
+export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type DatapathEvent, type EbpfStatus } from './ebpf/index.ts';

@@ -1,9 +1,18 @@
 /**
- * FQDN policy: which DNS names a rule allows.
+ * FQDN policy: which DNS names a rule allows, the transparent DNS proxy that
+ * enforces it, and the name → IP cache that toFQDNs selectors are made of.
  *
  *   toFQDNs / rules.dns ──► compileFqdnSelector() ──► NameMatcher.matches(name.)
  *
- * The transparent DNS proxy and the name → IP cache will live here too.
+ *   pod DNS ─TPROXY─► DnsProxy.handleUdp / handleTcp (dns-proxy.ts)
+ *     ├─ dns-wire: parse (limits, FORMERR/NOTIMP), REFUSED for denied names
+ *     ├─ forward to the original destination (dns-upstream / upstreamTcp)
+ *     ├─ learn A/AAAA through CNAMEs ─► fqdnCache (name-cache.ts) ─► onLearned ─► datapath
+ *     │     (the answer waits ≤ holdMs for it)          └─ expiry / cap ─► onForgotten
+ *     └─ DnsEvent per query and response ─► Hubble L7 DNS flows, metrics
+ *
+ * Caveats: IPv4 transport only (AAAA answers are learned); the default
+ * upstream sends from the node's address, not the pod's.
  */
 export {
   normaliseName,
@@ -13,3 +22,19 @@ export {
   compileFqdnSelector,
   type NameMatcher,
 } from './matchpattern.ts';
+export { DnsProxy, type DnsProxyOptions, type DnsProxyStats } from './dns-proxy.ts';
+export { NameCache, type CacheEntry, type NameCacheOptions } from './name-cache.ts';
+export { UdpUpstream, UpstreamTimeoutError } from './dns-upstream.ts';
+export { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
+export {
+  parseQuery,
+  parseAnswer,
+  buildReply,
+  buildHeaderReply,
+  DNS_LIMITS,
+  RCODE,
+  type DnsQuery,
+  type DnsAnswer,
+  type MalformedReason,
+} from './dns-wire.ts';
+export type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, DnsVerdict, UdpEndpoint } from './dns-types.ts';

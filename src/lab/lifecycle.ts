@@ -9,7 +9,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { buildLabNetwork, destroyLabNetwork, listNetns, netnsPids, UNDERLAY_IF } from '../datapath/index.ts';
+import { buildBpfObject, buildLabNetwork, destroyLabNetwork, isBpffs, listNetns, netnsPids, run, UNDERLAY_IF } from '../datapath/index.ts';
 import {
   agentSocketPath,
   apiDataPath,
@@ -70,7 +70,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   const bad = validateLabName(o.name);
   if (bad) throw new LabError(bad);
   await preflight();
-  if (o.datapath !== 'legacy') throw new LabError(`--datapath ${o.datapath} is not available yet (only legacy)`);
+  if (o.datapath === 'ebpf') await prepareEbpf();
   if (existsSync(labDir(o.name)) || listNetns(labNetnsPrefix(o.name)).length > 0) {
     throw new LabError(`lab ${o.name} already exists (or left traces); see palisade lab status --name ${o.name}, or remove it with palisade lab down --name ${o.name}`);
   }
@@ -130,6 +130,23 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   }
 }
 
+/**
+ * The eBPF datapath needs the BPF filesystem (where its maps and programs are
+ * pinned, so they outlive an agent) and its compiled object.
+ */
+async function prepareEbpf(): Promise<void> {
+  if (!isBpffs('/sys/fs/bpf')) {
+    await run('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']).catch((err: unknown) => {
+      throw new LabError(`--datapath ebpf needs the BPF filesystem at /sys/fs/bpf and mounting it failed: ${String(err)}`);
+    });
+  }
+  try {
+    buildBpfObject();
+  } catch (err) {
+    throw new LabError(`--datapath ebpf: compiling the BPF programs failed (clang, libbpf-dev; scripts/setup.sh installs them): ${String(err)}`);
+  }
+}
+
 async function startApiServer(lab: string): Promise<{ url: string; pid: number }> {
   const pid = await startLabProcess({
     lab,
@@ -174,6 +191,7 @@ async function registerNodes(lab: string, s: LabState): Promise<void> {
           node: n.name,
           runDir: dir,
           datapath: s.datapath,
+          ...(s.datapath === 'ebpf' ? { pinDir: `${bpfDir(lab)}/${n.name}` } : {}),
           apiSocket: apiSocketPath(lab),
           network: {
             underlayIp: n.underlayIp,

@@ -36,8 +36,10 @@ export async function startLabProcess(o: StartOptions): Promise<number> {
   await mkdir(logsDir(o.lab), { recursive: true });
   const log = openSync(`${logsDir(o.lab)}/${o.name}.log`, 'a');
   const nodeArgs = [...NODE_FLAGS, ...(o.nodeFlags ?? []), o.script ?? CLI_MAIN, ...o.args];
+  // nsenter enters only the network namespace: unlike `ip netns exec` it keeps
+  // the host's /sys, where the BPF filesystem with the datapath's pins lives.
   const [cmd, argv] = o.netns
-    ? ['ip', ['netns', 'exec', o.netns, process.execPath, ...nodeArgs]]
+    ? ['nsenter', [`--net=/run/netns/${o.netns}`, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
   const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', log, log], env: o.env ?? process.env, cwd: PROJECT_ROOT });
   closeSync(log);

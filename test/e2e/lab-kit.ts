@@ -15,6 +15,9 @@ import { podNetns, type LabState } from '../../src/lab/paths.ts';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PALISADE = `${ROOT}bin/palisade`;
 
+/** The datapath the end-to-end suites run against: $PALISADE_E2E_DATAPATH, legacy by default (CI runs both). */
+export const DATAPATH: 'legacy' | 'ebpf' = process.env['PALISADE_E2E_DATAPATH'] === 'ebpf' ? 'ebpf' : 'legacy';
+
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('this end-to-end test needs root (it builds a lab of network namespaces); run it as root');
 }
@@ -42,7 +45,7 @@ export async function startLab(name: string, nodes = 2): Promise<TestLab> {
   const dir = mkdtempSync(`${tmpdir()}/palisade-e2e-`);
   let state: LabState;
   try {
-    state = await labUp({ name, nodes, datapath: 'legacy', progress: silentProgress });
+    state = await labUp({ name, nodes, datapath: DATAPATH, progress: silentProgress });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     await labDown(name).catch(() => undefined);

@@ -1,6 +1,6 @@
 /**
- * The lab end to end on the legacy datapath (root): real namespaces, agents,
- * nftables and packets. Pod→pod on one node and across nodes; a
+ * The lab end to end (root), on the datapath $PALISADE_E2E_DATAPATH names:
+ * real namespaces, agents, kernel datapath and packets. Pod→pod on one node and across nodes; a
  * CiliumNetworkPolicy and a Kubernetes NetworkPolicy allowing exactly what
  * they should; changes within 1 s; deleting restores; kubectl sees the pods;
  * an agent killed and restarted keeps enforcing and drops no allowed
@@ -10,14 +10,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
+import { DATAPATH, labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent, stopAgent } from '../../src/lab/lifecycle.ts';
 import { listNetns } from '../../src/datapath/index.ts';
 import { bpfDir, kubeconfigPath, labDir, labMarker } from '../../src/lab/paths.ts';
 
 requireRoot();
 const rootRulesetBefore = execFileSync('nft', ['list', 'ruleset'], { encoding: 'utf8' });
-const name = labName('e2eleg');
+const name = labName(DATAPATH === 'ebpf' ? 'e2eebpf' : 'e2elab');
 let lab: TestLab;
 let ip: Record<string, string> = {};
 

@@ -1,0 +1,548 @@
+/**
+ * The eBPF host-routing datapath: tc programs route pod traffic past
+ * netfilter and enforce policy from BPF maps (bpf/palisade.bpf.c).
+ *
+ *   setupNode   sysctls, routes to other nodes' pod CIDRs, masquerade (the
+ *               legacy datapath's node setup), node config map, from_netdev
+ *               on the underlay's tc ingress
+ *   apply       render (render.ts) ─► diff against the maps' contents ─►
+ *               write changes (adds, then tc attach on new veths, then deletes)
+ *   events      ring buffer ─► onEvents subscribers (events.ts)
+ *
+ * Maps and programs are pinned under `pinDir` (bpffs.ts). A new process
+ * loads the object again with every map's pin path set, so libbpf re-uses the
+ * pinned maps (connection tracking included), reads their content as its
+ * starting point, and on its first apply writes only what differs; attaching
+ * with a fixed handle/priority replaces the previous process's programs in
+ * one step. Between the two processes the kernel keeps forwarding and
+ * enforcing with the old programs and maps.
+ *
+ * Runs inside the node's network namespace, single-threaded: applies must be
+ * serialised by the caller (the agent does).
+ */
+import { performance } from 'node:perf_hooks';
+import { unlinkSync } from 'node:fs';
+import koffi from 'koffi';
+import { nft } from '../exec.ts';
+import { LegacyDatapath } from '../legacy/legacy-datapath.ts';
+import { assertNotRootNetns } from '../root-guard.ts';
+import type {
+  ApplyResult,
+  Datapath,
+  DatapathState,
+  DatapathStatus,
+  DropCounter,
+  NodeNetwork,
+  PeerNode,
+} from '../types.ts';
+import { BPF_OBJECT } from './build.ts';
+import { preparePinDir } from './bpffs.ts';
+import { decodeEvent, DROP_POLICY_DENIED, DROP_POLICY_DENY, DROP_REASONS, type DatapathEvent } from './events.ts';
+import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf, type Libbpf, type Ptr } from './libbpf.ts';
+import {
+  BpfMap,
+  CFG_VERDICT_EVENTS,
+  DIR_INGRESS,
+  decodeBackendValue,
+  decodeCounterKey,
+  decodeEndpointValue,
+  decodeSvcValue,
+  decodeU32,
+  EP_F_EGRESS_ENFORCED,
+  EP_F_INGRESS_ENFORCED,
+  ifindexKey,
+  MAP_NAMES,
+  type MapContents,
+  type MapName,
+  nodeConfigValue,
+  REASON_FORWARDED,
+  STATE_MAPS,
+  type StateMapName,
+} from './maps.ts';
+import { renderEbpfState, type IdSource, type RenderedEndpoint, type RenderedState } from './render.ts';
+
+/** tc filter handle and priority of every Palisade program: a re-attach replaces, never stacks. */
+export const TC_HANDLE = 0xa15a;
+export const TC_PRIORITY = 1;
+
+const PROGRAMS = ['from_container', 'to_container', 'from_netdev'] as const;
+type ProgramName = (typeof PROGRAMS)[number];
+
+export interface EbpfDatapathOptions {
+  /** bpffs directory of this node, e.g. /sys/fs/bpf/palisade/<lab>/<node>. */
+  pinDir: string;
+  /** Compiled programs (default build/bpf/palisade.bpf.o; see build.ts). */
+  objectPath?: string;
+  /** A policy-verdict event for every allowed new connection, not only denied ones (default true). */
+  verdictEvents?: boolean;
+  /** libbpf bindings (a fake in tests). */
+  libbpf?: Libbpf;
+}
+
+export interface EndpointPrograms {
+  endpoint: string;
+  ifname: string;
+  ifindex: number;
+  /** Program ids tc has at our handle (0: none), and whether they are this process's. */
+  fromContainer: number;
+  toContainer: number;
+  current: boolean;
+}
+
+export interface MapFill {
+  name: string;
+  entries: number | null;
+  maxEntries: number;
+}
+
+export interface EbpfStatus extends DatapathStatus {
+  pinDir: string;
+  programs: EndpointPrograms[];
+  netdev: { ifname: string; ifindex: number; fromNetdev: number; current: boolean } | null;
+  maps: MapFill[];
+  lostEvents: number;
+  serviceProblems: string[];
+  skippedEndpoints: string[];
+}
+
+export interface PacketCounter {
+  endpoint: string;
+  direction: 'ingress' | 'egress';
+  /** 'FORWARDED' or a Hubble drop reason name. */
+  reason: string;
+  packets: number;
+  bytes: number;
+}
+
+export class EbpfDatapath implements Datapath {
+  readonly mode = 'ebpf' as const;
+  readonly #opts: EbpfDatapathOptions;
+  #bpf: Libbpf | null = null;
+  #obj: Ptr | null = null;
+  readonly #maps = new Map<MapName, BpfMap>();
+  readonly #progFd = new Map<ProgramName, number>();
+  readonly #progId = new Map<ProgramName, number>();
+  /** What the state maps hold, as far as this process knows (seeded from the kernel at load). */
+  #installed: Record<StateMapName, MapContents> | null = null;
+  #ids: StableIds | null = null;
+  #rendered: RenderedState | null = null;
+  /** ifindex → program ids we attached, per veth. */
+  readonly #attached = new Map<number, { ifname: string; endpoint: string; ingress: number; egress: number }>();
+  #netdev: { ifname: string; ifindex: number } | null = null;
+  #applies = 0;
+  #lastApply: ApplyResult | undefined;
+  #reader: { close(): void } | null = null;
+  readonly #subscribers = new Set<(e: DatapathEvent) => void>();
+
+  constructor(opts: EbpfDatapathOptions) {
+    this.#opts = opts;
+  }
+
+  // ------------------------------------------------------------ Datapath
+
+  async setupNode(node: NodeNetwork, peers: readonly PeerNode[]): Promise<void> {
+    assertNotRootNetns('ebpf datapath');
+    // Sysctls, routes to the other nodes' pod CIDRs (bpf_fib_lookup reads them) and
+    // masquerade for pod → world are the same as the legacy datapath's.
+    await new LegacyDatapath().setupNode(node, peers);
+    // A node switched from legacy keeps no nftables policy or Service DNAT that would judge twice.
+    await nft('add table inet palisade\ndelete table inet palisade\nadd table ip palisade_svc\ndelete table ip palisade_svc\n');
+    const bpf = this.#load();
+    const ifindex = bpf.ifNameToIndex(node.underlayIf);
+    if (ifindex === 0) throw new Error(`ebpf datapath: no underlay interface ${node.underlayIf}`);
+    const flags = this.#opts.verdictEvents === false ? 0 : CFG_VERDICT_EVENTS;
+    this.#map('config').update(ifindexKey(0), nodeConfigValue(ifindex, node.clusterPodCIDR, flags));
+    bpf.tcHookCreate(ifindex);
+    bpf.tcAttach(ifindex, BPF_TC_INGRESS, this.#progFd.get('from_netdev')!, TC_HANDLE, TC_PRIORITY);
+    this.#netdev = { ifname: node.underlayIf, ifindex };
+  }
+
+  async apply(state: DatapathState): Promise<ApplyResult> {
+    assertNotRootNetns('ebpf datapath');
+    const t0 = performance.now();
+    const bpf = this.#load();
+    const installed = this.#installed!;
+    const ids = this.#ids!;
+    const next = renderEbpfState(state, ids.source(), (name) => bpf.ifNameToIndex(name));
+    ids.keepOnly(next);
+
+    let ipcacheChanges = 0;
+    const touched = new Set<number>();
+    const epOfPolicyKey = (k: string): number => decodeU16(k, 4);
+    const write = (name: StateMapName, k: string, v: string | undefined): void => {
+      const m = this.#map(name);
+      if (v === undefined) m.delete(k);
+      else m.update(k, v);
+      if (v === undefined) installed[name].delete(k);
+      else installed[name].set(k, v);
+      if (name === 'ipcache') ipcacheChanges++;
+      if (name === 'policy') touched.add(epOfPolicyKey(k));
+      if (name === 'endpoints') touched.add(decodeEndpointValue(v ?? installed.endpoints.get(k) ?? '00'.repeat(16)).epId);
+    };
+    // 1. Adds and changes, the referenced before the referencing (a service never
+    //    points to a missing slot, an endpoint never to missing policy).
+    const upsertOrder: StateMapName[] = ['backends', 'svc_slots', 'services', 'ipcache', 'policy', 'endpoints', 'ep_ifindex'];
+    for (const name of upsertOrder) {
+      for (const [k, v] of next.maps[name]) if (installed[name].get(k) !== v) write(name, k, v);
+    }
+    // 2. Programs on the veths of endpoints that have their map entries now.
+    this.#attachEndpoints(next.endpoints);
+    // 3. Removals, the referencing first.
+    for (const name of [...upsertOrder].reverse()) {
+      for (const [k, v] of [...installed[name]]) {
+        if (!next.maps[name].has(k)) {
+          if (name === 'endpoints') touched.add(decodeEndpointValue(v).epId);
+          write(name, k, undefined);
+        }
+      }
+    }
+    const full = this.#applies === 0;
+    this.#applies++;
+    this.#rendered = next;
+    const result: ApplyResult = {
+      full,
+      endpointsProgrammed: next.endpoints.filter((e) => touched.has(e.epId)).length,
+      ipcacheChanges,
+      durationMs: Math.round((performance.now() - t0) * 100) / 100,
+    };
+    this.#lastApply = result;
+    return result;
+  }
+
+  async dropCounters(): Promise<DropCounter[]> {
+    return this.packetCounters()
+      .filter((c) => c.reason === 'POLICY_DENIED' || c.reason === 'POLICY_DENY')
+      .map((c) => ({ ...c, reason: c.reason as DropCounter['reason'] }));
+  }
+
+  status(): EbpfStatus {
+    const r = this.#rendered;
+    const bpf = this.#bpf;
+    const programs: EndpointPrograms[] = [];
+    if (r && bpf) {
+      for (const e of r.endpoints) {
+        const fromContainer = bpf.tcQuery(e.ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+        const toContainer = bpf.tcQuery(e.ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY);
+        programs.push({
+          endpoint: e.key,
+          ifname: e.hostIfname,
+          ifindex: e.ifindex,
+          fromContainer,
+          toContainer,
+          current: fromContainer === this.#progId.get('from_container') && toContainer === this.#progId.get('to_container'),
+        });
+      }
+    }
+    let netdev: EbpfStatus['netdev'] = null;
+    if (this.#netdev && bpf) {
+      const id = bpf.tcQuery(this.#netdev.ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+      netdev = { ...this.#netdev, fromNetdev: id, current: id === this.#progId.get('from_netdev') };
+    }
+    return {
+      mode: this.mode,
+      endpoints: (r?.endpoints ?? []).map((e) => ({
+        endpoint: e.key,
+        ip: e.ip,
+        ingressEnforced: (e.flags & EP_F_INGRESS_ENFORCED) !== 0,
+        egressEnforced: (e.flags & EP_F_EGRESS_ENFORCED) !== 0,
+        rules: e.rules,
+        unenforceable: e.unenforceable,
+      })),
+      ipcacheEntries: this.#installed?.ipcache.size ?? 0,
+      services: r?.services ?? 0,
+      ...(this.#lastApply ? { lastApply: this.#lastApply } : {}),
+      pinDir: this.#opts.pinDir,
+      programs,
+      netdev,
+      maps: this.mapFill(),
+      lostEvents: this.lostEvents(),
+      serviceProblems: r?.serviceProblems ?? [],
+      skippedEndpoints: r?.skipped ?? [],
+    };
+  }
+
+  // ------------------------------------------------------------ beyond Datapath
+
+  /** Entries / max_entries of every map (CT and counters are counted by walking them). */
+  mapFill(): MapFill[] {
+    if (!this.#bpf) return [];
+    return [...this.#maps.values()].map((m) => ({
+      name: m.name,
+      entries:
+        m.name === 'events' ? null : (STATE_MAPS as readonly string[]).includes(m.name) ? this.#installed![m.name as StateMapName].size : m.keys().length,
+      maxEntries: m.maxEntries,
+    }));
+  }
+
+  /** Forwarded and dropped packets per endpoint, direction and reason (every reason, not only policy). */
+  packetCounters(): PacketCounter[] {
+    if (!this.#bpf) return [];
+    const m = this.#map('counters');
+    const names = this.#endpointNames();
+    const out: PacketCounter[] = [];
+    for (const k of m.keys()) {
+      const key = decodeCounterKey(k);
+      const sums = m.lookupPerCpuSum(k, this.#bpf.possibleCpus(), 2);
+      const endpoint = names.get(key.epId);
+      if (!sums || endpoint === undefined) continue;
+      out.push({
+        endpoint,
+        direction: key.dir === DIR_INGRESS ? 'ingress' : 'egress',
+        reason: key.reason === REASON_FORWARDED ? 'FORWARDED' : (DROP_REASONS[key.reason] ?? `DROP_${key.reason}`),
+        packets: Number(sums[0]),
+        bytes: Number(sums[1]),
+      });
+    }
+    return out;
+  }
+
+  /** Ring buffer records lost because it was full. */
+  lostEvents(): number {
+    if (!this.#bpf) return 0;
+    return Number(this.#map('lost_events').lookupPerCpuSum(ifindexKey(0), this.#bpf.possibleCpus(), 1)?.[0] ?? 0n);
+  }
+
+  /**
+   * Subscribes to drop and policy-verdict events. The callback runs on the
+   * event loop, from inside the ring buffer read: it must not call back into
+   * this datapath's apply(). Returns the unsubscribe function.
+   */
+  onEvents(cb: (e: DatapathEvent) => void): () => void {
+    this.#subscribers.add(cb);
+    this.#startReader();
+    return () => {
+      this.#subscribers.delete(cb);
+      if (this.#subscribers.size === 0) this.#stopReader();
+    };
+  }
+
+  /** `onEvents` with a handle to stop reading. */
+  readEvents(onEvent: (e: DatapathEvent) => void): { close(): void } {
+    const off = this.onEvents(onEvent);
+    return { close: off };
+  }
+
+  /**
+   * Lets go of the object: the programs stay attached and the maps pinned,
+   * so the kernel goes on forwarding and enforcing until the next agent.
+   */
+  close(): void {
+    this.#stopReader();
+    this.#subscribers.clear();
+    if (this.#obj !== null && this.#bpf) this.#bpf.closeObject(this.#obj);
+    this.#obj = null;
+    this.#bpf = null;
+    this.#maps.clear();
+    this.#installed = null;
+  }
+
+  /** Removes our programs from every veth we attached and from the underlay (pins stay). */
+  detachAll(): void {
+    const bpf = this.#bpf;
+    if (!bpf) return;
+    for (const ifindex of this.#attached.keys()) {
+      bpf.tcDetach(ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+      bpf.tcDetach(ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY);
+    }
+    this.#attached.clear();
+    if (this.#netdev) bpf.tcDetach(this.#netdev.ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  #map(name: MapName): BpfMap {
+    const m = this.#maps.get(name);
+    if (!m) throw new Error(`ebpf datapath: map ${name} is not loaded`);
+    return m;
+  }
+
+  /** Opens and loads the object once per process, re-using pinned maps. */
+  #load(): Libbpf {
+    if (this.#bpf && this.#obj !== null) return this.#bpf;
+    const bpf = this.#opts.libbpf ?? libbpf();
+    const pinDir = this.#opts.pinDir;
+    preparePinDir(pinDir);
+    const obj = bpf.openObject(this.#opts.objectPath ?? BPF_OBJECT);
+    try {
+      const maps = bpf.maps(obj);
+      for (const m of maps) bpf.setPinPath(m.ptr, `${pinDir}/maps/${m.name}`);
+      try {
+        bpf.loadObject(obj);
+      } catch (err) {
+        throw new Error(
+          `ebpf datapath: loading ${this.#opts.objectPath ?? BPF_OBJECT} failed (${(err as Error).message}); ` +
+            `if the maps' layout changed since ${pinDir} was pinned, remove it (connections will be judged again)`,
+        );
+      }
+      for (const m of maps) {
+        if (!(MAP_NAMES as readonly string[]).includes(m.name)) continue;
+        this.#maps.set(
+          m.name as MapName,
+          new BpfMap(bpf, m.name, bpf.mapFd(m.ptr), bpf.mapMaxEntries(m.ptr), bpf.mapKeySize(m.ptr), bpf.mapValueSize(m.ptr)),
+        );
+      }
+      for (const p of PROGRAMS) {
+        const fd = bpf.programFd(obj, p);
+        this.#progFd.set(p, fd);
+        this.#progId.set(p, bpf.objectId(fd));
+        const path = `${pinDir}/progs/${p}`;
+        try {
+          unlinkSync(path);
+        } catch {
+          // not pinned yet
+        }
+        bpf.pinProgram(obj, p, path);
+      }
+    } catch (err) {
+      bpf.closeObject(obj);
+      this.#maps.clear();
+      throw err;
+    }
+    this.#bpf = bpf;
+    this.#obj = obj;
+    // Re-adopt: what the pinned maps hold is the starting point of the first diff.
+    const installed = {} as Record<StateMapName, MapContents>;
+    for (const name of STATE_MAPS) installed[name] = this.#map(name).dump();
+    this.#installed = installed;
+    this.#ids = StableIds.fromMaps(installed);
+    return bpf;
+  }
+
+  #attachEndpoints(endpoints: readonly RenderedEndpoint[]): void {
+    const bpf = this.#bpf!;
+    const ingress = this.#progId.get('from_container')!;
+    const egress = this.#progId.get('to_container')!;
+    const live = new Set<number>();
+    for (const e of endpoints) {
+      live.add(e.ifindex);
+      const a = this.#attached.get(e.ifindex);
+      if (a && a.ingress === ingress && a.egress === egress && a.ifname === e.hostIfname) continue;
+      bpf.tcHookCreate(e.ifindex);
+      bpf.tcAttach(e.ifindex, BPF_TC_INGRESS, this.#progFd.get('from_container')!, TC_HANDLE, TC_PRIORITY);
+      bpf.tcAttach(e.ifindex, BPF_TC_EGRESS, this.#progFd.get('to_container')!, TC_HANDLE, TC_PRIORITY);
+      this.#attached.set(e.ifindex, { ifname: e.hostIfname, endpoint: e.key, ingress, egress });
+    }
+    // Endpoints gone while their veth stays: take the programs off (a deleted veth takes them itself).
+    for (const [ifindex, a] of [...this.#attached]) {
+      if (live.has(ifindex)) continue;
+      if (bpf.ifNameToIndex(a.ifname) === ifindex) {
+        bpf.tcDetach(ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+        bpf.tcDetach(ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY);
+      }
+      this.#attached.delete(ifindex);
+    }
+  }
+
+  #endpointNames(): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const e of this.#rendered?.endpoints ?? []) out.set(e.epId, e.key);
+    if (out.size === 0 && this.#installed) {
+      // Before the first apply: the pinned endpoints, by address.
+      for (const v of this.#installed.endpoints.values()) {
+        const e = decodeEndpointValue(v);
+        out.set(e.epId, e.ip);
+      }
+    }
+    return out;
+  }
+
+  #startReader(): void {
+    if (this.#reader) return;
+    const bpf = this.#load();
+    const names = (): Map<number, string> => this.#endpointNames();
+    let cache = names();
+    let cachedFor = this.#rendered;
+    const rb = bpf.ringBuffer(this.#map('events').fd, (data) => {
+      if (cachedFor !== this.#rendered) {
+        cache = names();
+        cachedFor = this.#rendered;
+      }
+      const e = decodeEvent(data, (id) => cache.get(id));
+      if (!e) return;
+      for (const s of this.#subscribers) {
+        try {
+          s(e);
+        } catch {
+          // a subscriber's failure must not unwind through libbpf
+        }
+      }
+    });
+    const poll = koffi.node.poll(rb.epollFd, { readable: true }, () => {
+      rb.consume();
+    });
+    this.#reader = {
+      close: () => {
+        poll.close();
+        rb.free();
+      },
+    };
+  }
+
+  #stopReader(): void {
+    this.#reader?.close();
+    this.#reader = null;
+  }
+}
+
+function decodeU16(hexKey: string, off: number): number {
+  const b = Buffer.from(hexKey, 'hex');
+  return b.readUInt16LE(off);
+}
+
+/**
+ * Endpoint, service and backend ids: kept for as long as their thing exists,
+ * recovered from the pinned maps by a new process, the smallest free one for
+ * anything new.
+ */
+class StableIds {
+  #ep = new Map<string, number>();
+  #svc = new Map<string, number>();
+  #backend = new Map<string, number>();
+
+  static fromMaps(m: Record<StateMapName, MapContents>): StableIds {
+    const ids = new StableIds();
+    for (const v of m.endpoints.values()) {
+      const e = decodeEndpointValue(v);
+      ids.#ep.set(e.ip, e.epId);
+    }
+    for (const [k, v] of m.services) ids.#svc.set(k, decodeSvcValue(v).svcId);
+    for (const [k, v] of m.backends) {
+      const b = decodeBackendValue(v);
+      ids.#backend.set(`${b.addr}:${b.port}`, decodeU32(k));
+    }
+    return ids;
+  }
+
+  source(): IdSource {
+    return {
+      endpointId: (ip) => take(this.#ep, ip, 0xffff),
+      serviceId: (key) => take(this.#svc, key, 0xffffffff),
+      backendId: (ip, port) => take(this.#backend, `${ip}:${port}`, 0xffffffff),
+    };
+  }
+
+  /** Forgets ids of things the last render no longer has. */
+  keepOnly(r: RenderedState): void {
+    const eps = new Set(r.endpoints.map((e) => e.ip));
+    for (const ip of [...this.#ep.keys()]) if (!eps.has(ip)) this.#ep.delete(ip);
+    for (const k of [...this.#svc.keys()]) if (!r.maps.services.has(k)) this.#svc.delete(k);
+    const backends = new Set([...r.maps.backends.values()].map((v) => {
+      const b = decodeBackendValue(v);
+      return `${b.addr}:${b.port}`;
+    }));
+    for (const k of [...this.#backend.keys()]) if (!backends.has(k)) this.#backend.delete(k);
+  }
+}
+
+function take(ids: Map<string, number>, key: string, max: number): number {
+  const have = ids.get(key);
+  if (have !== undefined) return have;
+  const used = new Set(ids.values());
+  for (let id = 1; id <= max; id++) {
+    if (!used.has(id)) {
+      ids.set(key, id);
+      return id;
+    }
+  }
+  throw new Error('ebpf datapath: id space exhausted');
+}

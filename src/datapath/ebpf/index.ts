@@ -1,0 +1,19 @@
+/**
+ * The eBPF host-routing datapath: tc programs (bpf/palisade.bpf.c) that
+ * route pod traffic with bpf_redirect_peer / bpf_redirect_neigh past
+ * netfilter, enforce identity policy, track connections and translate
+ * ClusterIPs in BPF maps, and report drops and verdicts through a ring buffer.
+ *
+ *   build.ts          clang → build/bpf/palisade.bpf.o (when stale)
+ *   libbpf.ts         libbpf.so.1 through koffi (objects, maps, tc, ring buffer)
+ *   maps.ts           byte layout of every map (mirror of bpf/palisade.h)
+ *   render.ts         DatapathState → desired map contents (pure)
+ *   ebpf-datapath.ts  EbpfDatapath: load/re-adopt pins, diff + write, attach, status
+ *   events.ts         ring buffer records → DatapathEvent
+ *   bpffs.ts          the pin directory on bpffs
+ */
+export { EbpfDatapath, TC_HANDLE, TC_PRIORITY, type EbpfDatapathOptions, type EbpfStatus, type PacketCounter, type MapFill, type EndpointPrograms } from './ebpf-datapath.ts';
+export { buildBpfObject, bpfObjectStale, BPF_OBJECT } from './build.ts';
+export { DROP_REASONS, type DatapathEvent } from './events.ts';
+export { isBpffs, preparePinDir, removePinDir, BPF_FS_MAGIC } from './bpffs.ts';
+export { renderEbpfState, PORT_RANGE_CAP } from './render.ts';

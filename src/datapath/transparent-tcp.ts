@@ -1,0 +1,126 @@
+/**
+ * Transparent TCP sockets for the node's proxies (TPROXY), made through libc
+ * with koffi because Node exposes neither IP_TRANSPARENT nor binding a
+ * foreign address:
+ *
+ *   listenTransparent(port) ─► a net.Server whose accepted sockets have the
+ *                              pod's ORIGINAL destination as localAddress
+ *   connectTransparent(src, dst) ─► a net.Socket to dst whose packets carry
+ *                              the client pod's own address as source
+ *
+ * The datapath steers to the listener (nftables `tproxy`) and diverts the
+ * answers of transparent connections back to this node (`socket transparent`).
+ */
+import koffi from 'koffi';
+import { createServer, Socket, type Server } from 'node:net';
+
+const AF_INET = 2;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const SOL_IP = 0;
+const IP_TRANSPARENT = 19;
+const EINPROGRESS = 115;
+
+interface Libc {
+  socket(d: number, t: number, p: number): number;
+  bind(fd: number, addr: Uint8Array, len: number): number;
+  connect(fd: number, addr: Uint8Array, len: number): number;
+  listen(fd: number, backlog: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Int32Array, len: number): number;
+  close(fd: number): number;
+}
+
+let libc: Libc | undefined;
+function c(): Libc {
+  if (libc) return libc;
+  const l = koffi.load('libc.so.6');
+  const socket = l.func('int socket(int, int, int)');
+  const bind = l.func('int bind(int, const void *, uint32_t)');
+  const connect = l.func('int connect(int, const void *, uint32_t)');
+  const listen = l.func('int listen(int, int)');
+  const setsockopt = l.func('int setsockopt(int, int, int, const void *, uint32_t)');
+  const close = l.func('int close(int)');
+  libc = {
+    socket: (d, t, p) => socket(d, t, p) as number,
+    bind: (fd, a, n) => bind(fd, a, n) as number,
+    connect: (fd, a, n) => connect(fd, a, n) as number,
+    listen: (fd, b) => listen(fd, b) as number,
+    setsockopt: (fd, lv, n, v, len) => setsockopt(fd, lv, n, v, len) as number,
+    close: (fd) => close(fd) as number,
+  };
+  return libc;
+}
+
+/** struct sockaddr_in for an IPv4 address and port. */
+export function sockaddrIn(ip: string, port: number): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, AF_INET, true);
+  v.setUint16(2, port, false);
+  ip.split('.').forEach((o, i) => (b[4 + i] = Number(o)));
+  return b;
+}
+
+function fail(what: string, fd?: number): never {
+  const errno = koffi.errno();
+  if (fd !== undefined && fd >= 0) c().close(fd);
+  const name = Object.entries(koffi.os.errno as Record<string, number>).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+  throw new Error(`${what}: ${name}`);
+}
+
+function transparentSocket(): number {
+  const fd = c().socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail('socket');
+  const one = new Int32Array([1]);
+  if (c().setsockopt(fd, SOL_IP, IP_TRANSPARENT, one, 4) !== 0) fail('setsockopt(IP_TRANSPARENT) (needs CAP_NET_ADMIN)', fd);
+  if (c().setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) !== 0) fail('setsockopt(SO_REUSEADDR)', fd);
+  return fd;
+}
+
+/** A listening socket that accepts connections TPROXY steers to `port` (all addresses). */
+export async function listenTransparent(port: number, onConnection: (s: Socket) => void): Promise<Server> {
+  const fd = transparentSocket();
+  if (c().bind(fd, sockaddrIn('0.0.0.0', port), 16) !== 0) fail(`bind 0.0.0.0:${port}`, fd);
+  if (c().listen(fd, 1024) !== 0) fail('listen', fd);
+  const server = createServer(onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, () => resolve());
+  });
+  return server;
+}
+
+/**
+ * Connects to `dst` from `src` (a pod's address, not this node's): the
+ * upstream sees the real client. Resolves once the connection is established.
+ */
+export function connectTransparent(src: { ip: string; port?: number }, dst: { ip: string; port: number }, timeoutMs = 5000): Promise<Socket> {
+  const fd = transparentSocket();
+  if (c().bind(fd, sockaddrIn(src.ip, src.port ?? 0), 16) !== 0) fail(`bind ${src.ip}`, fd);
+  const r = c().connect(fd, sockaddrIn(dst.ip, dst.port), 16);
+  if (r !== 0 && koffi.errno() !== EINPROGRESS) fail(`connect ${dst.ip}:${dst.port}`, fd);
+  // libuv adopts the connecting descriptor; the first write waits for the
+  // handshake, and a refused or unreachable connection surfaces as an error.
+  const sock = new Socket({ fd, readable: true, writable: true });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`connect ${dst.ip}:${dst.port}: timed out`));
+    }, timeoutMs);
+    // A zero-length write completes when the socket becomes writable: connected.
+    sock.write(Buffer.alloc(0), (err) => {
+      clearTimeout(timer);
+      if (err) {
+        sock.destroy();
+        reject(err);
+      } else resolve(sock);
+    });
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}

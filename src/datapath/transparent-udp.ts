@@ -1,0 +1,372 @@
+/**
+ * A UDP socket for TPROXY'd datagrams: the DNS proxy's UDP listener.
+ *
+ *   pod ─udp→ 10.96.0.10:53 ─► nft `tproxy ip to :PORT meta mark set 1` (prerouting)
+ *     ─► policy route (fwmark 1 → table 100: local 0.0.0.0/0 dev lo)
+ *     ─► our socket: 0.0.0.0:PORT, IP_TRANSPARENT, IP_RECVORIGDSTADDR
+ *     ─libuv poll: readable─► drain: recvmsg() until EAGAIN (bounded per tick)
+ *        cmsg IP_ORIGDSTADDR = 10.96.0.10:53 ─► onDatagram({payload, src, origDst})
+ *   reply(d, answer) ─► reply socket bound to 10.96.0.10:53 (IP_TRANSPARENT, SO_REUSEADDR)
+ *     ─sendto(pod)─► the pod sees the answer come from the server it asked.
+ *
+ * Why a socket per original destination for replies, not sendmsg(IP_PKTINFO):
+ * IP_PKTINFO's ipi_spec_dst can set a foreign *source address* on a
+ * transparent socket (FLOWI_FLAG_ANYSRC), but not the *source port*: the
+ * reply would leave from PORT, not 53, and the pod's resolver drops answers
+ * from the wrong port. A socket bound to (server, 53) with IP_TRANSPARENT
+ * gets both right. It never steals queries: TPROXY's socket lookup
+ * (nf_tproxy_get_sock_v4) takes only *connected* UDP sockets in its
+ * "established" step, and these are unconnected; the listener lookup then
+ * finds ours by PORT. Reply sockets are cached per (address, port) and
+ * closed after `replyIdleMs` unused. SO_REUSEADDR lets them coexist with
+ * another socket on the same address (e.g. a node-local resolver that set it too).
+ *
+ * SO_MARK is not needed for this socket: TPROXY'd packets are steered in
+ * prerouting, our replies leave through output. Upstream sockets (the
+ * proxy's own queries) need a mark only when the steering rule could match
+ * them, i.e. when the server is reached over `lo`; `openMarkedUdp`'s `mark`
+ * option is for the steering rule to exclude (`meta mark 0x… return`).
+ *
+ * Caveats: IPv4 only (an AF_INET6 twin would use IPV6_TRANSPARENT=75 and
+ * IPV6_RECVORIGDSTADDR=74); needs CAP_NET_ADMIN (IP_TRANSPARENT); 64-bit Linux.
+ */
+import { assertNotRootNetns } from './root-guard.ts';
+import {
+  AF_INET,
+  ERRNO,
+  errnoName,
+  IP_RECVORIGDSTADDR,
+  IP_TRANSPARENT,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  RecvBlock,
+  SO_MARK,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_REUSEADDR,
+  SO_SNDBUF,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_IP,
+  SOL_SOCKET,
+  sockaddrIn,
+  sockaddrIp,
+  sockaddrPort,
+  udpLibc,
+  type UdpLibc,
+} from './transparent-udp-libc.ts';
+
+export interface UdpEndpoint {
+  ip: string;
+  port: number;
+}
+
+export interface TransparentDatagram {
+  /** A copy: the receiver owns it. */
+  payload: Buffer;
+  src: UdpEndpoint;
+  /** The destination the sender used, before TPROXY (IP_ORIGDSTADDR). */
+  origDst: UdpEndpoint;
+}
+
+export interface TransparentUdpStats {
+  received: number;
+  replies: number;
+  /** Datagrams without an IP_ORIGDSTADDR (not TPROXY'd: sent to PORT directly); delivered with origDst = the bound address. */
+  noOrigDst: number;
+  /** Datagrams larger than the receive buffer (dropped). */
+  truncated: number;
+  /** sendto() failures (EAGAIN on a full send buffer included): the reply is lost. */
+  sendErrors: number;
+  /** Reply sockets that could not be bound to an original destination. */
+  replySocketErrors: number;
+  /** Reply sockets open now. */
+  replySockets: number;
+}
+
+export interface TransparentUdp {
+  readonly port: number;
+  readonly stats: Readonly<TransparentUdpStats>;
+  /** Answers datagram `d`: from d.origDst to d.src. */
+  reply(d: TransparentDatagram, payload: Uint8Array): void;
+  /** Sends `payload` from srcIp:srcPort (any address, transparent) to dstIp:dstPort. */
+  sendFrom(srcIp: string, srcPort: number, dstIp: string, dstPort: number, payload: Uint8Array): void;
+  close(): Promise<void>;
+}
+
+export interface TransparentUdpOptions {
+  /** Default 0.0.0.0. */
+  bindIp?: string;
+  /** SO_RCVBUFFORCE. Default 4 MiB. */
+  recvBufferBytes?: number;
+  /** Reply sockets unused this long are closed. Default 30 s. */
+  replyIdleMs?: number;
+  /** Most reply sockets kept open; the least recently used goes first. Default 256. */
+  maxReplySockets?: number;
+  /** SO_MARK on every socket (the listener and reply sockets). Default none. */
+  mark?: number;
+  /** Tests only: skip the root-namespace guard. */
+  allowRootNetns?: boolean;
+}
+
+const MAX_DATAGRAM = 65536;
+const MAX_DATAGRAMS_PER_TICK = 256;
+
+/**
+ * Opens the listener on `port` (0: the kernel picks; read `.port`) in the
+ * caller's network namespace. `onDatagram` runs on the event loop for each
+ * datagram and must not throw (a throw is caught and the datagram dropped).
+ */
+export async function openTransparentUdp(
+  port: number,
+  onDatagram: (d: TransparentDatagram) => void,
+  opts: TransparentUdpOptions = {},
+): Promise<TransparentUdp> {
+  if (!opts.allowRootNetns) assertNotRootNetns('transparent UDP socket');
+  const libc = udpLibc();
+  const bindIp = opts.bindIp ?? '0.0.0.0';
+  const fd = openSocket(libc, { transparent: true, reuseAddr: true, mark: opts.mark, recvOrigDst: true });
+  try {
+    setBuffer(libc, fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.recvBufferBytes ?? 4 << 20);
+    const sa = sockaddrIn(bindIp, port);
+    if (libc.bind(fd, sa, 16) < 0) throw sysError(`bind(${bindIp}:${port})`, libc.errno());
+    const len = Int32Array.of(16);
+    if (libc.getsockname(fd, sa, len) < 0) throw sysError('getsockname', libc.errno());
+    return new TransparentUdpSocket(libc, fd, sockaddrIp(sa, 0), sockaddrPort(sa, 0), onDatagram, opts);
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  }
+}
+
+/**
+ * A plain (non-transparent) non-blocking UDP socket with SO_MARK, for
+ * upstream queries the steering rule must recognise. Bound to 0.0.0.0:0.
+ */
+export async function openMarkedUdp(
+  mark: number,
+  onDatagram: (payload: Buffer, from: UdpEndpoint) => void,
+): Promise<{ port: number; send(ip: string, port: number, payload: Uint8Array): boolean; close(): void }> {
+  const libc = udpLibc();
+  const fd = openSocket(libc, { transparent: false, reuseAddr: false, mark, recvOrigDst: false });
+  const sa = sockaddrIn('0.0.0.0', 0);
+  const len = Int32Array.of(16);
+  if (libc.bind(fd, sa, 16) < 0 || libc.getsockname(fd, sa, len) < 0) {
+    const e = sysError('bind(0.0.0.0:0)', libc.errno());
+    libc.close(fd);
+    throw e;
+  }
+  const block = new RecvBlock(MAX_DATAGRAM);
+  const to = new Uint8Array(16);
+  let closed = false;
+  const watch = libc.watchReadable(fd, () => {
+    for (let i = 0; i < MAX_DATAGRAMS_PER_TICK && !closed; i++) {
+      block.reset();
+      const n = libc.recvmsg(fd, block.ptr, MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0) return;
+      if (n > block.dataBytes) continue;
+      const b = block.bytes;
+      onDatagram(Buffer.from(b.subarray(RecvBlock.DATA, RecvBlock.DATA + n)), { ip: sockaddrIp(b, RecvBlock.NAME), port: sockaddrPort(b, RecvBlock.NAME) });
+    }
+  });
+  return {
+    port: sockaddrPort(sa, 0),
+    send: (ip, port, payload) => libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(ip, port, to), 16) >= 0,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      watch.close();
+      libc.close(fd);
+      block.free();
+    },
+  };
+}
+
+function openSocket(
+  libc: UdpLibc,
+  o: { transparent: boolean; reuseAddr: boolean; mark: number | undefined; recvOrigDst: boolean },
+): number {
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw sysError('socket(AF_INET, SOCK_DGRAM)', libc.errno());
+  const one = Int32Array.of(1);
+  try {
+    if (o.reuseAddr && libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) < 0) throw sysError('SO_REUSEADDR', libc.errno());
+    if (o.transparent && libc.setsockopt(fd, SOL_IP, IP_TRANSPARENT, one, 4) < 0) {
+      throw sysError('IP_TRANSPARENT (needs CAP_NET_ADMIN)', libc.errno());
+    }
+    if (o.recvOrigDst && libc.setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, one, 4) < 0) throw sysError('IP_RECVORIGDSTADDR', libc.errno());
+    if (o.mark !== undefined && libc.setsockopt(fd, SOL_SOCKET, SO_MARK, Int32Array.of(o.mark), 4) < 0) {
+      throw sysError('SO_MARK (needs CAP_NET_ADMIN)', libc.errno());
+    }
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  }
+  return fd;
+}
+
+function setBuffer(libc: UdpLibc, fd: number, force: number, plain: number, bytes: number): void {
+  const v = Int32Array.of(bytes);
+  if (libc.setsockopt(fd, SOL_SOCKET, force, v, 4) === 0) return;
+  libc.setsockopt(fd, SOL_SOCKET, plain, v, 4); // capped at rmem_max without CAP_NET_ADMIN; best effort
+}
+
+function sysError(what: string, errno: number): Error {
+  return new Error(`transparent UDP: ${what} failed: ${errnoName(errno)}`);
+}
+
+interface ReplySocket {
+  fd: number;
+  lastUsed: number;
+}
+
+class TransparentUdpSocket implements TransparentUdp {
+  readonly port: number;
+  readonly stats: TransparentUdpStats = {
+    received: 0, replies: 0, noOrigDst: 0, truncated: 0, sendErrors: 0, replySocketErrors: 0, replySockets: 0,
+  };
+  readonly #libc: UdpLibc;
+  readonly #fd: number;
+  readonly #bindIp: string;
+  readonly #block = new RecvBlock(MAX_DATAGRAM);
+  readonly #onDatagram: (d: TransparentDatagram) => void;
+  readonly #watch: { close(): void };
+  /** "ip:port" → socket. */
+  readonly #replies = new Map<string, ReplySocket>();
+  readonly #replyIdleMs: number;
+  readonly #maxReplies: number;
+  readonly #mark: number | undefined;
+  readonly #sweep: NodeJS.Timeout;
+  readonly #to = new Uint8Array(16);
+  #closed = false;
+
+  constructor(libc: UdpLibc, fd: number, bindIp: string, port: number, onDatagram: (d: TransparentDatagram) => void, o: TransparentUdpOptions) {
+    this.#libc = libc;
+    this.#fd = fd;
+    this.#bindIp = bindIp;
+    this.port = port;
+    this.#onDatagram = onDatagram;
+    this.#replyIdleMs = o.replyIdleMs ?? 30_000;
+    this.#maxReplies = o.maxReplySockets ?? 256;
+    this.#mark = o.mark;
+    this.#watch = libc.watchReadable(fd, this.#drain);
+    this.#sweep = setInterval(() => this.#closeIdle(), Math.max(1000, this.#replyIdleMs / 2));
+    this.#sweep.unref();
+  }
+
+  readonly #drain = (): void => {
+    const libc = this.#libc;
+    const block = this.#block;
+    const b = block.bytes;
+    for (let i = 0; i < MAX_DATAGRAMS_PER_TICK && !this.#closed; i++) {
+      block.reset();
+      const n = libc.recvmsg(this.#fd, block.ptr, MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0) {
+        const errno = libc.errno();
+        if (errno === ERRNO['EAGAIN'] || errno === ERRNO['EWOULDBLOCK'] || errno === ERRNO['EINTR']) return;
+        continue; // ICMP-reported errors (ECONNREFUSED…) are per-datagram: read on
+      }
+      if (n > block.dataBytes) {
+        this.stats.truncated++;
+        continue;
+      }
+      this.stats.received++;
+      const od = block.origDstOffset();
+      let origDst: UdpEndpoint;
+      if (od < 0) {
+        this.stats.noOrigDst++;
+        origDst = { ip: this.#bindIp, port: this.port };
+      } else {
+        origDst = { ip: sockaddrIp(b, od), port: sockaddrPort(b, od) };
+      }
+      const d: TransparentDatagram = {
+        payload: Buffer.from(b.subarray(RecvBlock.DATA, RecvBlock.DATA + n)),
+        src: { ip: sockaddrIp(b, RecvBlock.NAME), port: sockaddrPort(b, RecvBlock.NAME) },
+        origDst,
+      };
+      try {
+        this.#onDatagram(d);
+      } catch {
+        // The consumer's bug must not stop the reader.
+      }
+    }
+  };
+
+  reply(d: TransparentDatagram, payload: Uint8Array): void {
+    this.sendFrom(d.origDst.ip, d.origDst.port, d.src.ip, d.src.port, payload);
+  }
+
+  sendFrom(srcIp: string, srcPort: number, dstIp: string, dstPort: number, payload: Uint8Array): void {
+    if (this.#closed) return;
+    const fd = this.#replySocket(srcIp, srcPort);
+    if (fd < 0) return;
+    if (this.#libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(dstIp, dstPort, this.#to), 16) < 0) {
+      this.stats.sendErrors++;
+      return;
+    }
+    this.stats.replies++;
+  }
+
+  #replySocket(ip: string, port: number): number {
+    const key = `${ip}:${port}`;
+    const now = performance.now();
+    const have = this.#replies.get(key);
+    if (have) {
+      have.lastUsed = now;
+      return have.fd;
+    }
+    if (ip === this.#bindIp && port === this.port) return this.#fd;
+    let fd = -1;
+    try {
+      fd = openSocket(this.#libc, { transparent: true, reuseAddr: true, mark: this.#mark, recvOrigDst: false });
+      setBuffer(this.#libc, fd, SO_RCVBUFFORCE, SO_RCVBUF, 4096); // it never reads: keep what it might queue small
+      setBuffer(this.#libc, fd, SO_SNDBUF, SO_SNDBUF, 1 << 20);
+      if (this.#libc.bind(fd, sockaddrIn(ip, port), 16) < 0) throw sysError(`bind(${key})`, this.#libc.errno());
+    } catch {
+      if (fd >= 0) this.#libc.close(fd);
+      this.stats.replySocketErrors++;
+      return -1;
+    }
+    if (this.#replies.size >= this.#maxReplies) this.#evictLeastRecent();
+    this.#replies.set(key, { fd, lastUsed: now });
+    this.stats.replySockets = this.#replies.size;
+    return fd;
+  }
+
+  #evictLeastRecent(): void {
+    let oldestKey: string | undefined;
+    let oldest = Infinity;
+    for (const [k, r] of this.#replies) {
+      if (r.lastUsed < oldest) {
+        oldest = r.lastUsed;
+        oldestKey = k;
+      }
+    }
+    if (oldestKey === undefined) return;
+    this.#libc.close(this.#replies.get(oldestKey)!.fd);
+    this.#replies.delete(oldestKey);
+  }
+
+  #closeIdle(): void {
+    const cutoff = performance.now() - this.#replyIdleMs;
+    for (const [k, r] of this.#replies) {
+      if (r.lastUsed >= cutoff) continue;
+      this.#libc.close(r.fd);
+      this.#replies.delete(k);
+    }
+    this.stats.replySockets = this.#replies.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    this.#watch.close(); // stop polling before the fd number can be reused
+    this.#libc.close(this.#fd);
+    for (const r of this.#replies.values()) this.#libc.close(r.fd);
+    this.#replies.clear();
+    this.stats.replySockets = 0;
+    this.#block.free();
+  }
+}

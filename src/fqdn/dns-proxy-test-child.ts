@@ -1,0 +1,183 @@
+/**
+ * Child process for dns-proxy-privileged.test.ts and bench/dns/run.ts, run
+ * inside a test network namespace (`ip netns exec pl-dn… node dns-proxy-test-child.ts …`).
+ *
+ *   proxy <port> [--allow a.test,**.b.test] [--learn-delay MS] [--stall NAME] [--quiet]
+ *       TPROXY listener on UDP <port> and a transparent TCP listener on <port>;
+ *       prints {"ready":true}, then {"learned":…} per onLearned call
+ *       (with `at` = wall-clock ms when it resolves) and {"event":…} per
+ *       event (not with --quiet); on SIGTERM {"summary":{proxy, udp}}.
+ *       onLearned resolves after MS (default 0) and never for NAME.
+ *   query <server> <name> <id> [udp|tcp] [--port P]
+ *       one A query with that ID, prints {"answer": hex, "at": ms}.
+ *   load <server> <rate/s> <seconds> <name,name,…>
+ *       open-loop A queries at a fixed rate from one UDP socket; prints
+ *       {"sent","answered","p50Us","p99Us","maxUs"} (latency per answered query).
+ */
+import koffi from 'koffi';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import { openTransparentUdp, type TransparentUdp } from '../datapath/transparent-udp.ts';
+import { compileMatchPattern } from './matchpattern.ts';
+import { DnsProxy } from './dns-proxy.ts';
+
+const [mode, ...args] = process.argv.slice(2);
+const out = (v: unknown): void => void process.stdout.write(JSON.stringify(v) + '\n');
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+/** Wall clock with sub-millisecond resolution, comparable across processes. */
+const wallMs = (): number => performance.timeOrigin + performance.now();
+
+/** A listening TCP fd with IP_TRANSPARENT (what the agent will create for TCP/53). */
+function transparentTcpListenFd(port: number): number {
+  const libc = koffi.load('libc.so.6');
+  const socket = libc.func('int socket(int, int, int)');
+  const setsockopt = libc.func('int setsockopt(int, int, int, const void *, uint32_t)');
+  const bind = libc.func('int bind(int, const void *, uint32_t)');
+  const listen = libc.func('int listen(int, int)');
+  const fd = socket(2, 1 | 0o2000000, 0) as number; // AF_INET, SOCK_STREAM|SOCK_CLOEXEC
+  const one = Int32Array.of(1);
+  setsockopt(fd, 1, 2, one, 4); // SO_REUSEADDR
+  if ((setsockopt(fd, 0, 19, one, 4) as number) < 0) throw new Error('IP_TRANSPARENT failed'); // SOL_IP, IP_TRANSPARENT
+  const sa = new Uint8Array(16);
+  sa[0] = 2;
+  sa[2] = port >> 8;
+  sa[3] = port & 0xff;
+  if ((bind(fd, sa, 16) as number) < 0) throw new Error(`bind tcp :${port} failed`);
+  if ((listen(fd, 1024) as number) < 0) throw new Error('listen failed');
+  return fd;
+}
+
+async function proxy(): Promise<void> {
+  const port = Number(args[0]);
+  const allow = flag('--allow');
+  const learnDelay = Number(flag('--learn-delay') ?? 0);
+  const stall = flag('--stall');
+  const quiet = args.includes('--quiet');
+  const matchers = allow ? allow.split(',').map(compileMatchPattern) : null;
+  const p = new DnsProxy({
+    allowedFor: () => matchers,
+    minTtl: 5,
+    onLearned: (pod, name, ips, ttl) => {
+      if (name === stall) return new Promise<void>(() => {});
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          if (!quiet) out({ learned: { pod, name, ips, ttl, at: wallMs() } });
+          resolve();
+        };
+        if (learnDelay > 0) setTimeout(done, learnDelay);
+        else done();
+      });
+    },
+    ...(quiet ? {} : { onEvent: (e) => out({ event: e }) }),
+  });
+  let udp: TransparentUdp | undefined;
+  udp = await openTransparentUdp(port, (d) => p.handleUdp(d, udp!));
+  const server = net.createServer({ allowHalfOpen: true }, (s) => p.handleTcp(s));
+  await new Promise<void>((resolve) => server.listen({ fd: transparentTcpListenFd(port) }, resolve));
+  process.on('SIGTERM', () => {
+    server.close();
+    void Promise.all([udp.close(), p.close()]).then(() => {
+      out({ summary: { proxy: p.stats(), udp: udp.stats } });
+      process.exit(0);
+    });
+  });
+  if (process.env['PL_DNS_TRACE']) {
+    const { performance: perf } = await import('node:perf_hooks');
+    let elu = perf.eventLoopUtilization();
+    setInterval(() => {
+      const e = perf.eventLoopUtilization(elu);
+      elu = perf.eventLoopUtilization();
+      const s = p.stats();
+      process.stderr.write(`q=${s.queries} a=${s.answered} to=${s.upstreamTimeouts} udp=${JSON.stringify(udp.stats)} elu=${e.utilization.toFixed(2)}\n`);
+    }, 1000).unref();
+  }
+  out({ ready: true, port: udp.port });
+}
+
+async function query(): Promise<void> {
+  const [server, name, idText, transport = 'udp'] = args;
+  const port = Number(flag('--port') ?? 53);
+  const msg = dnsPacket.encode({ type: 'query', id: Number(idText), flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: name! }] });
+  const t0 = wallMs();
+  const answer = await new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer in 3 s')), 3000);
+    if (transport === 'tcp') {
+      const s = net.connect(port, server!, () => s.write(Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 0xff]), msg])));
+      let buf = Buffer.alloc(0);
+      s.on('data', (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          clearTimeout(timer);
+          s.destroy();
+          resolve(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        }
+      });
+      s.on('error', reject);
+    } else {
+      const s = dgram.createSocket('udp4');
+      s.on('message', (m) => {
+        clearTimeout(timer);
+        s.close();
+        resolve(m);
+      });
+      s.send(msg, port, server!);
+    }
+  });
+  out({ answer: answer.toString('hex'), at: wallMs(), ms: wallMs() - t0 });
+}
+
+async function load(): Promise<void> {
+  const [server, rateText, secondsText, namesText] = args;
+  const rate = Number(rateText);
+  const total = Math.round(rate * Number(secondsText));
+  const names = namesText!.split(',');
+  const queries = names.map((n) => dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: n }] }));
+  const sentAt = new Float64Array(65536);
+  const lat: number[] = [];
+  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 22 });
+  s.on('message', (m) => {
+    const id = m.readUInt16BE(0);
+    if (sentAt[id]! > 0) {
+      lat.push(performance.now() - sentAt[id]!);
+      sentAt[id] = 0;
+    }
+  });
+  await new Promise<void>((r) => s.bind(0, r));
+  const t0 = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
+      while (sent < due) {
+        const q = queries[sent % queries.length]!;
+        const id = sent % 65536;
+        q.writeUInt16BE(id, 0);
+        sentAt[id] = performance.now();
+        s.send(q, 53, server!);
+        sent++;
+      }
+      if (sent >= total) resolve();
+      else setImmediate(tick);
+    };
+    tick();
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  s.close();
+  lat.sort((a, b) => a - b);
+  const pct = (p: number): number => Math.round((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN) * 1000);
+  out({ sent, answered: lat.length, p50Us: pct(0.5), p99Us: pct(0.99), maxUs: pct(1) });
+}
+
+try {
+  if (mode === 'proxy') await proxy();
+  else if (mode === 'load') await load();
+  else if (mode === 'query') await query();
+  else throw new Error(`unknown mode ${mode}`);
+} catch (err) {
+  out({ fatal: (err as Error).message });
+  process.exit(1);
+}

@@ -1,0 +1,387 @@
+/**
+ * The transparent DNS proxy: every DNS query a pod sends (steered here by
+ * TPROXY, UDP and TCP port 53) is checked against the pod's DNS rules.
+ *
+ *   pod ─query─► TPROXY ─► handleUdp(d) / handleTcp(socket)
+ *     1. parse (dns-wire): malformed → FORMERR / NOTIMP / drop, counted per reason
+ *     2. authorise: allowedFor(pod) → the name must match one matcher (the type is not checked)
+ *          denied → REFUSED with the question echoed; never forwarded
+ *     3. forward to the original destination (forwardUdp / upstreamTcp)
+ *     4. learn: A/AAAA through CNAMEs → fqdnCache.record → onLearned(pod, name, ips, ttl)
+ *     5. hold the answer until onLearned resolves, at most holdMs (then release, count it)
+ *     6. answer the pod with the server's bytes unchanged (same ID, same records)
+ *   events: one per query (FORWARDED | DROPPED) and one per response, through onEvent
+ *
+ * Rules quoted (DESIGN.md, from Cilium): "A denied query is answered REFUSED
+ * (rcode 5) with the question echoed. Only the name is checked, not the
+ * type. An allowed answer is held until its IPs are in the datapath (give up
+ * after 100 ms and answer anyway, counting it)."
+ *
+ * Callbacks (allowedFor, onLearned, onEvent, onForgotten, hasLiveConnections)
+ * run synchronously on the packet path: they must be quick and must not call
+ * back into the proxy. A throwing callback is counted, never fatal.
+ */
+import type net from 'node:net';
+import type { NameMatcher } from './matchpattern.ts';
+import { NameCache } from './name-cache.ts';
+import { UdpUpstream, UpstreamTimeoutError } from './dns-upstream.ts';
+import { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
+import {
+  buildReply,
+  MALFORMED_REASONS,
+  maxAnswerBytes,
+  parseAnswer,
+  parseQuery,
+  problemReply,
+  qtypeNames,
+  RCODE,
+  type DnsQuery,
+  type MalformedReason,
+  type Transport,
+} from './dns-wire.ts';
+import type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, UdpEndpoint } from './dns-types.ts';
+import nodeNet from 'node:net';
+
+export interface DnsProxyOptions {
+  /**
+   * The DNS rules that apply to a pod: its allowed names, 'all', or null
+   * when the pod is not subject to DNS rules (everything is forwarded).
+   */
+  allowedFor(podIp: string): readonly NameMatcher[] | 'all' | null;
+  /** Sends a query to the real server and resolves with its answer (under the pod's ID). Default: UdpUpstream. */
+  forwardUdp?(origDst: UdpEndpoint, payload: Buffer, timeoutMs: number): Promise<Buffer>;
+  /** A connected TCP socket to the real server. Default: net.connect from the node's address. */
+  upstreamTcp?(origDst: UdpEndpoint): net.Socket | Promise<net.Socket>;
+  /** New IPs for a name: program them; the answer waits (≤ holdMs) for the promise. */
+  onLearned?(podIp: string, name: string, ips: readonly string[], ttl: number): Promise<void> | void;
+  /** IPs that left a name (expired or evicted): remove them from the datapath. */
+  onForgotten?(name: string, ips: readonly string[]): void;
+  /** Whether an IP still has open connections (expired IPs are kept while true). */
+  hasLiveConnections?(ip: string): boolean;
+  onEvent?(e: DnsEvent): void;
+  /** Seconds. Default 60. */
+  minTtl?: number;
+  /** Default 1000. */
+  maxIpsPerName?: number;
+  /** Default 100 ms. */
+  holdMs?: number;
+  /** Persist the name cache here (reloaded by start()). */
+  cacheFile?: string;
+  /** Default 2000 ms (per query over UDP; per silent upstream over TCP). */
+  upstreamTimeoutMs?: number;
+  /** TCP: idle pod connections are closed after this. Default 10 s. */
+  tcpIdleMs?: number;
+  /** TCP: queries in flight per pod connection before reading pauses. Default 64. */
+  tcpMaxInFlight?: number;
+}
+
+export interface DnsProxyStats {
+  queries: number;
+  forwarded: number;
+  refused: number;
+  answered: number;
+  /** Malformed queries per reason (answered FORMERR/NOTIMP or dropped). */
+  malformed: Record<MalformedReason, number>;
+  upstreamTimeouts: number;
+  upstreamErrors: number;
+  /** Upstream answers that did not parse or match (the pod got SERVFAIL). */
+  upstreamMalformed: number;
+  /** Answers too large for the client's UDP size (the pod got TC=1). */
+  truncatedToTcp: number;
+  learnedAnswers: number;
+  /** Answers released after holdMs without onLearned resolving. */
+  holdTimeouts: number;
+  /** onLearned threw or rejected (the answer was released anyway). */
+  learnErrors: number;
+  /** onEvent threw. */
+  eventErrors: number;
+  tcpConnections: number;
+  cache: ReturnType<NameCache['stats']>;
+}
+
+interface Hold {
+  deadline: number;
+  done: boolean;
+  release(): void;
+}
+
+const HOLD_TICK_MS = 5;
+
+export class DnsProxy {
+  readonly fqdnCache: NameCache;
+  readonly #o: DnsProxyOptions;
+  readonly #holdMs: number;
+  readonly #timeoutMs: number;
+  readonly #upstream: UdpUpstream | undefined;
+  readonly #forwardUdp: (origDst: UdpEndpoint, payload: Buffer, timeoutMs: number, questionEnd: number) => Promise<Buffer>;
+  readonly #tcp: DnsTcpContext;
+  readonly #holds = new Set<Hold>();
+  #holdTimer: NodeJS.Timeout | undefined;
+  readonly #sweepTimer: NodeJS.Timeout;
+  readonly #tcpSockets = new Set<net.Socket>();
+  #closed = false;
+  readonly #s = {
+    queries: 0,
+    forwarded: 0,
+    refused: 0,
+    answered: 0,
+    malformed: Object.fromEntries(MALFORMED_REASONS.map((r) => [r, 0])) as Record<MalformedReason, number>,
+    upstreamTimeouts: 0,
+    upstreamErrors: 0,
+    upstreamMalformed: 0,
+    truncatedToTcp: 0,
+    learnedAnswers: 0,
+    holdTimeouts: 0,
+    learnErrors: 0,
+    eventErrors: 0,
+    tcpConnections: 0,
+  };
+
+  constructor(opts: DnsProxyOptions) {
+    this.#o = opts;
+    this.#holdMs = opts.holdMs ?? 100;
+    this.#timeoutMs = opts.upstreamTimeoutMs ?? 2000;
+    this.fqdnCache = new NameCache({
+      ...(opts.minTtl !== undefined ? { minTtl: opts.minTtl } : {}),
+      ...(opts.maxIpsPerName !== undefined ? { maxIpsPerName: opts.maxIpsPerName } : {}),
+      ...(opts.hasLiveConnections ? { hasLiveConnections: opts.hasLiveConnections } : {}),
+      ...(opts.onForgotten ? { onForgotten: opts.onForgotten } : {}),
+      ...(opts.cacheFile !== undefined ? { file: opts.cacheFile } : {}),
+    });
+    if (opts.forwardUdp) {
+      const f = opts.forwardUdp;
+      this.#forwardUdp = (dst, payload, timeoutMs) => f(dst, payload, timeoutMs);
+    } else {
+      const u = (this.#upstream = new UdpUpstream());
+      this.#forwardUdp = (dst, payload, timeoutMs, questionEnd) => u.forward(dst, payload, timeoutMs, questionEnd);
+    }
+    const upstreamTcp = opts.upstreamTcp ?? defaultUpstreamTcp;
+    this.#tcp = {
+      check: (msg, pod, server) => this.#check(msg, 'tcp', pod, server),
+      complete: (pod, server, q, query, answer, t0) => this.#complete('tcp', pod, server, q, query, answer, t0),
+      failed: (pod, server, q, query, reason, t0) => this.#failed('tcp', pod, server, q, query, reason, t0),
+      upstreamTcp,
+      idleMs: opts.tcpIdleMs ?? 10_000,
+      upstreamTimeoutMs: this.#timeoutMs,
+      maxInFlight: opts.tcpMaxInFlight ?? 64,
+    };
+    this.#sweepTimer = setInterval(() => this.fqdnCache.sweep(), 1000);
+    this.#sweepTimer.unref();
+  }
+
+  /** Loads the persisted name cache (call once before serving); returns the entries loaded. */
+  async start(): Promise<number> {
+    const n = await this.fqdnCache.load();
+    this.fqdnCache.sweep();
+    return n;
+  }
+
+  /** One datagram from the transparent UDP socket; the answer goes to `sink.reply(d, …)`. Never throws. */
+  handleUdp(d: DnsDatagram, sink: DnsReplySink): void {
+    if (this.#closed) return;
+    const t0 = performance.now();
+    const r = this.#check(d.payload, 'udp', d.src, d.origDst);
+    if (r === null) return;
+    if (Buffer.isBuffer(r)) return safeReply(sink, d, r);
+    void this.#relayUdp(d, r, sink, t0);
+  }
+
+  /** One accepted TCP connection whose local address is the real server (`origDst`). */
+  handleTcp(socket: net.Socket, origDst?: UdpEndpoint): void {
+    if (this.#closed) return void socket.destroy();
+    const server = origDst ?? { ip: socket.localAddress ?? '', port: socket.localPort ?? 53 };
+    this.#s.tcpConnections++;
+    this.#tcpSockets.add(socket);
+    socket.once('close', () => this.#tcpSockets.delete(socket));
+    handleTcpDns(socket, server, this.#tcp);
+  }
+
+  stats(): DnsProxyStats {
+    return { ...this.#s, malformed: { ...this.#s.malformed }, cache: this.fqdnCache.stats() };
+  }
+
+  /** Stops serving, releases held answers, closes sockets, saves the cache. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    for (const h of this.#holds) {
+      h.done = true;
+      h.release();
+    }
+    this.#holds.clear();
+    if (this.#holdTimer) clearInterval(this.#holdTimer);
+    for (const s of this.#tcpSockets) s.destroy();
+    this.#upstream?.close();
+    await this.fqdnCache.close();
+  }
+
+  // ---- phases ------------------------------------------------------------
+
+  /** Phases 1–2: a query to forward, a reply to send now, or null to drop. */
+  #check(msg: Buffer, transport: Transport, pod: UdpEndpoint, server: UdpEndpoint): DnsQuery | Buffer | null {
+    this.#s.queries++;
+    const p = parseQuery(msg, transport);
+    if (!p.ok) {
+      this.#s.malformed[p.reason]++;
+      return problemReply(msg, p.answer);
+    }
+    const q = p.query;
+    let allowed: readonly NameMatcher[] | 'all' | null;
+    try {
+      allowed = this.#o.allowedFor(pod.ip);
+    } catch {
+      allowed = []; // fail closed
+    }
+    if (allowed !== null && allowed !== 'all' && !anyMatches(allowed, q.name)) {
+      this.#s.refused++;
+      this.#event({
+        type: 'query', protocol: transport, pod, server, id: q.id, query: q.name, qtypes: qtypeNames(q.qtype),
+        verdict: 'DROPPED', rcode: RCODE.REFUSED, reason: 'policy-denied',
+      });
+      return buildReply(msg, q, RCODE.REFUSED);
+    }
+    this.#s.forwarded++;
+    this.#event({
+      type: 'query', protocol: transport, pod, server, id: q.id, query: q.name, qtypes: qtypeNames(q.qtype), verdict: 'FORWARDED',
+    });
+    return q;
+  }
+
+  /** Phase 3 over UDP, then 4–6. */
+  async #relayUdp(d: DnsDatagram, q: DnsQuery, sink: DnsReplySink, t0: number): Promise<void> {
+    let out: Buffer;
+    try {
+      const answer = await this.#forwardUdp(d.origDst, d.payload, this.#timeoutMs, q.questionEnd);
+      if (answer.length > maxAnswerBytes(q, 'udp')) {
+        // RFC 1035 §4.2.1 / RFC 6891 §7: too large for the client's buffer → TC=1, the client retries over TCP.
+        this.#s.truncatedToTcp++;
+        out = this.#failed('udp', d.src, d.origDst, q, d.payload, 'answer-too-large', t0);
+      } else {
+        out = await this.#complete('udp', d.src, d.origDst, q, d.payload, answer, t0);
+      }
+    } catch (err) {
+      out = this.#failed('udp', d.src, d.origDst, q, d.payload, err instanceof UpstreamTimeoutError || isTimeout(err) ? 'upstream-timeout' : 'upstream-error', t0);
+    }
+    if (!this.#closed) safeReply(sink, d, out);
+  }
+
+  /** Phases 4–6: learn the answer's IPs, hold it for the datapath, return the bytes to send. Never rejects. */
+  async #complete(
+    protocol: Transport, pod: UdpEndpoint, server: UdpEndpoint, q: DnsQuery, query: Buffer, answer: Buffer, t0: number,
+  ): Promise<Buffer> {
+    const a = parseAnswer(answer, query, q);
+    if (!a.ok) {
+      this.#s.upstreamMalformed++;
+      return this.#failed(protocol, pod, server, q, query, 'upstream-malformed', t0);
+    }
+    const { ips, ttl, rcode } = a.answer;
+    if (ips.length > 0) {
+      this.#s.learnedAnswers++;
+      this.fqdnCache.record(pod.ip, q.name, ips, ttl);
+      await this.#learn(pod.ip, q.name, ips, Math.max(ttl, this.#o.minTtl ?? 60));
+    }
+    this.#s.answered++;
+    this.#event({
+      type: 'response', protocol, pod, server, id: q.id, query: q.name, qtypes: qtypeNames(q.qtype), verdict: 'FORWARDED',
+      rcode, ips, ttl, latencyNs: Math.round((performance.now() - t0) * 1e6),
+    });
+    return answer;
+  }
+
+  /** SERVFAIL (or TC=1 for answer-too-large) with the question echoed, and its event. */
+  #failed(protocol: Transport, pod: UdpEndpoint, server: UdpEndpoint, q: DnsQuery, query: Buffer, reason: DnsEventReason, t0: number): Buffer {
+    if (reason === 'upstream-timeout') this.#s.upstreamTimeouts++;
+    else if (reason === 'upstream-error') this.#s.upstreamErrors++;
+    const tc = reason === 'answer-too-large';
+    const rcode = tc ? RCODE.NOERROR : RCODE.SERVFAIL;
+    this.#event({
+      type: 'response', protocol, pod, server, id: q.id, query: q.name, qtypes: qtypeNames(q.qtype), verdict: 'FORWARDED',
+      rcode, reason, latencyNs: Math.round((performance.now() - t0) * 1e6),
+    });
+    return buildReply(query, q, rcode, tc);
+  }
+
+  /** Phase 5: onLearned, waited for at most holdMs (one coarse timer for all holds, not one per answer). */
+  #learn(podIp: string, name: string, ips: readonly string[], ttl: number): Promise<void> | undefined {
+    const cb = this.#o.onLearned;
+    if (!cb) return undefined;
+    let r: Promise<void> | void;
+    try {
+      r = cb(podIp, name, ips, ttl);
+    } catch {
+      this.#s.learnErrors++;
+      return undefined;
+    }
+    if (!r || typeof (r as Promise<void>).then !== 'function') return undefined;
+    return new Promise<void>((release) => {
+      const h: Hold = { deadline: performance.now() + this.#holdMs, done: false, release };
+      const settle = (): void => {
+        if (h.done) return;
+        h.done = true;
+        this.#holds.delete(h);
+        release();
+      };
+      (r as Promise<void>).then(settle, () => {
+        if (!h.done) this.#s.learnErrors++;
+        settle();
+      });
+      if (h.done) return;
+      this.#holds.add(h);
+      this.#holdTimer ??= setInterval(this.#expireHolds, HOLD_TICK_MS);
+    });
+  }
+
+  readonly #expireHolds = (): void => {
+    const now = performance.now();
+    for (const h of this.#holds) {
+      if (h.deadline > now) continue;
+      h.done = true;
+      this.#holds.delete(h);
+      this.#s.holdTimeouts++;
+      h.release();
+    }
+    if (this.#holds.size === 0 && this.#holdTimer) {
+      clearInterval(this.#holdTimer);
+      this.#holdTimer = undefined;
+    }
+  };
+
+  #event(e: DnsEvent): void {
+    const cb = this.#o.onEvent;
+    if (!cb) return;
+    try {
+      cb(e);
+    } catch {
+      this.#s.eventErrors++;
+    }
+  }
+}
+
+function anyMatches(matchers: readonly NameMatcher[], name: string): boolean {
+  for (let i = 0; i < matchers.length; i++) if (matchers[i]!.matches(name)) return true;
+  return false;
+}
+
+function safeReply(sink: DnsReplySink, d: DnsDatagram, payload: Buffer): void {
+  try {
+    sink.reply(d, payload);
+  } catch {
+    // A failed send is the socket's to count; the proxy goes on.
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || /timed? ?out/i.test(err.message));
+}
+
+function defaultUpstreamTcp(server: UdpEndpoint): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = nodeNet.connect({ host: server.ip, port: server.port, noDelay: true });
+    s.once('connect', () => {
+      s.removeListener('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}

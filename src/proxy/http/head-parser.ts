@@ -1,0 +1,343 @@
+/**
+ * Request head parser (RFC 9112 §2–§7), strict where leniency lets a
+ * request mean one thing to policy and another to the upstream.
+ *
+ * Input: the bytes of one complete head, request line to the blank line
+ * (the connection finds the end with `indexOf(CRLFCRLF)`). Output: a
+ * RequestHead owned by the connection and refilled for every request (only
+ * `headers`, the object handed to policy, is new each time).
+ *
+ * Rejected with 400 (HttpProxyError 'malformed', reason in parentheses):
+ *  - a line not ended by CRLF — bare LF or bare CR (`bare-lf`): we are strict,
+ *    RFC 9112 §2.2 allows but does not require accepting bare LF;
+ *  - request line not `method SP target SP HTTP/d.d` with single spaces
+ *    (`bad-request-line`), method not a token (`bad-method`);
+ *    HTTP/d.d other than 1.0/1.1 → 505 (`version-unsupported`);
+ *  - a header line starting with SP/HT, i.e. obs-fold (`obs-fold`, §5.2);
+ *  - whitespace between name and colon (`space-before-colon`, §5.1),
+ *    a name that is not a token (`bad-header-name`);
+ *  - CTL (other than HTAB), NUL or DEL in a value (`ctl-in-header`);
+ *  - Content-Length not 1*DIGIT, or several differing values
+ *    (`bad-content-length`, `differing-content-length`, §6.3 item 5);
+ *  - Transfer-Encoding in HTTP/1.0 (`te-in-http10`, §6.1), any value other
+ *    than exactly `chunked` (`bad-transfer-encoding`; so `gzip, chunked` too),
+ *    both Transfer-Encoding and Content-Length (`cl-and-te`, §6.1: "a server
+ *    MAY reject such a request" — we do);
+ *  - HTTP/1.1 without Host, more than one Host, or a Host that is not an
+ *    authority (`missing-host`, `duplicate-host`, `bad-host`, §3.2).
+ * Too many header lines → 431 (`too-many-headers`).
+ *
+ * Leading empty lines before the request line are skipped by the caller
+ * (§2.2 "SHOULD ignore at least one empty line").
+ *
+ * Headers handed to policy: names lower-case, values with leading/trailing
+ * OWS trimmed, repeated fields joined with "," (Envoy's join for matching).
+ * Known names are recognised by length first, then by value.
+ *
+ * `Upgrade: h2c` (HTTP/2 over cleartext) is removed with its
+ * `HTTP2-Settings` before policy and forwarding: a 101 to HTTP/2 would turn
+ * the rest of the connection into frames this proxy does not police. The
+ * request then goes on as HTTP/1.1, which RFC 9113 §3.1 clients expect.
+ */
+import { HttpProxyError, malformed } from './errors.ts';
+import { isValidAuthority } from './normalise.ts';
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HT = 9;
+const COLON = 58;
+
+/** tchar (RFC 9110 §5.6.2). */
+export const TCHAR: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) t[c] = 1;
+  for (let c = 0x61; c <= 0x7a; c++) t[c] = 1;
+  for (const ch of "!#$%&'*+-.^_`|~") t[ch.charCodeAt(0)] = 1;
+  return t;
+})();
+
+/** Bytes allowed in a field value: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5). */
+export const FIELD_VALUE: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x20; c <= 0xff; c++) t[c] = 1;
+  t[0x7f] = 0;
+  t[HT] = 1;
+  return t;
+})();
+
+export const CRLFCRLF: Buffer = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * Buffer.prototype.latin1Slice: what toString('latin1', a, b) ends up calling,
+ * without the encoding dispatch (undici uses it the same way).
+ */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+export const latin1: (buf: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as Partial<Latin1Buffer>).latin1Slice === 'function'
+    ? (buf, start, end) => (buf as Latin1Buffer).latin1Slice(start, end)
+    : (buf, start, end) => buf.toString('latin1', start, end);
+
+/**
+ * Field names seen on most requests, grouped by length. A name on the wire
+ * is compared (case-insensitively, byte by byte) only against the names of
+ * its own length; a hit yields this constant string, so the common case makes
+ * no string and no lower-casing, and stores into the headers object with an
+ * already-internalised key.
+ */
+const KNOWN_NAMES: string[][] = (() => {
+  const names = [
+    'te', 'via', 'host', 'date', 'from', 'range', 'accept', 'cookie', 'expect', 'origin', 'pragma', 'referer',
+    'upgrade', 'priority', 'connection', 'keep-alive', 'user-agent', 'content-type', 'x-request-id', 'authorization',
+    'cache-control', 'if-none-match', 'content-length', 'http2-settings', 'accept-encoding', 'accept-language',
+    'x-forwarded-for', 'x-forwarded-proto', 'transfer-encoding', 'if-modified-since', 'sec-fetch-mode', 'sec-fetch-site',
+    'sec-fetch-dest', 'x-real-ip', 'traceparent', 'content-encoding',
+  ];
+  const byLen: string[][] = [];
+  for (const n of names) (byLen[n.length] ??= []).push(n);
+  return byLen;
+})();
+
+function knownName(buf: Buffer, start: number, len: number): string | undefined {
+  const list = KNOWN_NAMES[len];
+  if (list === undefined) return undefined;
+  outer: for (let k = 0; k < list.length; k++) {
+    const n = list[k] as string;
+    for (let i = 0; i < len; i++) {
+      let b = buf[start + i] as number;
+      if (b >= 65 && b <= 90) b += 32;
+      if (b !== n.charCodeAt(i)) continue outer;
+    }
+    return n;
+  }
+  return undefined;
+}
+
+/**
+ * Header objects handed to policy inherit from an empty null-prototype
+ * object: no Object.prototype keys (a rule for header `constructor` must not
+ * see one), yet V8 keeps them in fast mode (Object.create(null) itself would
+ * make a slow dictionary object).
+ */
+const HEADERS_PROTO: object = Object.freeze(Object.create(null) as object);
+
+export function newHeaders(): Record<string, string> {
+  return Object.create(HEADERS_PROTO) as Record<string, string>;
+}
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  /** 0 or 1: HTTP/1.<minor>. */
+  minor: number;
+  /** Offset of the first header line (just past the request line's CRLF). */
+  fieldsStart: number;
+  /** Lower-case name → value(s) joined by ","; new per request (newHeaders()). */
+  headers: Record<string, string>;
+  host: string | undefined;
+  hostCount: number;
+  /** -1 when absent. */
+  contentLength: number;
+  chunked: boolean;
+  connClose: boolean;
+  connKeepAlive: boolean;
+  connUpgrade: boolean;
+  upgrade: string | undefined;
+  expectContinue: boolean;
+  /** [start, end) byte ranges of header lines not forwarded (h2c upgrade), flat pairs. */
+  drop: number[];
+}
+
+export function newRequestHead(): RequestHead {
+  return {
+    method: '',
+    target: '',
+    minor: 1,
+    fieldsStart: 0,
+    headers: newHeaders(),
+    host: undefined,
+    hostCount: 0,
+    contentLength: -1,
+    chunked: false,
+    connClose: false,
+    connKeepAlive: false,
+    connUpgrade: false,
+    upgrade: undefined,
+    expectContinue: false,
+    drop: [],
+  };
+}
+
+function resetHead(h: RequestHead): void {
+  h.method = '';
+  h.target = '';
+  h.minor = 1;
+  h.headers = newHeaders();
+  h.host = undefined;
+  h.hostCount = 0;
+  h.contentLength = -1;
+  h.chunked = false;
+  h.connClose = false;
+  h.connKeepAlive = false;
+  h.connUpgrade = false;
+  h.upgrade = undefined;
+  h.expectContinue = false;
+  h.drop.length = 0;
+}
+
+/** Index of the LF ending the line that starts at `pos`; throws on a bare LF/CR. */
+function lineEnd(buf: Buffer, pos: number, end: number): number {
+  const lf = buf.indexOf(LF, pos);
+  if (lf < 0 || lf >= end) throw malformed('bare-cr');
+  if (lf === pos || buf[lf - 1] !== CR) throw malformed('bare-lf');
+  return lf;
+}
+
+/**
+ * Parses buf[start, end), which ends with CRLF CRLF, into `h`.
+ * Throws HttpProxyError (400 malformed, 431 head-too-large, 505 version-unsupported).
+ */
+export function parseRequestHead(buf: Buffer, start: number, end: number, h: RequestHead, maxHeaders: number): void {
+  resetHead(h);
+  // Request line: method SP request-target SP HTTP-version CRLF (§3).
+  const lf = lineEnd(buf, start, end);
+  const lineStop = lf - 1;
+  let i = start;
+  while (i < lineStop && TCHAR[buf[i] as number] === 1) i++;
+  if (i === start || i >= lineStop || buf[i] !== SP) throw malformed(i === start || buf[i] !== SP ? 'bad-method' : 'bad-request-line');
+  h.method = latin1(buf, start, i);
+  const t0 = i + 1;
+  const sp2 = buf.indexOf(SP, t0);
+  if (sp2 < 0 || sp2 >= lineStop || sp2 === t0) throw malformed('bad-request-line');
+  h.target = latin1(buf, t0, sp2);
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT (§2.3)
+  const v = sp2 + 1;
+  if (
+    lineStop - v !== 8 ||
+    buf[v] !== 0x48 || buf[v + 1] !== 0x54 || buf[v + 2] !== 0x54 || buf[v + 3] !== 0x50 || buf[v + 4] !== 0x2f ||
+    buf[v + 6] !== 0x2e
+  ) {
+    throw malformed('bad-request-line');
+  }
+  const major = (buf[v + 5] as number) - 48;
+  const minor = (buf[v + 7] as number) - 48;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) throw malformed('bad-request-line');
+  if (major !== 1 || minor > 1) throw new HttpProxyError('version-unsupported', `HTTP/${major}.${minor}`);
+  h.minor = minor;
+  h.fieldsStart = lf + 1;
+
+  // Field lines (§5).
+  const headers = h.headers;
+  let te: string | undefined;
+  let h2cLines: number[] | undefined;
+  let count = 0;
+  let pos = lf + 1;
+  while (pos < end) {
+    const b0 = buf[pos];
+    if (b0 === CR) {
+      if (buf[pos + 1] !== LF || pos + 2 !== end) throw malformed('bare-cr');
+      break;
+    }
+    if (b0 === SP || b0 === HT) throw malformed('obs-fold');
+    const eol = lineEnd(buf, pos, end);
+    const stop = eol - 1;
+    if (++count > maxHeaders) throw new HttpProxyError('head-too-large', 'too-many-headers');
+    let c = pos;
+    while (c < stop && TCHAR[buf[c] as number] === 1) c++;
+    if (c === stop || buf[c] !== COLON) {
+      const b = buf[c];
+      throw malformed(b === SP || b === HT ? 'space-before-colon' : 'bad-header-name');
+    }
+    if (c === pos) throw malformed('bad-header-name');
+    let vs = c + 1;
+    while (vs < stop && (buf[vs] === SP || buf[vs] === HT)) vs++;
+    let ve = stop;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+    for (let k = vs; k < ve; k++) if (FIELD_VALUE[buf[k] as number] !== 1) throw malformed(buf[k] === 0 ? 'nul-in-header' : 'ctl-in-header');
+    const name = knownName(buf, pos, c - pos) ?? latin1(buf, pos, c).toLowerCase();
+    const value = latin1(buf, vs, ve);
+    const prev = headers[name];
+    headers[name] = prev === undefined ? value : `${prev},${value}`;
+    // Known names, length first.
+    switch (name.length) {
+      case 4:
+        if (name === 'host') {
+          h.hostCount++;
+          h.host = value;
+        }
+        break;
+      case 6:
+        if (name === 'expect' && value.toLowerCase() === '100-continue') h.expectContinue = true;
+        break;
+      case 7:
+        if (name === 'upgrade') {
+          h.upgrade = h.upgrade === undefined ? value : `${h.upgrade},${value}`;
+          (h2cLines ??= []).push(pos, eol + 1);
+        }
+        break;
+      case 10:
+        if (name === 'connection') connectionTokens(value, h);
+        break;
+      case 14:
+        if (name === 'content-length') contentLength(value, h);
+        else if (name === 'http2-settings') (h2cLines ??= []).push(pos, eol + 1);
+        break;
+      case 17:
+        if (name === 'transfer-encoding') te = te === undefined ? value : `${te},${value}`;
+        break;
+    }
+    pos = eol + 1;
+  }
+
+  // Host (§3.2): "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+  // request message that lacks a Host header field and to any request message that contains
+  // more than one Host header field line or a Host header field with an invalid field value."
+  if (h.hostCount === 0 && minor === 1) throw malformed('missing-host');
+  if (h.hostCount > 1) throw malformed('duplicate-host');
+  if (h.host !== undefined && h.host !== '' && !isValidAuthority(h.host)) throw malformed('bad-host');
+  // Transfer-Encoding (§6.1).
+  if (te !== undefined) {
+    if (minor === 0) throw malformed('te-in-http10');
+    if (te.trim().toLowerCase() !== 'chunked') throw malformed('bad-transfer-encoding');
+    if (h.contentLength >= 0) throw malformed('cl-and-te');
+    h.chunked = true;
+  }
+  // h2c upgrade is not offered to the upstream (see header comment).
+  if (h.upgrade !== undefined && h2cLines !== undefined && isOnlyH2c(h.upgrade)) {
+    for (const n of h2cLines) h.drop.push(n);
+    h.upgrade = undefined;
+    delete headers['upgrade'];
+    delete headers['http2-settings'];
+  }
+}
+
+function isOnlyH2c(upgrade: string): boolean {
+  for (const p of upgrade.split(',')) if (p.trim().toLowerCase() !== 'h2c') return false;
+  return true;
+}
+
+function connectionTokens(value: string, h: RequestHead): void {
+  for (const raw of value.split(',')) {
+    const t = raw.trim().toLowerCase();
+    if (t === 'close') h.connClose = true;
+    else if (t === 'keep-alive') h.connKeepAlive = true;
+    else if (t === 'upgrade') h.connUpgrade = true;
+  }
+}
+
+/** Content-Length = 1*DIGIT; a list of identical values is one value (§6.3 item 5). */
+function contentLength(value: string, h: RequestHead): void {
+  for (const raw of value.split(',')) {
+    const t = raw.trim();
+    if (t.length === 0) throw malformed('bad-content-length');
+    for (let k = 0; k < t.length; k++) {
+      const c = t.charCodeAt(k);
+      if (c < 48 || c > 57) throw malformed('bad-content-length');
+    }
+    const n = Number(t);
+    if (!Number.isSafeInteger(n)) throw new HttpProxyError('body-too-large', 'content-length');
+    if (h.contentLength >= 0 && h.contentLength !== n) throw malformed('differing-content-length');
+    h.contentLength = n;
+  }
+}
