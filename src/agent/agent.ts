@@ -55,6 +55,8 @@ export class Agent {
   #applyChain: Promise<ApplyResult | undefined> = Promise.resolve(undefined);
   #applyPending = false;
   #nodesDirty = false;
+  /** Set once the node's HTTP proxy listens: the datapath steers L7 ports to it. */
+  httpProxyPort: number | undefined;
   /** Every decision as a Hubble flow record, and the metrics derived from them. */
   readonly flows: FlowStore;
   readonly metrics: FlowMetrics;
@@ -243,6 +245,7 @@ export class Agent {
         const result = await this.#datapath.apply({
           snapshot,
           services: serviceEntries(this.#services.values(), this.#slices.values()),
+          ...(this.httpProxyPort !== undefined ? { httpProxyPort: this.httpProxyPort } : {}),
           localEndpoints: this.#registry.localEndpoints().filter((e) => known.has(e.key)),
           ownAddresses: [this.#cfg.network.underlayIp],
           peerAddresses: peers.map((n) => n.ip),

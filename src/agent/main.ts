@@ -9,6 +9,7 @@ import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
 import { eventAsPacket, packetSink } from './flow-events.ts';
+import { HTTP_PROXY_PORT, startHttpProxy } from './http-proxy.ts';
 import { startObserverServer } from '../flows/index.ts';
 
 export async function runAgent(configFile: string): Promise<void> {
@@ -17,6 +18,12 @@ export async function runAgent(configFile: string): Promise<void> {
   await mkdir(cfg.runDir, { recursive: true });
   const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf` }) : undefined;
   const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
+  if (!ebpf) {
+    // L7 policy: the transparent HTTP proxy listens before the first policy is
+    // programmed, so steered connections never meet a missing listener.
+    await startHttpProxy(agent.flowContext(), agent.flows);
+    agent.httpProxyPort = HTTP_PROXY_PORT;
+  }
   // The API socket opens first so `lab up` can watch /healthz while the agent syncs.
   const server = await serveAgentApi(agent, `${cfg.runDir}/agent.sock`);
   const stop = async (signal: string): Promise<void> => {

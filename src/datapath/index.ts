@@ -16,3 +16,4 @@ export { wirePod, unwirePod, checkPod, hostIfname, POD_GATEWAY } from './pod-wir
 export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts';
 export { NFLOG_GROUP } from './legacy/render-policy.ts';
 export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type DatapathEvent, type EbpfStatus } from './ebpf/index.ts';
+export { listenTransparent, connectTransparent } from './transparent-tcp.ts';

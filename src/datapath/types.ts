@@ -55,6 +55,8 @@ export interface ServiceEntry {
 export interface DatapathState {
   snapshot: PolicySnapshot;
   services: readonly ServiceEntry[];
+  /** The node's transparent HTTP proxy, when it runs: L7 ports are steered to it. */
+  httpProxyPort?: number;
   localEndpoints: readonly LocalEndpoint[];
   /** Addresses of this node (host identity) and of the others (remote-node identity). */
   ownAddresses: readonly string[];

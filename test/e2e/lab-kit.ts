@@ -37,6 +37,8 @@ export interface TestLab {
   /** curl from a pod; returns the HTTP code ('000' when no connection) and curl's exit code. */
   curl(ns: string, pod: string, url: string, timeoutS?: number): Promise<{ http: string; exit: number; body: string }>;
   execIn(ns: string, pod: string, argv: string[]): { code: number | null; out: string; err: string };
+  /** execIn without blocking the event loop (for loops that run while the lab changes). */
+  execInAsync(ns: string, pod: string, argv: string[]): Promise<{ code: number | null; out: string; err: string }>;
   down(): Promise<void>;
 }
 
@@ -88,6 +90,16 @@ export async function startLab(name: string, nodes = 2): Promise<TestLab> {
     execIn(ns, pod, argv) {
       const r = spawnSync('ip', ['netns', 'exec', podNetns(name, ns, pod), ...argv], { encoding: 'utf8' });
       return { code: r.status, out: r.stdout, err: r.stderr };
+    },
+    execInAsync(ns, pod, argv) {
+      return new Promise((resolve) => {
+        const child = spawn('ip', ['netns', 'exec', podNetns(name, ns, pod), ...argv]);
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('close', (code) => resolve({ code, out, err }));
+      });
     },
     async down() {
       rmSync(dir, { recursive: true, force: true });

@@ -23,6 +23,10 @@ import type {
 import { assertNotRootNetns } from '../root-guard.ts';
 import { diffTransaction, fullTransaction, renderState, TABLE, type RulesetState } from './ruleset.ts';
 import { renderServices } from './render-services.ts';
+import { PROXY_MARK } from './render-policy.ts';
+
+/** The routing table that turns marked (TPROXY'd) packets into local deliveries. */
+const PROXY_TABLE = 100;
 
 const NAT_TABLE = 'ip palisade_nat';
 
@@ -41,6 +45,9 @@ export class LegacyDatapath implements Datapath {
       'net.ipv4.conf.default.rp_filter': '0',
     });
     await ipBatch(peers.filter((p) => p.name !== node.name).map((p) => `route replace ${p.podCIDR} via ${p.ip} dev ${node.underlayIf}`));
+    // TPROXY'd packets (marked) are delivered to this node's proxies.
+    await run('ip', ['rule', 'del', 'fwmark', `${PROXY_MARK}/${PROXY_MARK}`, 'lookup', String(PROXY_TABLE)], { allowFailure: true });
+    await ipBatch([`rule add fwmark ${PROXY_MARK}/${PROXY_MARK} lookup ${PROXY_TABLE} pref 100`, `route replace local 0.0.0.0/0 dev lo table ${PROXY_TABLE}`]);
     // Pods reach the world from the node's address; pod-to-pod and pod-to-node keep their own.
     await nft(
       [

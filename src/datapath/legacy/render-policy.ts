@@ -21,9 +21,14 @@ export type NftDirection = 'ingress' | 'egress';
 
 export interface RenderedDirection {
   rules: string[];
+  /** Prerouting rules that steer L7 traffic to the node's proxy (TPROXY); null when there is none. */
+  proxyRules: string[] | null;
   enforced: boolean;
   unenforceable: string[];
 }
+
+/** The packet mark of TPROXY'd traffic; identities (marks below 65536) never carry this bit. */
+export const PROXY_MARK = 0x40000;
 
 /** A short, stable, nft-safe id for an endpoint (chain and counter names). */
 export function endpointChainId(key: string): string {
@@ -48,6 +53,7 @@ export function renderDirection(
   subject: EndpointInfo,
   dir: DirectionPolicy,
   direction: NftDirection,
+  httpProxyPort?: number,
 ): RenderedDirection {
   const id = endpointChainId(subject.key);
   const peerField = direction === 'egress' ? 'daddr' : 'saddr';
@@ -59,15 +65,34 @@ export function renderDirection(
       rules.push(`${m}counter name "${counterName(id, direction, 'deny')}" ${logDrop(id, direction, 'deny')}drop`);
     }
   }
+  // Steering to the HTTP proxy, in the order the engine decides: a matching
+  // deny or L4 allow leaves the packet to the filter chains; an L7 entry sends
+  // it to the proxy, which checks each request.
+  const proxy: string[] = [];
   for (const c of dir.allow) {
-    if (c.entry.l7 !== null) {
-      unenforceable.push(`${c.entry.origin.path}: L7 ${c.entry.l7.protocol} rules (no proxy yet): dropped`);
+    if (c.entry.l7 === null) {
+      for (const m of entryMatches(snap, subject, c, direction, unenforceable)) rules.push(`${m}${logAllow(id, direction)}${allowVerdict}`);
       continue;
     }
-    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) rules.push(`${m}${logAllow(id, direction)}${allowVerdict}`);
+    if (c.entry.l7.protocol !== 'http' || httpProxyPort === undefined) {
+      unenforceable.push(`${c.entry.origin.path}: L7 ${c.entry.l7.protocol} rules (no proxy for it): dropped`);
+      continue;
+    }
+    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) {
+      proxy.push(`${m}meta l4proto tcp tproxy ip to :${httpProxyPort} meta mark set ${PROXY_MARK} accept`);
+    }
   }
   rules.push(dir.enforced ? `counter name "${counterName(id, direction, 'denied')}" ${logDrop(id, direction, 'denied')}drop` : allowVerdict);
-  return { rules, enforced: dir.enforced, unenforceable };
+  let proxyRules: string[] | null = null;
+  if (proxy.length > 0) {
+    const passThrough: string[] = [];
+    for (const c of dir.deny) for (const m of entryMatches(snap, subject, c, direction, [])) passThrough.push(`${m}return`);
+    for (const c of dir.allow) {
+      if (c.entry.l7 === null) for (const m of entryMatches(snap, subject, c, direction, [])) passThrough.push(`${m}return`);
+    }
+    proxyRules = [rules[0]!, rules[1]!, ...passThrough, ...proxy];
+  }
+  return { rules, proxyRules, enforced: dir.enforced, unenforceable };
 }
 
 /** Every `<l3> <l4> ` prefix the entry matches; empty when it matches nothing nftables can express. */

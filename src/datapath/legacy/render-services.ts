@@ -6,8 +6,9 @@
  *     chain svc_<n>  dnat to one backend, chosen at random per new connection
  *     prerouting (pods) and output (the node) → vmap @services
  *
- * DNAT happens before the filter hooks, so policy sees the backend pod, not
- * the Service address; conntrack keeps every packet of a connection on the
+ * DNAT happens before the filter hooks and before proxy steering (which runs
+ * just after dstnat), so policy and the proxies see the backend pod, not the
+ * Service address; conntrack keeps every packet of a connection on the
  * backend its first packet chose. A Service port with no backend rejects new
  * connections at once instead of letting them hang.
  */

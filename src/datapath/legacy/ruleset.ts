@@ -14,7 +14,7 @@
  */
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE } from '../../identity/index.ts';
 import type { DatapathState } from '../types.ts';
-import { counterName, endpointChainId, NFLOG_GROUP, renderDirection, type NftDirection } from './render-policy.ts';
+import { counterName, endpointChainId, NFLOG_GROUP, PROXY_MARK, renderDirection, type NftDirection } from './render-policy.ts';
 
 export const TABLE = 'inet palisade';
 
@@ -24,6 +24,9 @@ export interface EndpointRules {
   ip: string;
   egress: string[] | null;
   ingress: string[] | null;
+  /** Steering to the HTTP proxy, matched by source (egress) or destination (ingress) in prerouting. */
+  proxyEgress: string[] | null;
+  proxyIngress: string[] | null;
   ingressEnforced: boolean;
   egressEnforced: boolean;
   unenforceable: string[];
@@ -48,7 +51,7 @@ export function renderState(s: DatapathState): RulesetState {
     if (!ep || !policy) continue;
     const render = (dir: NftDirection) => {
       const d = policy[dir];
-      return d.selected ? renderDirection(s.snapshot, ep, d, dir) : null;
+      return d.selected ? renderDirection(s.snapshot, ep, d, dir, s.httpProxyPort) : null;
     };
     const eg = render('egress');
     const ig = render('ingress');
@@ -58,6 +61,8 @@ export function renderState(s: DatapathState): RulesetState {
       ip: local.ip,
       egress: eg?.rules ?? null,
       ingress: ig?.rules ?? null,
+      proxyEgress: eg?.proxyRules ?? null,
+      proxyIngress: ig?.proxyRules ?? null,
       egressEnforced: eg?.enforced ?? false,
       ingressEnforced: ig?.enforced ?? false,
       unenforceable: [...(eg?.unenforceable ?? []), ...(ig?.unenforceable ?? [])],
@@ -66,12 +71,17 @@ export function renderState(s: DatapathState): RulesetState {
   return { ipcache, endpoints };
 }
 
-const chainName = (id: string, dir: NftDirection): string => `${id}_${dir === 'ingress' ? 'in' : 'eg'}`;
-const vmapName = (dir: NftDirection): string => (dir === 'ingress' ? 'ingress_eps' : 'egress_eps');
-const DIRS: NftDirection[] = ['egress', 'ingress'];
+/** Each endpoint has up to four chains, each reached through its own verdict map. */
+type Slot = 'egress' | 'ingress' | 'proxyEgress' | 'proxyIngress';
+const SLOTS: Slot[] = ['egress', 'ingress', 'proxyEgress', 'proxyIngress'];
+const SUFFIX: Record<Slot, string> = { egress: 'eg', ingress: 'in', proxyEgress: 'pe', proxyIngress: 'pi' };
+const VMAP: Record<Slot, string> = { egress: 'egress_eps', ingress: 'ingress_eps', proxyEgress: 'proxy_eg_eps', proxyIngress: 'proxy_in_eps' };
+const chainName = (id: string, slot: Slot): string => `${id}_${SUFFIX[slot]}`;
+const vmapName = (slot: Slot): string => VMAP[slot];
+const DIRS = SLOTS;
 
 function counters(e: EndpointRules): string[] {
-  return DIRS.flatMap((d) => [counterName(e.id, d, 'deny'), counterName(e.id, d, 'denied')]);
+  return (['egress', 'ingress'] as NftDirection[]).flatMap((d) => [counterName(e.id, d, 'deny'), counterName(e.id, d, 'denied')]);
 }
 
 /** Replaces the whole table in one transaction: used at start-up and to recover. */
@@ -91,6 +101,15 @@ export function fullTransaction(s: RulesetState): string {
     out.push(`  map ${vmapName(d)} { type ipv4_addr : verdict;${els.length ? ` elements = { ${els.join(', ')} }` : ''} }`);
   }
   out.push(
+    // TPROXY: packets of the proxies' own transparent connections come back to
+    // this node; L7 ports of endpoints go to the proxy (proxy_*_eps chains).
+    // After dstnat, so a connection to a Service address is steered by its backend.
+    '  chain prerouting {',
+    '    type filter hook prerouting priority dstnat + 10; policy accept;',
+    `    meta l4proto tcp socket transparent 1 meta mark set ${PROXY_MARK} accept`,
+    '    ip saddr vmap @proxy_eg_eps',
+    '    ip daddr vmap @proxy_in_eps',
+    '  }',
     // A later chain on the same hook sees only what policy let through: one
     // record per forwarded connection (its first packet), for flows.
     '  chain forwarded {',
