@@ -13,6 +13,7 @@
  */
 import koffi from 'koffi';
 import { createServer, Socket, type Server } from 'node:net';
+import { sockaddrIn } from './transparent-udp-libc.ts';
 
 const AF_INET = 2;
 const SOCK_STREAM = 1;
@@ -52,16 +53,6 @@ function c(): Libc {
     close: (fd) => close(fd) as number,
   };
   return libc;
-}
-
-/** struct sockaddr_in for an IPv4 address and port. */
-export function sockaddrIn(ip: string, port: number): Uint8Array {
-  const b = new Uint8Array(16);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, AF_INET, true);
-  v.setUint16(2, port, false);
-  ip.split('.').forEach((o, i) => (b[4 + i] = Number(o)));
-  return b;
 }
 
 function fail(what: string, fd?: number): never {

@@ -10,6 +10,7 @@
  * a koffi.view of the same memory.
  */
 import koffi from 'koffi';
+import { watchReadable } from './libuv-poll.ts';
 
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
@@ -69,42 +70,6 @@ export function udpLibc(): UdpLibc {
     watchReadable,
   };
   return bound;
-}
-
-/**
- * As nflog-libc.ts: libuv stops a poll handle after POLLERR; read (which
- * clears the error) and start it again.
- *
- * One difference matters here: koffi calls the poll callback straight from
- * libuv, outside Node's callback scope, so neither process.nextTick nor
- * promise continuations run after it — and dgram.send() defers through
- * nextTick, the proxy through promises. Work started from that callback
- * would sit until some unrelated Node callback drained the queues
- * (measured: answers stalled for seconds under load, the process 85% idle).
- * So the callback only schedules `onReadable` with setImmediate (same loop
- * iteration, check phase, queues drained after it), at most once per wake.
- */
-function watchReadable(fd: number, onReadable: () => void): { close(): void } {
-  let closed = false;
-  let scheduled = false;
-  const run = (): void => {
-    scheduled = false;
-    if (!closed) onReadable();
-  };
-  const onEvent = ((status: number) => {
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(run);
-    }
-    if (status < 0 && !closed) handle.start({ readable: true }, onEvent);
-  }) as unknown as Parameters<typeof koffi.node.poll>[1];
-  const handle = koffi.node.poll(fd, { readable: true }, onEvent);
-  return {
-    close: () => {
-      closed = true;
-      handle.close();
-    },
-  };
 }
 
 export function errnoName(errno: number): string {

@@ -70,7 +70,7 @@ export class IdentityAllocator {
 }
 
 /** 32-bit FNV-1a over UTF-16 code units: tiny, fast, well spread for short strings. */
-function fnv1a(s: string): number {
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

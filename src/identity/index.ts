@@ -11,4 +11,4 @@
  */
 export * from './reserved.ts';
 export * from './endpoint-labels.ts';
-export { IdentityAllocator } from './allocator.ts';
+export { IdentityAllocator, fnv1a } from './allocator.ts';

@@ -7,57 +7,13 @@
  */
 import type { CiliumPortProtocol, ICMPField, NetworkPolicyPort } from '../k8s/objects.ts';
 import type { PortSpec, Protocol } from './model.ts';
+import { ICMPV4_TYPES, ICMPV6_TYPES } from '../k8s/icmp-types.ts';
 
 export interface NamedPort {
   readonly port: number;
   readonly protocol: Protocol;
 }
 export type NamedPorts = ReadonlyMap<string, readonly NamedPort[]>;
-
-const ICMPV4_TYPES: Record<string, number> = {
-  EchoReply: 0,
-  DestinationUnreachable: 3,
-  Redirect: 5,
-  EchoRequest: 8,
-  RouterAdvertisement: 9,
-  RouterSelection: 10,
-  TimeExceeded: 11,
-  ParameterProblem: 12,
-  Timestamp: 13,
-  TimestampReply: 14,
-  Photuris: 40,
-  ExtendedEchoRequest: 42,
-  ExtendedEchoReply: 43,
-};
-const ICMPV6_TYPES: Record<string, number> = {
-  DestinationUnreachable: 1,
-  PacketTooBig: 2,
-  TimeExceeded: 3,
-  ParameterProblem: 4,
-  EchoRequest: 128,
-  EchoReply: 129,
-  MulticastListenerQuery: 130,
-  MulticastListenerReport: 131,
-  MulticastListenerDone: 132,
-  RouterSolicitation: 133,
-  RouterAdvertisement: 134,
-  NeighborSolicitation: 135,
-  NeighborAdvertisement: 136,
-  RedirectMessage: 137,
-  RouterRenumbering: 138,
-  ICMPNodeInformationQuery: 139,
-  ICMPNodeInformationResponse: 140,
-  InverseNeighborDiscoverySolicitation: 141,
-  InverseNeighborDiscoveryAdvertisement: 142,
-  HomeAgentAddressDiscoveryRequest: 144,
-  HomeAgentAddressDiscoveryReply: 145,
-  MobilePrefixSolicitation: 146,
-  MobilePrefixAdvertisement: 147,
-  DuplicateAddressRequestCodeSuffix: 157,
-  DuplicateAddressConfirmationCodeSuffix: 158,
-  ExtendedEchoRequest: 160,
-  ExtendedEchoReply: 161,
-};
 
 export function icmpTypeNumber(type: number | string, family: 'IPv4' | 'IPv6'): number {
   if (typeof type === 'number') return type;

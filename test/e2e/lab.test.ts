@@ -34,6 +34,7 @@ spec:
   containers:
   - {name: web, command: [palisade, workload, http-echo, --port, "80"], ports: [{name: http, containerPort: 80}]}
   - {name: echo, command: [palisade, workload, tcp-echo, --port, "8080"]}
+  - {name: iperf, command: [iperf3, -s], ports: [{name: iperf, containerPort: 5201}]}
 ---
 apiVersion: v1
 kind: Pod
@@ -165,6 +166,31 @@ test('an agent killed keeps its policy enforced; restarted, it drops no allowed 
   assert.deepEqual(results.filter((c) => c !== '200'), [], 'no allowed connection failed');
   assert.ok(!tcpOpen('default/client2', 'default/backend', 80), 'still blocked after the restart');
   lab.remove(CNP);
+});
+
+test('an agent restart during an iperf3 stream: the stream goes on, policy stays enforced', async () => {
+  const policy = `
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: iperf-from-client2, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: backend}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client2}}]
+    toPorts: [{ports: [{port: "5201", protocol: TCP}]}]
+`;
+  lab.apply(policy);
+  await within(1000, 'frontend blocked on 5201', async () => !tcpOpen('default/frontend', 'default/backend', 5201));
+  const stream = lab.execInAsync('default', 'client2', ['iperf3', '-c', ip['default/backend'] ?? '', '-t', '6', '-i', '1', '-J']);
+  await new Promise((r) => setTimeout(r, 1500));
+  await restartAgent(name, 'node-1');
+  const r = await stream;
+  assert.equal(r.code, 0, `iperf3 failed: ${r.out.slice(0, 300)}${r.err}`);
+  const report = JSON.parse(r.out) as { intervals: { sum: { bits_per_second: number } }[] };
+  const slowest = Math.min(...report.intervals.map((i) => i.sum.bits_per_second));
+  assert.ok(report.intervals.length >= 5 && slowest > 0, `every second of the stream moved data (slowest ${slowest} bit/s)`);
+  assert.ok(!tcpOpen('default/frontend', 'default/backend', 5201), 'still blocked after the restart');
+  lab.remove(policy);
 });
 
 test('apply of a file with one invalid object names its field path and applies nothing', () => {

@@ -24,7 +24,7 @@
  * rules (no proxy yet), toFQDNs (no DNS proxy yet) — as the legacy datapath.
  */
 import type { CompiledEntry, DirectionPolicy, EndpointInfo, PolicySnapshot, PortSpec } from '../../policy/index.ts';
-import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../../identity/index.ts';
+import { fnv1a, IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../../identity/index.ts';
 import type { DatapathState, LocalEndpoint, ServiceEntry } from '../types.ts';
 import {
   backendValue,
@@ -347,14 +347,6 @@ export class CidrIdentities {
   }
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 // ------------------------------------------------------------ services
 

@@ -5,6 +5,7 @@
  * nothing ever waits on a worker thread or stalls the event loop.
  */
 import koffi from 'koffi';
+import { watchReadable } from '../libuv-poll.ts';
 
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -57,28 +58,6 @@ export function netlinkLibc(): NetlinkLibc {
   return bound;
 }
 
-/**
- * libuv stops a poll handle for good when poll() reports POLLERR (it calls back
- * once with UV_EBADF), and a netlink socket reports its pending ENOBUFS as
- * POLLERR. So on an error status we still read (recv() returns and clears the
- * ENOBUFS) and then start the handle again; without this the first overrun
- * would silently end the reader.
- */
-function watchReadable(fd: number, onReadable: () => void): { close(): void } {
-  let closed = false;
-  // koffi's typings omit the status argument the callback really receives first.
-  const onEvent = ((status: number) => {
-    onReadable();
-    if (status < 0 && !closed) handle.start({ readable: true }, onEvent);
-  }) as unknown as Parameters<typeof koffi.node.poll>[1];
-  const handle = koffi.node.poll(fd, { readable: true }, onEvent);
-  return {
-    close: () => {
-      closed = true;
-      handle.close();
-    },
-  };
-}
 
 export function errnoName(errno: number): string {
   for (const [name, v] of Object.entries(ERRNO)) if (v === errno) return name;

@@ -1,54 +1,7 @@
-/**
- * ICMP type names accepted in `icmps[].fields[].type`, per family, as in
- * Cilium's pkg/policy/api/icmp.go (icmpIpv4TypeNameToCode / icmpIpv6TypeNameToCode).
- */
+/** Validation of ICMP types in `icmps[].fields[]` (the names: ../icmp-types.ts). */
+import { ICMPV4_TYPES, ICMPV6_TYPES } from '../icmp-types.ts';
 
-export const ICMPV4_TYPES: Readonly<Record<string, number>> = {
-  EchoReply: 0,
-  DestinationUnreachable: 3,
-  Redirect: 5,
-  Echo: 8,
-  EchoRequest: 8,
-  RouterAdvertisement: 9,
-  RouterSelection: 10,
-  TimeExceeded: 11,
-  ParameterProblem: 12,
-  Timestamp: 13,
-  TimestampReply: 14,
-  Photuris: 40,
-  ExtendedEchoRequest: 42,
-  ExtendedEchoReply: 43,
-};
-
-export const ICMPV6_TYPES: Readonly<Record<string, number>> = {
-  DestinationUnreachable: 1,
-  PacketTooBig: 2,
-  TimeExceeded: 3,
-  ParameterProblem: 4,
-  EchoRequest: 128,
-  EchoReply: 129,
-  MulticastListenerQuery: 130,
-  MulticastListenerReport: 131,
-  MulticastListenerDone: 132,
-  RouterSolicitation: 133,
-  RouterAdvertisement: 134,
-  NeighborSolicitation: 135,
-  NeighborAdvertisement: 136,
-  RedirectMessage: 137,
-  RouterRenumbering: 138,
-  ICMPNodeInformationQuery: 139,
-  ICMPNodeInformationResponse: 140,
-  InverseNeighborDiscoverySolicitation: 141,
-  InverseNeighborDiscoveryAdvertisement: 142,
-  HomeAgentAddressDiscoveryRequest: 144,
-  HomeAgentAddressDiscoveryReply: 145,
-  MobilePrefixSolicitation: 146,
-  MobilePrefixAdvertisement: 147,
-  DuplicateAddressRequestCodeSuffix: 157,
-  DuplicateAddressConfirmationCodeSuffix: 158,
-  ExtendedEchoRequest: 160,
-  ExtendedEchoReply: 161,
-};
+export { ICMPV4_TYPES, ICMPV6_TYPES };
 
 /** An error for an ICMP type that is neither a number 0–255 nor a type name of the family. */
 export function icmpTypeError(type: unknown, family: 'IPv4' | 'IPv6'): string | undefined {
