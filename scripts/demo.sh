@@ -38,8 +38,18 @@ run bin/palisade exec -n demo frontend -- curl -s -m 2 -o /dev/null -w 'frontend
 run bin/palisade exec -n default intruder -- curl -s -m 2 -o /dev/null -w 'intruder → backend: HTTP %{http_code} (000: dropped)\n' "http://$backend/" || true
 run bin/palisade exec -n demo frontend -- timeout 2 bash -c "exec 3<>/dev/tcp/$(bin/palisade exec -n demo frontend -- dig +short $db.svc.cluster.local)/5432 && echo 'frontend → db: connected'" || echo "frontend → db: dropped"
 
-bold "What is in force, and what it dropped"
+bold "What is in force, and what it dropped (flow records, Hubble-style)"
 run bin/palisade get policies -A
+run bin/palisade observe --verdict DROPPED --last 3
+
+bold "L7: Cilium's star wars demo — the TIE fighter may land, not aim at the exhaust port"
+run bin/palisade apply -f examples/lab/star-wars.yaml
+run bin/palisade apply -f examples/lab/star-wars-l7.yaml
+sleep 0.3
+run bin/palisade exec -n default tiefighter -- curl -s -m 2 -X POST -o /dev/null -w 'tiefighter POST /v1/request-landing: HTTP %{http_code}\n' http://deathstar.default/v1/request-landing
+run bin/palisade exec -n default tiefighter -- curl -s -m 2 -X PUT -w 'tiefighter PUT /v1/exhaust-port: HTTP %{http_code}\n' http://deathstar.default/v1/exhaust-port
+run bin/palisade exec -n default xwing -- curl -s -m 2 -X POST -o /dev/null -w 'xwing POST /v1/request-landing: HTTP %{http_code} (000: dropped)\n' http://deathstar.default/v1/request-landing || true
+run bin/palisade observe --type l7 --last 4
 run bin/palisade lab status
 
 bold "The lab stays up. Explore with: bin/palisade get pods -A · bin/palisade exec -n demo frontend -- curl http://backend.demo/ · kubectl --kubeconfig /run/palisade/default/kubeconfig get pods -A"
