@@ -22,7 +22,7 @@ import type { AgentConfig } from './config.ts';
 import { EndpointRegistry, type Registration } from './endpoint-registry.ts';
 import { watchCluster, type EventType, type Watchers, type WatchedKind } from './informers.ts';
 import { openApiTunnel, type Tunnel } from './api-tunnel.ts';
-import { FlowMetrics, FlowStore, type FlowStoreStatus } from '../flows/index.ts';
+import { FlowLog, FlowMetrics, FlowStore, type FlowFilter, type FlowStoreStatus } from '../flows/index.ts';
 import type { FlowContext } from './flow-events.ts';
 
 export interface AgentStatus {
@@ -70,6 +70,11 @@ export class Agent {
     this.metrics = new FlowMetrics();
     this.flows.onFlow((e) => this.metrics.observeFlow(e));
     this.metrics.trackLostEvents(() => this.flows.status().lost);
+    if (cfg.flowLog) {
+      const { path, maxSizeBytes, maxFiles, include } = cfg.flowLog;
+      const log = new FlowLog({ path, ...(maxSizeBytes ? { maxSizeBytes } : {}), ...(maxFiles ? { maxFiles } : {}), ...(include ? { include: include as FlowFilter[] } : {}) });
+      this.flows.onFlow((e) => log.write(e));
+    }
   }
 
   /** What flow producers need to enrich records: the current snapshot and the node addresses. */

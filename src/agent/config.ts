@@ -9,6 +9,18 @@ const Config = z.strictObject({
   datapath: z.enum(['legacy', 'ebpf']).default('legacy'),
   /** eBPF datapath: where its maps and programs are pinned (a directory on bpffs). */
   pinDir: z.string().optional(),
+  /**
+   * Flow logs to disk, as ACNS writes container network logs: JSON lines,
+   * size-rotated, only the flows that match `include` (Hubble FlowFilters; all when absent).
+   */
+  flowLog: z
+    .strictObject({
+      path: z.string().min(1),
+      maxSizeBytes: z.number().int().positive().optional(),
+      maxFiles: z.number().int().positive().optional(),
+      include: z.array(z.record(z.string(), z.unknown())).optional(),
+    })
+    .optional(),
   /** Flow records kept per node (Hubble's ring buffer); default 8,192. */
   flowBufferSize: z.number().int().min(16).max(1 << 22).optional(),
   /** Either a unix socket of the API server (lab) or a kubeconfig file. */

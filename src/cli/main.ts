@@ -14,6 +14,7 @@ import { registerTrace } from './policy-trace.ts';
 import { registerKubeCommands } from './kube-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerObserve } from './observe-command.ts';
+import { registerStatus } from './status-command.ts';
 import { unixFlowSource } from '../flows/index.ts';
 import { readLabState } from '../lab/state.ts';
 import { agentSocketPath, labFromEnv } from '../lab/paths.ts';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
 
   registerLabCommands(program);
   registerKubeCommands(program);
+  registerStatus(program);
   registerObserve(program, {
     // Every node's agent, straight over its unix socket (the lab's, or $PALISADE_LAB's).
     sources: async () => {

@@ -193,6 +193,8 @@ async function registerNodes(lab: string, s: LabState): Promise<void> {
           datapath: s.datapath,
           ...(s.datapath === 'ebpf' ? { pinDir: `${bpfDir(lab)}/${n.name}` } : {}),
           apiSocket: apiSocketPath(lab),
+          // Drops and L7 events to disk, rotated at 10 MiB (palisade observe reads the ring buffer instead).
+          flowLog: { path: `${dir}/flows.log`, maxSizeBytes: 10 * 1024 * 1024, maxFiles: 3, include: [{ verdict: ['DROPPED'] }, { event_type: [{ type: 5 }] }] },
           network: {
             underlayIp: n.underlayIp,
             underlayIf: UNDERLAY_IF,

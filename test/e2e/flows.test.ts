@@ -12,6 +12,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { labName, PALISADE, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { publishedPath, type Published } from '../../src/lab/publish.ts';
+import { nodeDir } from '../../src/lab/paths.ts';
 
 requireRoot();
 let lab: TestLab;
@@ -103,6 +104,10 @@ test('a denied connection shows in observe --verdict DROPPED within 1 s, with bo
   );
   const compact = lab.cli(['observe', '--verdict', 'DROPPED', '--last', '1']).out;
   assert.match(compact, /default\/stranger:\d+ .*-> default\/web:80 .*DROPPED.*POLICY_DENIED/);
+  // The flow log on disk (drops and L7, JSON lines) has it too.
+  const log = readFileSync(`${nodeDir(lab.name, 'node-1')}/flows.log`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Envelope);
+  assert.ok(log.some((e) => e.flow.source?.pod_name === 'stranger' && e.flow.verdict === 'DROPPED'), 'the drop is in the flow log');
+  assert.ok(log.every((e) => e.flow.verdict === 'DROPPED' || (e.flow as { Type?: string }).Type === 'L7'), 'only what the include filters select');
 });
 
 test('a real Prometheus scrapes the lab: drops rise for the denied source only', async () => {
