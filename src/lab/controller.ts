@@ -153,6 +153,8 @@ class Controller {
         podIPs: [{ ip: s.ip }],
         hostIP: node.underlayIp,
         conditions: [{ type: 'Ready', status: 'True' }],
+        // What kubectl's READY and RESTARTS columns read.
+        containerStatuses: pod.spec.containers.map((c) => ({ name: c.name, ready: true, started: true, restartCount: 0, state: { running: {} } })),
       });
       this.#log(`${key}: running on ${node.name} at ${s.ip}`);
     } catch (err) {
