@@ -16,6 +16,7 @@
 
 import type { KubeObject } from './store.ts';
 import type { ResourceInfo } from './resources.ts';
+import { humanDuration } from '../k8s/human-duration.ts';
 
 interface Column { name: string; type: string; format?: string; description: string; priority: number }
 type Cell = string | number;
@@ -33,21 +34,6 @@ function col(name: string, description: string, priority = 0, type = 'string'): 
 /** Printers read arbitrary, unvalidated fields; `any` keeps that reading terse. */
 type Loose = Record<string, any>;
 
-/** k8s.io/apimachinery/pkg/util/duration.HumanDuration, shortened. */
-export function humanDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
-  if (h < 48) return `${h}h`;
-  const d = Math.floor(h / 24);
-  if (d < 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
-  if (d < 365 * 2) return `${d}d`;
-  return `${Math.floor(d / 365)}y`;
-}
 
 function age(obj: KubeObject, now: number): string {
   const t = Date.parse(obj.metadata.creationTimestamp);

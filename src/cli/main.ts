@@ -38,8 +38,8 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerObserve(program, {
     // Every node's agent, straight over its unix socket (the lab's, or $PALISADE_LAB's).
-    sources: async () => {
-      const lab = labFromEnv(labFlag());
+    sources: async (labOption) => {
+      const lab = labFromEnv(labOption);
       const s = await readLabState(lab);
       if (!s) throw new CliError(`no lab ${lab} on this machine (palisade lab list); choose one with --lab`, 1);
       return s.nodes.map((n) => unixFlowSource(n.name, agentSocketPath(lab, n.name)));
@@ -62,12 +62,6 @@ export function buildProgram(): Command {
     .description('Print the version')
     .action(() => console.log(`palisade ${pkg.version} (node ${process.versions.node})`));
   return program;
-}
-
-/** `--lab NAME` as given anywhere on the command line (observe reads it before its own parsing). */
-function labFlag(): string | undefined {
-  const i = process.argv.indexOf('--lab');
-  return i > 0 ? process.argv[i + 1] : undefined;
 }
 
 async function main(): Promise<void> {

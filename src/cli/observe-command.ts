@@ -19,6 +19,8 @@ import { CliError } from './style.ts';
 export type { FlowSource } from '../flows/relay.ts';
 
 export interface ObserveOptions {
+  /** The lab whose agents to read (its sources are resolved by the caller). */
+  lab?: string;
   follow?: boolean;
   last?: string;
   first?: string;
@@ -80,7 +82,7 @@ const FLAG_HELP: [flags: string, help: string][] = [
 /** `--from-pod <ns/pod>` → `from-pod`. */
 const flagName = (spec: string): string => /--([a-z0-9-]+)/.exec(spec)?.[1] ?? spec;
 
-export function registerObserve(program: Command, opts: { sources: () => Promise<FlowSource[]> }): void {
+export function registerObserve(program: Command, opts: { sources: (lab: string | undefined) => Promise<FlowSource[]> }): void {
   const flags: FilterFlag[] = [];
   const cmd = program
     .command('observe')
@@ -126,7 +128,7 @@ Examples:
       await runObserve({
         flags: flags.splice(0),
         options,
-        sources: await opts.sources(),
+        sources: await opts.sources(options.lab),
         write: (text) => writeStdout(text),
         warn: (text) => process.stderr.write(`warning: ${text}\n`),
         signal: stop.signal,

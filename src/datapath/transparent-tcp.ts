@@ -14,6 +14,7 @@
 import koffi from 'koffi';
 import { createServer, Socket, type Server } from 'node:net';
 import { sockaddrIn } from './transparent-udp-libc.ts';
+import { errnoName, libcLibrary, socketLibc, type SocketLibc } from './libc.ts';
 
 const AF_INET = 2;
 const SOCK_STREAM = 1;
@@ -25,41 +26,25 @@ const SOL_IP = 0;
 const IP_TRANSPARENT = 19;
 const EINPROGRESS = 115;
 
-interface Libc {
-  socket(d: number, t: number, p: number): number;
-  bind(fd: number, addr: Uint8Array, len: number): number;
+interface TcpLibc {
   connect(fd: number, addr: Uint8Array, len: number): number;
   listen(fd: number, backlog: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Int32Array, len: number): number;
-  close(fd: number): number;
 }
 
-let libc: Libc | undefined;
-function c(): Libc {
-  if (libc) return libc;
-  const l = koffi.load('libc.so.6');
-  const socket = l.func('int socket(int, int, int)');
-  const bind = l.func('int bind(int, const void *, uint32_t)');
+let bound: (TcpLibc & SocketLibc) | undefined;
+function c(): TcpLibc & SocketLibc {
+  if (bound) return bound;
+  const l = libcLibrary();
   const connect = l.func('int connect(int, const void *, uint32_t)');
   const listen = l.func('int listen(int, int)');
-  const setsockopt = l.func('int setsockopt(int, int, int, const void *, uint32_t)');
-  const close = l.func('int close(int)');
-  libc = {
-    socket: (d, t, p) => socket(d, t, p) as number,
-    bind: (fd, a, n) => bind(fd, a, n) as number,
-    connect: (fd, a, n) => connect(fd, a, n) as number,
-    listen: (fd, b) => listen(fd, b) as number,
-    setsockopt: (fd, lv, n, v, len) => setsockopt(fd, lv, n, v, len) as number,
-    close: (fd) => close(fd) as number,
-  };
-  return libc;
+  bound = { ...socketLibc(), connect: (fd, a, n) => connect(fd, a, n) as number, listen: (fd, b) => listen(fd, b) as number };
+  return bound;
 }
 
 function fail(what: string, fd?: number): never {
   const errno = koffi.errno();
   if (fd !== undefined && fd >= 0) c().close(fd);
-  const name = Object.entries(koffi.os.errno as Record<string, number>).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
-  throw new Error(`${what}: ${name}`);
+  throw new Error(`${what}: ${errnoName(errno)}`);
 }
 
 function transparentSocket(): number {

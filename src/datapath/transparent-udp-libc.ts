@@ -11,6 +11,7 @@
  */
 import koffi from 'koffi';
 import { watchReadable } from './libuv-poll.ts';
+import { libcLibrary, socketLibc } from './libc.ts';
 
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
@@ -30,7 +31,7 @@ export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const MSG_CTRUNC = 0x08;
 
-export const ERRNO = koffi.os.errno as Readonly<Record<string, number>>;
+export { ERRNO, errnoName } from './libc.ts';
 
 /** What the transparent socket needs of libc: narrow, so a fake costs nothing. */
 export interface UdpLibc {
@@ -50,32 +51,20 @@ let bound: UdpLibc | undefined;
 
 export function udpLibc(): UdpLibc {
   if (bound) return bound;
-  const libc = koffi.load('libc.so.6');
-  const socket = libc.func('int socket(int domain, int type, int protocol)');
-  const bind = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)');
+  const libc = libcLibrary();
   const getsockname = libc.func('int getsockname(int fd, void *addr, _Inout_ int *addrlen)');
-  const setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
   const recvmsg = libc.func('intptr_t recvmsg(int fd, void *msg, int flags)');
   const sendto = libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
-  const close = libc.func('int close(int fd)');
   bound = {
-    socket: (d, t, p) => socket(d, t, p) as number,
-    bind: (fd, a, l) => bind(fd, a, l) as number,
+    ...socketLibc(),
     getsockname: (fd, a, l) => getsockname(fd, a, l) as number,
-    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l) as number,
     recvmsg: (fd, m, f) => Number(recvmsg(fd, m, f)),
     sendto: (fd, b, l, f, a, al) => Number(sendto(fd, b, l, f, a, al)),
-    close: (fd) => close(fd) as number,
-    errno: () => koffi.errno(),
     watchReadable,
   };
   return bound;
 }
 
-export function errnoName(errno: number): string {
-  for (const [name, v] of Object.entries(ERRNO)) if (v === errno) return name;
-  return `errno ${errno}`;
-}
 
 /** struct sockaddr_in { u16 family (host order); u16 port (network); u32 addr (network); u8 zero[8] } */
 export function sockaddrIn(ip: string, port: number, out: Uint8Array = new Uint8Array(16)): Uint8Array {

@@ -15,6 +15,7 @@
  * libuv reports its epoll fd readable, never by a blocking poll.
  */
 import koffi from 'koffi';
+import { ERRNO, errnoName } from '../libc.ts';
 
 export class LibbpfError extends Error {
   readonly errno: number;
@@ -24,12 +25,7 @@ export class LibbpfError extends Error {
   }
 }
 
-const ERRNO = koffi.os.errno as Readonly<Record<string, number>>;
-
-export function errnoText(errno: number): string {
-  for (const [name, v] of Object.entries(ERRNO)) if (v === errno) return name;
-  return `errno ${errno}`;
-}
+export const errnoText = errnoName;
 
 export const ENOENT = ERRNO['ENOENT'] ?? 2;
 export const EEXIST = ERRNO['EEXIST'] ?? 17;

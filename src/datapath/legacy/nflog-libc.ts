@@ -6,6 +6,7 @@
  */
 import koffi from 'koffi';
 import { watchReadable } from '../libuv-poll.ts';
+import { libcLibrary, socketLibc } from '../libc.ts';
 
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -32,34 +33,23 @@ export interface NetlinkLibc {
   watchReadable(fd: number, onReadable: () => void): { close(): void };
 }
 
-export const ERRNO = koffi.os.errno as Readonly<Record<string, number>>;
+export { ERRNO } from '../libc.ts';
 
 let bound: NetlinkLibc | undefined;
 
 export function netlinkLibc(): NetlinkLibc {
   if (bound) return bound;
-  const libc = koffi.load('libc.so.6');
-  const socket = libc.func('int socket(int domain, int type, int protocol)');
-  const bind = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)');
-  const setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+  const libc = libcLibrary();
   const send = libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)');
   const recv = libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
-  const close = libc.func('int close(int fd)');
   bound = {
-    socket: (d, t, p) => socket(d, t, p) as number,
-    bind: (fd, a, l) => bind(fd, a, l) as number,
-    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l) as number,
+    ...socketLibc(),
     send: (fd, b, l, f) => Number(send(fd, b, l, f)),
     recv: (fd, b, l, f) => Number(recv(fd, b, l, f)),
-    close: (fd) => close(fd) as number,
-    errno: () => koffi.errno(),
     watchReadable,
   };
   return bound;
 }
 
 
-export function errnoName(errno: number): string {
-  for (const [name, v] of Object.entries(ERRNO)) if (v === errno) return name;
-  return `errno ${errno}`;
-}
+export { errnoName } from '../libc.ts';
