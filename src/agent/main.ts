@@ -18,12 +18,8 @@ export async function runAgent(configFile: string): Promise<void> {
   await mkdir(cfg.runDir, { recursive: true });
   const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf` }) : undefined;
   const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
-  if (!ebpf) {
-    // L7 policy: the transparent HTTP proxy listens before the first policy is
-    // programmed, so steered connections never meet a missing listener.
-    await startHttpProxy(agent.flowContext(), agent.flows);
-    agent.httpProxyPort = HTTP_PROXY_PORT;
-  }
+  // L7 policy (legacy datapath): steering to the HTTP proxy is programmed from the first apply.
+  if (!ebpf) agent.httpProxyPort = HTTP_PROXY_PORT;
   // The API socket opens first so `lab up` can watch /healthz while the agent syncs.
   const server = await serveAgentApi(agent, `${cfg.runDir}/agent.sock`);
   const stop = async (signal: string): Promise<void> => {
@@ -36,6 +32,11 @@ export async function runAgent(configFile: string): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   await agent.start();
+  // The proxy listens only once the policy is synced: the kernel still steers
+  // to its port from the previous agent, and a listener with an empty policy
+  // would allow everything. Until then steered packets find no socket and are
+  // dropped — failing closed.
+  if (!ebpf) await startHttpProxy(agent.flowContext(), agent.flows);
   const sink = packetSink(agent.flowContext(), agent.flows);
   if (ebpf) {
     // eBPF: decisions arrive through the programs' ring buffer.
