@@ -71,7 +71,8 @@ function protocolOf(ip: ParsedIp): { protocol: Protocol; port: number } | undefi
   return undefined;
 }
 
-function policies(list: readonly RuleOrigin[]): Policy[] {
+/** The policies behind rule origins, each once, as Hubble's *_allowed_by / *_denied_by list them. */
+export function policies(list: readonly RuleOrigin[]): Policy[] {
   const seen = new Set<string>();
   const out: Policy[] = [];
   for (const o of list) {

@@ -13,15 +13,11 @@
 import type { Server, Socket } from 'node:net';
 import { connectTransparent, listenTransparent } from '../datapath/index.ts';
 import { handleConnection, type HttpProxyEvent } from '../proxy/http/index.ts';
-import { makeFlow, type FlowStore, type Policy } from '../flows/index.ts';
+import { makeFlow, type FlowStore } from '../flows/index.ts';
 import type { RuleOrigin } from '../policy/index.ts';
-import { endpointOf, type FlowContext } from './flow-events.ts';
+import { endpointOf, policies, type FlowContext } from './flow-events.ts';
 
 export const HTTP_PROXY_PORT = 15001;
-
-function policies(list: readonly RuleOrigin[] | undefined): Policy[] {
-  return (list ?? []).map((o) => ({ name: o.name, ...(o.namespace !== undefined ? { namespace: o.namespace } : {}), kind: o.kind }));
-}
 
 export async function startHttpProxy(ctx: FlowContext, flows: FlowStore, port = HTTP_PROXY_PORT): Promise<Server> {
   return listenTransparent(port, (client: Socket) => {
@@ -47,7 +43,7 @@ function httpFlow(ctx: FlowContext, client: { ip: string; port: number }, origin
   const by = e.by as { direction?: 'ingress' | 'egress'; allowedBy?: RuleOrigin[]; l7From?: RuleOrigin[] } | undefined;
   const ingress = (by?.direction ?? 'ingress') === 'ingress';
   const denied = e.verdict === 'DROPPED';
-  const who = policies(denied ? by?.l7From : by?.allowedBy);
+  const who = policies((denied ? by?.l7From : by?.allowedBy) ?? []);
   return makeFlow({
     verdict: e.verdict,
     node_name: ctx.node,
