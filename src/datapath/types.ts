@@ -10,6 +10,7 @@
  * re-implements policy semantics: it only turns compiled policy into kernel
  * state.
  */
+import type { NameMatcher } from '../fqdn/index.ts';
 import type { PolicySnapshot } from '../policy/index.ts';
 
 export type DatapathMode = 'legacy' | 'ebpf';
@@ -57,6 +58,15 @@ export interface DatapathState {
   services: readonly ServiceEntry[];
   /** The node's transparent HTTP proxy, when it runs: L7 ports are steered to it. */
   httpProxyPort?: number;
+  /** The node's transparent DNS proxy (UDP and TCP), when it runs: DNS traffic that `rules.dns` covers is steered to it. */
+  dnsProxyPort?: number;
+  /**
+   * The addresses a toFQDNs selector allows right now: what the DNS proxy
+   * learned for the names it matches, until their TTLs run out. Absent, no
+   * name is known and toFQDNs allows nothing. Key kernel objects (sets,
+   * identities) by fqdnSelectorKey(selectors) so they stay stable as addresses come and go.
+   */
+  fqdnIps?(selectors: readonly NameMatcher[]): ReadonlySet<string>;
   localEndpoints: readonly LocalEndpoint[];
   /** Addresses of this node (host identity) and of the others (remote-node identity). */
   ownAddresses: readonly string[];

@@ -44,10 +44,11 @@ import nodeNet from 'node:net';
 
 export interface DnsProxyOptions {
   /**
-   * The DNS rules that apply to a pod: its allowed names, 'all', or null
-   * when the pod is not subject to DNS rules (everything is forwarded).
+   * The DNS rules that apply to a pod's queries to `server`: its allowed
+   * names, 'all', or null when they are not subject to DNS rules (everything
+   * is forwarded).
    */
-  allowedFor(podIp: string): readonly NameMatcher[] | 'all' | null;
+  allowedFor(podIp: string, server: UdpEndpoint, transport: Transport): readonly NameMatcher[] | 'all' | null;
   /** Sends a query to the real server and resolves with its answer (under the pod's ID). Default: UdpUpstream. */
   forwardUdp?(origDst: UdpEndpoint, payload: Buffer, timeoutMs: number): Promise<Buffer>;
   /** A connected TCP socket to the real server. Default: net.connect from the node's address. */
@@ -229,7 +230,7 @@ export class DnsProxy {
     const q = p.query;
     let allowed: readonly NameMatcher[] | 'all' | null;
     try {
-      allowed = this.#o.allowedFor(pod.ip);
+      allowed = this.#o.allowedFor(pod.ip, server, transport);
     } catch {
       allowed = []; // fail closed
     }

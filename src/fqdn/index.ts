@@ -20,6 +20,7 @@ export {
   compileMatchPattern,
   compileMatchName,
   compileFqdnSelector,
+  fqdnSelectorKey,
   type NameMatcher,
 } from './matchpattern.ts';
 export { DnsProxy, type DnsProxyOptions, type DnsProxyStats } from './dns-proxy.ts';
@@ -37,4 +38,5 @@ export {
   type DnsAnswer,
   type MalformedReason,
 } from './dns-wire.ts';
+export type { Transport as DnsTransport } from './dns-wire.ts';
 export type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, DnsVerdict, UdpEndpoint } from './dns-types.ts';

@@ -60,3 +60,8 @@ export function compileFqdnSelector(sel: { matchName?: string; matchPattern?: st
   if (sel.matchPattern !== undefined) return compileMatchPattern(sel.matchPattern);
   return compileMatchName(sel.matchName ?? '');
 }
+
+/** A stable text for a set of selectors (order and case do not matter): names kernel objects that hold their addresses. */
+export function fqdnSelectorKey(selectors: readonly NameMatcher[]): string {
+  return [...new Set(selectors.map((m) => `${m.kind === 'matchName' ? 'n' : 'p'}:${normaliseName(m.text)}`))].sort().join(',');
+}
