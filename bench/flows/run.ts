@@ -38,7 +38,7 @@ objs.push({
 });
 engine.batch((e) => objs.forEach((o) => e.upsert(o)));
 const snap = engine.snapshot();
-const ctx: FlowContext = { node: 'node-1', snapshot: () => snap, ownAddresses: () => ['172.31.0.11'], peerAddresses: () => ['172.31.0.12'] };
+const ctx: FlowContext = { node: 'node-1', snapshot: () => snap, ownAddresses: () => ['172.31.0.11'], peerAddresses: () => ['172.31.0.12'], fqdns: () => [] };
 
 const packets: NflogPacket[] = [];
 for (let i = 0; i < 1024; i++) {

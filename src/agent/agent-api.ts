@@ -4,6 +4,7 @@
  *
  *   GET    /healthz                  200 once the first policy is in the kernel
  *   GET    /v1/status                node, datapath, endpoints, drops (JSON)
+ *   GET    /v1/fqdn/cache            what the DNS proxy learned: name, IP, TTL left, resolved by (JSON)
  *   GET    /v1/flows[?…]             flow records, NDJSON (src/flows/http-api.ts); ?follow=1 streams
  *   GET    /metrics                  Prometheus text: hubble_* and palisade_* families
  *   POST   /v1/endpoints             CNI ADD: register a pod; 200 once its policy is programmed
@@ -55,6 +56,10 @@ async function handle(agent: Agent, req: IncomingMessage, res: ServerResponse): 
   }
   if (await handleFlowsRequest(agent.flows, req, res)) return;
   if (handleMetricsRequest(agent.metrics, req, res)) return;
+  if (req.method === 'GET' && url.pathname === '/v1/fqdn/cache') {
+    send(res, 200, agent.fqdnCacheEntries());
+    return;
+  }
   if (req.method === 'GET' && url.pathname === '/v1/status') {
     send(res, 200, await agent.status());
     return;

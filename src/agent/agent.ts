@@ -24,6 +24,8 @@ import { watchCluster, type EventType, type Watchers, type WatchedKind } from '.
 import { openApiTunnel, type Tunnel } from './api-tunnel.ts';
 import { FlowLog, FlowMetrics, FlowStore, type FlowFilter, type FlowStoreStatus } from '../flows/index.ts';
 import type { FlowContext } from './flow-events.ts';
+import { fqdnSelectorKey, type DnsProxy, type DnsProxyStats, type NameMatcher } from '../fqdn/index.ts';
+import type { FqdnLookup } from '../policy/index.ts';
 
 export interface AgentStatus {
   node: string;
@@ -35,6 +37,16 @@ export interface AgentStatus {
   drops: DropCounter[];
   applies: number;
   flows: FlowStoreStatus;
+  dnsProxy?: DnsProxyStats;
+}
+
+/** One learned address of a name, and the pods whose lookups returned it. */
+export interface FqdnCacheRow {
+  name: string;
+  ip: string;
+  /** Seconds; ≤ 0 while an expired address is kept for open connections. */
+  ttlLeft: number;
+  resolvedBy: { ip: string; namespace?: string; pod?: string }[];
 }
 
 export class Agent {
@@ -54,9 +66,16 @@ export class Agent {
   #applies = 0;
   #applyChain: Promise<ApplyResult | undefined> = Promise.resolve(undefined);
   #applyPending = false;
+  readonly #noNames: FqdnLookup = () => [];
   #nodesDirty = false;
-  /** Set once the node's HTTP proxy listens: the datapath steers L7 ports to it. */
+  /** The node's proxies: the datapath steers L7 ports to them. */
   httpProxyPort: number | undefined;
+  dnsProxyPort: number | undefined;
+  /** The node's DNS proxy: toFQDNs selectors allow what its name cache holds. */
+  dnsProxy: DnsProxy | undefined;
+  /** toFQDNs selector → the addresses the kernel holds for it (as of the last apply). */
+  #fqdnInstalled = new Map<string, { selectors: readonly NameMatcher[]; ips: ReadonlySet<string> }>();
+  #queuedApply: Promise<ApplyResult | undefined> | undefined;
   /** Every decision as a Hubble flow record, and the metrics derived from them. */
   readonly flows: FlowStore;
   readonly metrics: FlowMetrics;
@@ -82,6 +101,7 @@ export class Agent {
     return {
       node: this.#cfg.node,
       snapshot: () => this.#engine.snapshot(),
+      fqdns: (ip) => (this.dnsProxy?.fqdnCache ?? { namesForIp: this.#noNames }).namesForIp(ip),
       ownAddresses: () => [this.#cfg.network.underlayIp],
       peerAddresses: () => [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node).map((n) => n.ip),
     };
@@ -238,28 +258,84 @@ export class Agent {
     }, 5);
   }
 
-  /** Applies the current state; applies are serialised so the kernel sees them in order. */
+  /**
+   * Applies the current state. Applies are serialised so the kernel sees
+   * them in order, and every caller waiting at once shares the next one: it
+   * starts after the call, so it includes whatever the caller changed.
+   */
   #apply(): Promise<ApplyResult | undefined> {
-    this.#applyChain = this.#applyChain
+    if (this.#queuedApply) return this.#queuedApply;
+    const next = this.#applyChain
       .catch(() => undefined)
-      .then(async () => {
-        if (this.#nodesDirty) await this.#setupNode();
-        const snapshot = this.#engine.snapshot();
-        const known = new Set([...snapshot.endpoints()].map((e) => e.key));
-        const peers = [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node);
-        const result = await this.#datapath.apply({
-          snapshot,
-          services: serviceEntries(this.#services.values(), this.#slices.values()),
-          ...(this.httpProxyPort !== undefined ? { httpProxyPort: this.httpProxyPort } : {}),
-          localEndpoints: this.#registry.localEndpoints().filter((e) => known.has(e.key)),
-          ownAddresses: [this.#cfg.network.underlayIp],
-          peerAddresses: peers.map((n) => n.ip),
-        });
-        this.#applies++;
-        if (result.endpointsProgrammed > 0 || result.ipcacheChanges > 0) this.#log.debug({ result }, 'datapath updated');
-        return result;
+      .then(() => {
+        this.#queuedApply = undefined;
+        return this.#applyNow();
       });
-    return this.#applyChain;
+    this.#queuedApply = next;
+    this.#applyChain = next;
+    return next;
+  }
+
+  async #applyNow(): Promise<ApplyResult> {
+    if (this.#nodesDirty) await this.#setupNode();
+    const snapshot = this.#engine.snapshot();
+    const known = new Set([...snapshot.endpoints()].map((e) => e.key));
+    const peers = [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node);
+    const installed = new Map<string, { selectors: readonly NameMatcher[]; ips: ReadonlySet<string> }>();
+    const cache = this.dnsProxy?.fqdnCache;
+    const result = await this.#datapath.apply({
+      snapshot,
+      services: serviceEntries(this.#services.values(), this.#slices.values()),
+      ...(this.httpProxyPort !== undefined ? { httpProxyPort: this.httpProxyPort } : {}),
+      ...(this.dnsProxyPort !== undefined ? { dnsProxyPort: this.dnsProxyPort } : {}),
+      ...(cache
+        ? {
+            fqdnIps: (selectors: readonly NameMatcher[]) => {
+              const ips = cache.ipsMatching(selectors);
+              installed.set(fqdnSelectorKey(selectors), { selectors, ips });
+              return ips;
+            },
+          }
+        : {}),
+      localEndpoints: this.#registry.localEndpoints().filter((e) => known.has(e.key)),
+      ownAddresses: [this.#cfg.network.underlayIp],
+      peerAddresses: peers.map((n) => n.ip),
+    });
+    this.#fqdnInstalled = installed;
+    this.#applies++;
+    if (result.endpointsProgrammed > 0 || result.ipcacheChanges > 0) this.#log.debug({ result }, 'datapath updated');
+    return result;
+  }
+
+  /**
+   * The DNS proxy learned addresses for a name: when a toFQDNs selector in
+   * force matches the name and lacks one of them, re-apply, and resolve once
+   * the kernel allows them (the proxy holds the answer until then). Nothing
+   * to wait for otherwise.
+   */
+  fqdnLearned(name: string, ips: readonly string[]): Promise<void> | undefined {
+    for (const { selectors, ips: have } of this.#fqdnInstalled.values()) {
+      if (!selectors.some((m) => m.matches(name))) continue;
+      if (ips.some((ip) => !have.has(ip) && !ip.includes(':'))) return this.#apply().then(() => undefined);
+    }
+    return undefined;
+  }
+
+  /** Addresses left the name cache: take them out of the datapath soon. */
+  fqdnForgotten(): void {
+    this.#scheduleApply();
+  }
+
+  /** The name cache with the pods behind each lookup named: `palisade fqdn cache`. */
+  fqdnCacheEntries(): FqdnCacheRow[] {
+    const snap = this.#engine.snapshot();
+    return (this.dnsProxy?.fqdnCache.cacheEntries() ?? []).map((e) => ({
+      ...e,
+      resolvedBy: e.resolvedBy.map((ip) => {
+        const ep = snap.endpointByIp(ip);
+        return ep ? { ip, namespace: ep.namespace, pod: ep.name } : { ip };
+      }),
+    }));
   }
 
   async status(): Promise<AgentStatus> {
@@ -273,6 +349,7 @@ export class Agent {
       drops: await this.#datapath.dropCounters(),
       applies: this.#applies,
       flows: this.flows.status(),
+      ...(this.dnsProxy ? { dnsProxy: this.dnsProxy.stats() } : {}),
     };
   }
 }

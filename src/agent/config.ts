@@ -21,6 +21,13 @@ const Config = z.strictObject({
       include: z.array(z.record(z.string(), z.unknown())).optional(),
     })
     .optional(),
+  /** toFQDNs: how long learned addresses live at least (seconds, default 60) and how many a name keeps (default 1,000). */
+  fqdn: z
+    .strictObject({
+      minTtl: z.number().int().min(0).max(86_400).optional(),
+      maxIpsPerName: z.number().int().min(1).max(100_000).optional(),
+    })
+    .optional(),
   /** Flow records kept per node (Hubble's ring buffer); default 8,192. */
   flowBufferSize: z.number().int().min(16).max(1 << 22).optional(),
   /** Either a unix socket of the API server (lab) or a kubeconfig file. */

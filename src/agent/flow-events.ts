@@ -13,11 +13,13 @@
 import type { DatapathEvent, NflogPacket } from '../datapath/index.ts';
 import { DROP_REASONS, EVENT_TYPE, makeFlow, type DropReasonDesc, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
-import type { DirectionVerdict, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
+import type { DirectionVerdict, FqdnLookup, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
 
 export interface FlowContext {
   node: string;
   snapshot(): PolicySnapshot;
+  /** Names the DNS proxy learned an address for (toFQDNs matches and *_names fields). */
+  fqdns: FqdnLookup;
   ownAddresses(): readonly string[];
   peerAddresses(): readonly string[];
 }
@@ -56,6 +58,13 @@ function describe(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint 
   return { identity: IDENTITY_WORLD, labels: ['reserved:world'] };
 }
 
+/** Hubble's source_names / destination_names: what the FQDN cache knows the addresses as. */
+export function knownNames(ctx: FlowContext, src: string, dst: string): { source_names?: string[]; destination_names?: string[] } {
+  const s = ctx.fqdns(src);
+  const d = ctx.fqdns(dst);
+  return { ...(s.length ? { source_names: [...s] } : {}), ...(d.length ? { destination_names: [...d] } : {}) };
+}
+
 type ParsedIp = NonNullable<NflogPacket['ip']>;
 
 function l4Of(ip: ParsedIp): Layer4 | undefined {
@@ -90,15 +99,24 @@ export function policies(list: readonly RuleOrigin[]): Policy[] {
  */
 const explained = new WeakMap<PolicySnapshot, Map<string, DirectionVerdict | null>>();
 
-function explain(snap: PolicySnapshot, src: string, dst: string, q: { protocol: Protocol; port: number }, direction: 'ingress' | 'egress'): DirectionVerdict | null {
+function explain(
+  snap: PolicySnapshot,
+  src: string,
+  dst: string,
+  q: { protocol: Protocol; port: number },
+  direction: 'ingress' | 'egress',
+  fqdns: FqdnLookup,
+): DirectionVerdict | null {
   let cache = explained.get(snap);
   if (!cache) explained.set(snap, (cache = new Map()));
-  const key = `${src}|${dst}|${q.protocol}|${q.port}|${direction}`;
+  // Names are learned between snapshots: they are part of what was decided.
+  const names = fqdns(direction === 'egress' ? dst : src);
+  const key = `${src}|${dst}|${q.protocol}|${q.port}|${direction}${names.length ? `|${names.join(',')}` : ''}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   let d: DirectionVerdict | null = null;
   try {
-    const v = snap.verdict({ src: { ip: src }, dst: { ip: dst }, protocol: q.protocol, port: q.port });
+    const v = snap.verdict({ src: { ip: src }, dst: { ip: dst }, protocol: q.protocol, port: q.port }, fqdns);
     d = direction === 'ingress' ? v.ingress : v.egress;
   } catch {
     d = null; // the endpoint left the snapshot since the packet was logged
@@ -121,6 +139,7 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
     ...(l4 ? { l4 } : {}),
     source: endpointOf(ctx, snap, ip.src),
     destination: endpointOf(ctx, snap, ip.dst),
+    ...knownNames(ctx, ip.src, ip.dst),
   };
   if (kind === 'f') {
     return makeFlow({ ...base, verdict: 'FORWARDED', event_type: { type: EVENT_TYPE.TRACE, sub_type: 0 }, trace_observation_point: 'TO_STACK', Summary: 'forwarded' });
@@ -128,7 +147,7 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   const direction = dirText === 'in' ? 'ingress' : 'egress';
   const traffic_direction = direction === 'ingress' ? 'INGRESS' : 'EGRESS';
   const q = protocolOf(ip);
-  const d = q ? explain(snap, ip.src, ip.dst, q, direction) : null;
+  const d = q ? explain(snap, ip.src, ip.dst, q, direction, ctx.fqdns) : null;
   if (kind === 'd' && reason !== 'deny' && reason !== 'denied') {
     // A datapath drop that is not a policy decision (eBPF: anti-spoofing, no backend, …).
     const desc = (reason ?? '') in DROP_REASONS ? (reason as DropReasonDesc) : 'DROP_REASON_UNKNOWN';

@@ -28,7 +28,7 @@ export async function startHttpProxy(ctx: FlowContext, flows: FlowStore, port = 
       client: peer,
       original,
       decide(req) {
-        const v = ctx.snapshot().verdict({ src: { ip: clientIp }, dst: { ip: original.ip }, protocol: 'TCP', port: original.port, http: req });
+        const v = ctx.snapshot().verdict({ src: { ip: clientIp }, dst: { ip: original.ip }, protocol: 'TCP', port: original.port, http: req }, ctx.fqdns);
         const side = v.ingress?.l7 ? v.ingress : v.egress;
         return { allowed: v.allowed, by: { direction: side === v.ingress ? 'ingress' : 'egress', allowedBy: side?.allowedBy, l7From: side?.l7?.from } };
       },

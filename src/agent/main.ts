@@ -10,6 +10,7 @@ import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
 import { eventAsPacket, packetSink } from './flow-events.ts';
 import { HTTP_PROXY_PORT, startHttpProxy } from './http-proxy.ts';
+import { createDnsProxy, DNS_PROXY_PORT, listenDnsProxy } from './dns-proxy.ts';
 import { startObserverServer } from '../flows/index.ts';
 
 export async function runAgent(configFile: string): Promise<void> {
@@ -18,14 +19,31 @@ export async function runAgent(configFile: string): Promise<void> {
   await mkdir(cfg.runDir, { recursive: true });
   const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf` }) : undefined;
   const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
-  // L7 policy (legacy datapath): steering to the HTTP proxy is programmed from the first apply.
-  if (!ebpf) agent.httpProxyPort = HTTP_PROXY_PORT;
+  // L7 and DNS policy: steering to the proxies is programmed from the first apply.
+  agent.httpProxyPort = HTTP_PROXY_PORT;
+  agent.dnsProxyPort = DNS_PROXY_PORT;
+  // The name cache loads before the first apply: toFQDNs sets come back full after a restart.
+  const dns = createDnsProxy({
+    ctx: agent.flowContext(),
+    flows: agent.flows,
+    cacheFile: `${cfg.runDir}/fqdn-cache.json`,
+    ...(cfg.fqdn?.minTtl !== undefined ? { minTtl: cfg.fqdn.minTtl } : {}),
+    ...(cfg.fqdn?.maxIpsPerName !== undefined ? { maxIpsPerName: cfg.fqdn.maxIpsPerName } : {}),
+    onLearned: (name, ips) => agent.fqdnLearned(name, ips),
+    onForgotten: () => agent.fqdnForgotten(),
+  });
+  const loaded = await dns.start();
+  agent.dnsProxy = dns;
+  if (loaded > 0) log.info({ entries: loaded }, 'FQDN name cache restored');
   // The API socket opens first so `lab up` can watch /healthz while the agent syncs.
   const server = await serveAgentApi(agent, `${cfg.runDir}/agent.sock`);
+  let dnsListener: { close(): Promise<void> } | undefined;
   const stop = async (signal: string): Promise<void> => {
     log.info({ signal }, 'agent stopping; programmed policy stays in the kernel');
     setTimeout(() => process.exit(0), 500).unref(); // do not wait on watch connections to drain
     server.close();
+    // Saves the name cache for the next agent.
+    await (dnsListener ?? dns).close().catch((err: unknown) => log.error({ err }, 'DNS proxy did not close cleanly'));
     await agent.stop();
     process.exit(0);
   };
@@ -36,7 +54,8 @@ export async function runAgent(configFile: string): Promise<void> {
   // to its port from the previous agent, and a listener with an empty policy
   // would allow everything. Until then steered packets find no socket and are
   // dropped — failing closed.
-  if (!ebpf) await startHttpProxy(agent.flowContext(), agent.flows);
+  await startHttpProxy(agent.flowContext(), agent.flows);
+  dnsListener = await listenDnsProxy(dns);
   const sink = packetSink(agent.flowContext(), agent.flows);
   if (ebpf) {
     // eBPF: decisions arrive through the programs' ring buffer.

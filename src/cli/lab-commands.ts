@@ -32,6 +32,8 @@ export function registerLabCommands(program: Command): void {
     .option('--nodes <n>', 'number of nodes', '2')
     .option('--datapath <mode>', 'legacy (routing + nftables) or ebpf (tc programs, host routing that bypasses netfilter)', 'legacy')
     .option('--demo', 'also deploy the demo application (examples/lab/demo-app.yaml)')
+    .option('--fqdn-min-ttl <seconds>', 'toFQDNs: keep a learned address at least this long, whatever the DNS TTL (agents default to 60)')
+    .option('--fqdn-max-ips <n>', 'toFQDNs: addresses kept per DNS name, oldest out first (agents default to 1000)')
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -45,11 +47,15 @@ Examples:
   palisade lab up --name test --nodes 3
   palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
-    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean }) => {
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string }) => {
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
+      const fqdn = {
+        ...(o.fqdnMinTtl !== undefined ? { minTtl: wholeNumber('--fqdn-min-ttl', o.fqdnMinTtl, 0) } : {}),
+        ...(o.fqdnMaxIps !== undefined ? { maxIpsPerName: wholeNumber('--fqdn-max-ips', o.fqdnMaxIps, 1) } : {}),
+      };
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
       const progress = consoleProgress();
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress }));
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}) }));
       if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);
@@ -186,4 +192,10 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
     for (const r of a?.rejectedPolicies ?? []) console.log(`      ${red('rejected')} ${r.policy}: ${r.faults.join('; ')}`);
     for (const e of a?.datapath.endpoints ?? []) for (const u of e.unenforceable) console.log(`      ${red('not enforced')} ${e.endpoint} ${u}`);
   }
+}
+
+function wholeNumber(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) throw new CliError(`${flag}: ${JSON.stringify(text)} is not a whole number ≥ ${min}`);
+  return n;
 }

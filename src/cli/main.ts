@@ -15,6 +15,7 @@ import { registerKubeCommands } from './kube-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerObserve } from './observe-command.ts';
 import { registerStatus } from './status-command.ts';
+import { registerFqdn } from './fqdn-command.ts';
 import { unixFlowSource } from '../flows/index.ts';
 import { readLabState } from '../lab/state.ts';
 import { agentSocketPath, labFromEnv } from '../lab/paths.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerKubeCommands(program);
   registerStatus(program);
+  registerFqdn(program);
   registerObserve(program, {
     // Every node's agent, straight over its unix socket (the lab's, or $PALISADE_LAB's).
     sources: async (labOption) => {

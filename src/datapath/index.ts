@@ -17,3 +17,4 @@ export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts
 export { NFLOG_GROUP } from './legacy/render-policy.ts';
 export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type DatapathEvent, type EbpfStatus } from './ebpf/index.ts';
 export { listenTransparent, connectTransparent } from './transparent-tcp.ts';
+export { openTransparentUdp, type TransparentUdp, type TransparentDatagram } from './transparent-udp.ts';

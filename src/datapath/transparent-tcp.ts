@@ -57,11 +57,11 @@ function transparentSocket(): number {
 }
 
 /** A listening socket that accepts connections TPROXY steers to `port` (all addresses). */
-export async function listenTransparent(port: number, onConnection: (s: Socket) => void): Promise<Server> {
+export async function listenTransparent(port: number, onConnection: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<Server> {
   const fd = transparentSocket();
   if (c().bind(fd, sockaddrIn('0.0.0.0', port), 16) !== 0) fail(`bind 0.0.0.0:${port}`, fd);
   if (c().listen(fd, 1024) !== 0) fail('listen', fd);
-  const server = createServer(onConnection);
+  const server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ fd }, () => resolve());

@@ -25,6 +25,7 @@ import {
   nodeNetns,
   RUN_ROOT,
   validateLabName,
+  type FqdnSettings,
   type LabState,
 } from './paths.ts';
 import { LAB_NETWORK, labNodes } from './addressing.ts';
@@ -43,6 +44,7 @@ export interface UpOptions {
   progress: Progress;
   /** How long agents may take to become ready. */
   timeoutMs?: number;
+  fqdn?: FqdnSettings;
 }
 
 export class LabError extends Error {}
@@ -85,6 +87,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     controller: { pid: 0 },
     agents: {},
     network: LAB_NETWORK,
+    ...(o.fqdn ? { fqdn: o.fqdn } : {}),
   };
   await mkdir(logsDir(o.name), { recursive: true });
   await writeLabState(state);
@@ -193,6 +196,7 @@ async function registerNodes(lab: string, s: LabState): Promise<void> {
           datapath: s.datapath,
           ...(s.datapath === 'ebpf' ? { pinDir: `${bpfDir(lab)}/${n.name}` } : {}),
           apiSocket: apiSocketPath(lab),
+          ...(s.fqdn ? { fqdn: s.fqdn } : {}),
           // Drops and L7 events to disk, rotated at 10 MiB (palisade observe reads the ring buffer instead).
           flowLog: { path: `${dir}/flows.log`, maxSizeBytes: 10 * 1024 * 1024, maxFiles: 3, include: [{ verdict: ['DROPPED'] }, { event_type: [{ type: 5 }] }] },
           network: {

@@ -59,6 +59,15 @@ export interface LabState {
   controller: { pid: number };
   agents: Record<string, { pid: number }>;
   network: LabNetwork;
+  /** toFQDNs tuning handed to every agent (absent: the agent's defaults). */
+  fqdn?: FqdnSettings;
+}
+
+export interface FqdnSettings {
+  /** Seconds a learned address lives at least (Cilium's --tofqdns-min-ttl). */
+  minTtl?: number;
+  /** Addresses kept per name, oldest out first (Cilium's --tofqdns-endpoint-max-ip-per-hostname). */
+  maxIpsPerName?: number;
 }
 
 export interface LabNode {

@@ -7,7 +7,7 @@
  */
 import type { PolicyObject, Service } from '../k8s/objects.ts';
 import { IDENTITY_WORLD, RESERVED_LABELS, RESERVED_NAMES } from '../identity/index.ts';
-import { normaliseName } from '../fqdn/index.ts';
+import { normaliseName, type NameMatcher } from '../fqdn/index.ts';
 import {
   type CompiledEntry,
   decide,
@@ -184,6 +184,28 @@ export class PolicySnapshot {
       dropReason: l3Denied ? (l3Denied.reason === 'denied-by-rule' ? 'POLICY_DENY' : 'POLICY_DENIED') : null,
       l7Answer: l3Denied || !l7Denied ? null : l7Denied.l7?.protocol === 'dns' ? 'DNS REFUSED' : '403 Access denied',
     };
+  }
+
+  /**
+   * The names a pod may look up at a DNS server: the union of `rules.dns` of
+   * the egress entries that would steer this query to the DNS proxy; 'all'
+   * when an L3/L4 rule allows it unfiltered or the pod has no egress policy;
+   * [] when policy drops it. What the proxy asks for every query.
+   */
+  dnsRules(srcIp: string, server: { ip: string; port: number }, protocol: 'TCP' | 'UDP', fqdns: FqdnLookup = NO_FQDNS): readonly NameMatcher[] | 'all' {
+    const src = this.#byIp.get(srcIp);
+    const dir = src ? this.#p.compiled.get(src.identity)?.egress : undefined;
+    if (!dir) return 'all';
+    const dst = this.resolvePeer({ ip: server.ip });
+    const d = decide(dir, dst.peer, protocol, server.port, dst.endpoint?.namedPorts, fqdns);
+    if (isSentinel(d)) return d === DEFAULT_DENY ? [] : 'all';
+    if (d.entry.deny) return [];
+    if (d.entry.l7?.protocol !== 'dns') return d.entry.l7 === null ? 'all' : [];
+    const out: NameMatcher[] = [];
+    for (const c of matchingEntries(dir.allow, dst.peer, protocol, server.port, dst.endpoint?.namedPorts, fqdns)) {
+      if (c.entry.l7?.protocol === 'dns') out.push(...c.entry.l7.dns);
+    }
+    return out;
   }
 
   #direction(

@@ -24,6 +24,7 @@ import { assertNotRootNetns } from '../root-guard.ts';
 import { diffTransaction, fullTransaction, renderState, TABLE, type RulesetState } from './ruleset.ts';
 import { renderServices } from './render-services.ts';
 import { PROXY_MARK } from './render-policy.ts';
+import { libnftablesAvailable, nftInProcess } from './libnftables.ts';
 
 /** The routing table that turns marked (TPROXY'd) packets into local deliveries. */
 const PROXY_TABLE = 100;
@@ -69,7 +70,7 @@ export class LegacyDatapath implements Datapath {
     // Services: their own table, rewritten whole (atomically) when anything in it changed.
     const services = renderServices(state.services);
     if (services !== this.#servicesInstalled) {
-      await nft(services);
+      await policyNft(services);
       this.#servicesInstalled = services;
       this.#serviceCount = state.services.length;
     }
@@ -80,16 +81,16 @@ export class LegacyDatapath implements Datapath {
       result = { full: false, endpointsProgrammed: 0, ipcacheChanges: 0, durationMs: performance.now() - t0 };
     } else if (diff !== undefined) {
       try {
-        await nft(diff.script);
+        await policyNft(diff.script);
         result = { full: false, endpointsProgrammed: diff.endpoints, ipcacheChanges: diff.ipcacheChanges, durationMs: 0 };
       } catch {
         // The kernel's table is not what we last wrote (someone flushed it?):
         // rewrite it whole, still in one transaction.
-        await nft(fullTransaction(next));
+        await policyNft(fullTransaction(next));
         result = { full: true, endpointsProgrammed: next.endpoints.size, ipcacheChanges: next.ipcache.size, durationMs: 0 };
       }
     } else {
-      await nft(fullTransaction(next));
+      await policyNft(fullTransaction(next));
       result = { full: true, endpointsProgrammed: next.endpoints.size, ipcacheChanges: next.ipcache.size, durationMs: 0 };
     }
     this.#installed = next;
@@ -140,6 +141,11 @@ export class LegacyDatapath implements Datapath {
       ...(this.#lastApply ? { lastApply: this.#lastApply } : {}),
     };
   }
+}
+
+/** Policy transactions go through libnftables in-process when it loads (milliseconds matter: see libnftables.ts). */
+function policyNft(script: string): Promise<void> {
+  return libnftablesAvailable() ? nftInProcess(script) : nft(script);
 }
 
 /** Namespaced sysctls of the current (node) network namespace. */

@@ -9,12 +9,15 @@
  * ingress chain still runs for pod-to-pod traffic on the same node; on
  * ingress it `accept`s.
  *
- * What nftables cannot decide is left out and so dropped — fail closed:
- * L7 rules (until the proxies steer traffic) and toFQDNs (until the DNS proxy
- * learns addresses).
+ * L7 entries are not allowed here: prerouting steers their traffic (TPROXY)
+ * to the node's HTTP or DNS proxy, which decides each request. toFQDNs
+ * entries match a named set of the addresses the DNS proxy learned for the
+ * selected names. What cannot be decided (an L7 protocol with no proxy
+ * running) is left out and so dropped — fail closed.
  */
 import { createHash } from 'node:crypto';
 import type { CompiledEntry, DirectionPolicy, EndpointInfo, PolicySnapshot, PortSpec } from '../../policy/index.ts';
+import type { NameMatcher } from '../../fqdn/index.ts';
 import { IDENTITY_WORLD } from '../../identity/index.ts';
 
 export type NftDirection = 'ingress' | 'egress';
@@ -48,20 +51,32 @@ const logDrop = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): stri
   `log group ${NFLOG_GROUP} prefix "d:${id}:${dir === 'ingress' ? 'in' : 'eg'}:${reason}" `;
 const logAllow = (id: string, dir: NftDirection): string => `log group ${NFLOG_GROUP} prefix "a:${id}:${dir === 'ingress' ? 'in' : 'eg'}" `;
 
+/** Where L7 traffic goes, and the nft set that holds a toFQDNs selector's addresses. */
+export interface RenderContext {
+  httpProxyPort?: number;
+  dnsProxyPort?: number;
+  fqdnSet(selectors: readonly NameMatcher[]): string;
+}
+
+/** The transport protocols each L7 proxy speaks. */
+const L7_TRANSPORTS = { http: ['tcp'], dns: ['udp', 'tcp'] } as const;
+
 export function renderDirection(
   snap: PolicySnapshot,
   subject: EndpointInfo,
   dir: DirectionPolicy,
   direction: NftDirection,
-  httpProxyPort?: number,
+  rc: RenderContext,
 ): RenderedDirection {
   const id = endpointChainId(subject.key);
   const peerField = direction === 'egress' ? 'daddr' : 'saddr';
   const allowVerdict = direction === 'egress' ? 'return' : 'accept';
   const rules = [`meta mark set ${IDENTITY_WORLD}`, `meta mark set ip ${peerField} map @ipcache`];
   const unenforceable: string[] = [];
+  const matches = (c: CompiledEntry, onlyProto?: 'tcp' | 'udp', problems = unenforceable): string[] =>
+    entryMatches(snap, subject, c, direction, problems, rc, onlyProto);
   for (const c of dir.deny) {
-    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) {
+    for (const m of matches(c)) {
       rules.push(`${m}counter name "${counterName(id, direction, 'deny')}" ${logDrop(id, direction, 'deny')}drop`);
     }
   }
@@ -70,25 +85,27 @@ export function renderDirection(
   // it to the proxy, which checks each request.
   const proxy: string[] = [];
   for (const c of dir.allow) {
-    if (c.entry.l7 === null) {
-      for (const m of entryMatches(snap, subject, c, direction, unenforceable)) rules.push(`${m}${logAllow(id, direction)}${allowVerdict}`);
+    const l7 = c.entry.l7;
+    if (l7 === null) {
+      for (const m of matches(c)) rules.push(`${m}${logAllow(id, direction)}${allowVerdict}`);
       continue;
     }
-    if (c.entry.l7.protocol !== 'http' || httpProxyPort === undefined) {
-      unenforceable.push(`${c.entry.origin.path}: L7 ${c.entry.l7.protocol} rules (no proxy for it): dropped`);
+    const port = l7.protocol === 'http' ? rc.httpProxyPort : rc.dnsProxyPort;
+    if (port === undefined) {
+      unenforceable.push(`${c.entry.origin.path}: L7 ${l7.protocol} rules (no proxy for it): dropped`);
       continue;
     }
-    for (const m of entryMatches(snap, subject, c, direction, unenforceable)) {
-      proxy.push(`${m}meta l4proto tcp tproxy ip to :${httpProxyPort} meta mark set ${PROXY_MARK} accept`);
+    for (const proto of L7_TRANSPORTS[l7.protocol]) {
+      for (const m of matches(c, proto)) proxy.push(`${m}tproxy ip to :${port} meta mark set ${PROXY_MARK} accept`);
     }
   }
   rules.push(dir.enforced ? `counter name "${counterName(id, direction, 'denied')}" ${logDrop(id, direction, 'denied')}drop` : allowVerdict);
   let proxyRules: string[] | null = null;
   if (proxy.length > 0) {
     const passThrough: string[] = [];
-    for (const c of dir.deny) for (const m of entryMatches(snap, subject, c, direction, [])) passThrough.push(`${m}return`);
+    for (const c of dir.deny) for (const m of matches(c, undefined, [])) passThrough.push(`${m}return`);
     for (const c of dir.allow) {
-      if (c.entry.l7 === null) for (const m of entryMatches(snap, subject, c, direction, [])) passThrough.push(`${m}return`);
+      if (c.entry.l7 === null) for (const m of matches(c, undefined, [])) passThrough.push(`${m}return`);
     }
     proxyRules = [rules[0]!, rules[1]!, ...passThrough, ...proxy];
   }
@@ -102,6 +119,8 @@ function entryMatches(
   c: CompiledEntry,
   direction: NftDirection,
   unenforceable: string[],
+  rc: RenderContext,
+  onlyProto?: 'tcp' | 'udp',
 ): string[] {
   const peerField = direction === 'egress' ? 'daddr' : 'saddr';
   const l3: string[] = [];
@@ -116,10 +135,11 @@ function entryMatches(
       const except = cidr.exceptCidrs.filter((e) => !e.includes(':'));
       l3.push(`meta mark ${IDENTITY_WORLD} ip ${peerField} ${cidr.cidr} ${except.length ? `ip ${peerField} != { ${except.join(', ')} } ` : ''}`);
     }
-    if (peers.fqdns.length > 0) unenforceable.push(`${c.entry.origin.path}: toFQDNs (no DNS proxy yet): dropped`);
+    // Like CIDRs, names only ever select addresses outside the cluster.
+    if (peers.fqdns.length > 0) l3.push(`meta mark ${IDENTITY_WORLD} ip ${peerField} @${rc.fqdnSet(peers.fqdns)} `);
   }
   if (l3.length === 0) return [];
-  const l4 = portMatches(snap, subject, c, direction, ids);
+  const l4 = portMatches(snap, subject, c, direction, ids, onlyProto);
   const out: string[] = [];
   for (const a of l3) for (const b of l4) out.push(a + b);
   return out;
@@ -127,9 +147,17 @@ function entryMatches(
 
 const PROTO_ANY = '{ tcp, udp, sctp }';
 
-function portMatches(snap: PolicySnapshot, subject: EndpointInfo, c: CompiledEntry, direction: NftDirection, peerIds: ReadonlySet<number>): string[] {
+/** The L4 halves of an entry's matches; with `onlyProto`, only what that protocol can match (steering to a proxy). */
+function portMatches(
+  snap: PolicySnapshot,
+  subject: EndpointInfo,
+  c: CompiledEntry,
+  direction: NftDirection,
+  peerIds: ReadonlySet<number>,
+  onlyProto?: 'tcp' | 'udp',
+): string[] {
   const ports = c.entry.ports;
-  if (ports === null) return [''];
+  if (ports === null) return [onlyProto ? `meta l4proto ${onlyProto} ` : ''];
   // Group numeric ports by protocol so one rule carries a set of them.
   const byProto = new Map<string, string[]>();
   const add = (proto: string, port: string): void => {
@@ -141,7 +169,9 @@ function portMatches(snap: PolicySnapshot, subject: EndpointInfo, c: CompiledEnt
     for (const [proto, port] of resolve(snap, subject, p, direction, peerIds, c.entry.peers.any)) add(proto, port);
   }
   const out: string[] = [];
-  for (const [proto, list] of byProto) {
+  for (const [p, list] of byProto) {
+    if (onlyProto && p !== onlyProto && p !== 'any') continue;
+    const proto = onlyProto ?? p;
     const all = list.includes('*');
     if (proto === 'icmp' || proto === 'icmpv6') {
       out.push(all ? `meta l4proto ${proto} ` : `${proto} type { ${list.join(', ')} } `);

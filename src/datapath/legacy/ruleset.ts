@@ -4,6 +4,7 @@
  *
  *   table inet palisade
  *     map ipcache      ip → identity (packet mark), every pod and node address
+ *     set fq_<hash>    addresses of one toFQDNs selector (learned by the DNS proxy)
  *     map egress_eps   local pod ip → jump <endpoint>_eg   (only pods with egress policy)
  *     map ingress_eps  local pod ip → jump <endpoint>_in   (only pods with ingress policy)
  *     chain forward    established → accept; saddr vmap egress_eps; daddr vmap ingress_eps
@@ -14,7 +15,9 @@
  */
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE } from '../../identity/index.ts';
 import type { DatapathState } from '../types.ts';
-import { counterName, endpointChainId, NFLOG_GROUP, PROXY_MARK, renderDirection, type NftDirection } from './render-policy.ts';
+import { createHash } from 'node:crypto';
+import { fqdnSelectorKey, type NameMatcher } from '../../fqdn/index.ts';
+import { counterName, endpointChainId, NFLOG_GROUP, PROXY_MARK, renderDirection, type NftDirection, type RenderContext } from './render-policy.ts';
 
 export const TABLE = 'inet palisade';
 
@@ -35,7 +38,13 @@ export interface EndpointRules {
 export interface RulesetState {
   ipcache: Map<string, number>;
   endpoints: Map<string, EndpointRules>;
+  /** `fq_<hash>` → the addresses its toFQDNs selector allows now. */
+  fqdnSets: Map<string, Set<string>>;
 }
+
+/** The nft set of a toFQDNs selector: named by its stable key, so rules stay put while addresses come and go. */
+export const fqdnSetName = (selectors: readonly NameMatcher[]): string =>
+  'fq_' + createHash('sha256').update(fqdnSelectorKey(selectors)).digest('hex').slice(0, 16);
 
 export function renderState(s: DatapathState): RulesetState {
   const ipcache = new Map<string, number>();
@@ -44,6 +53,16 @@ export function renderState(s: DatapathState): RulesetState {
   for (const ep of s.snapshot.endpoints()) {
     for (const ip of ep.ips) if (!ip.includes(':')) ipcache.set(ip, ep.identity);
   }
+  const fqdnSets = new Map<string, Set<string>>();
+  const rc: RenderContext = {
+    ...(s.httpProxyPort !== undefined ? { httpProxyPort: s.httpProxyPort } : {}),
+    ...(s.dnsProxyPort !== undefined ? { dnsProxyPort: s.dnsProxyPort } : {}),
+    fqdnSet(selectors) {
+      const name = fqdnSetName(selectors);
+      if (!fqdnSets.has(name)) fqdnSets.set(name, new Set([...(s.fqdnIps?.(selectors) ?? [])].filter((ip) => !ip.includes(':'))));
+      return name;
+    },
+  };
   const endpoints = new Map<string, EndpointRules>();
   for (const local of s.localEndpoints) {
     const ep = s.snapshot.endpoint(local.key);
@@ -51,7 +70,7 @@ export function renderState(s: DatapathState): RulesetState {
     if (!ep || !policy) continue;
     const render = (dir: NftDirection) => {
       const d = policy[dir];
-      return d.selected ? renderDirection(s.snapshot, ep, d, dir, s.httpProxyPort) : null;
+      return d.selected ? renderDirection(s.snapshot, ep, d, dir, rc) : null;
     };
     const eg = render('egress');
     const ig = render('ingress');
@@ -68,7 +87,7 @@ export function renderState(s: DatapathState): RulesetState {
       unenforceable: [...(eg?.unenforceable ?? []), ...(ig?.unenforceable ?? [])],
     });
   }
-  return { ipcache, endpoints };
+  return { ipcache, endpoints, fqdnSets };
 }
 
 /** Each endpoint has up to four chains, each reached through its own verdict map. */
@@ -87,6 +106,8 @@ function counters(e: EndpointRules): string[] {
 /** Replaces the whole table in one transaction: used at start-up and to recover. */
 export function fullTransaction(s: RulesetState): string {
   const out = [`add table ${TABLE}`, `delete table ${TABLE}`, `table ${TABLE} {`];
+  // Sets first: chains refer to them.
+  for (const [name, ips] of s.fqdnSets) out.push(`  set ${name} { type ipv4_addr;${ips.size ? ` elements = { ${[...ips].join(', ')} }` : ''} }`);
   for (const e of s.endpoints.values()) {
     for (const c of counters(e)) out.push(`  counter ${c} { }`);
     for (const d of DIRS) {
@@ -125,6 +146,8 @@ export function fullTransaction(s: RulesetState): string {
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     '    ct state established,related accept',
+    // Steered to a proxy: the proxy decides, not the egress chain (whose L7 entries allow nothing).
+    `    meta mark & ${PROXY_MARK} == ${PROXY_MARK} accept`,
     '    ip saddr vmap @egress_eps',
     '  }',
     '}',
@@ -154,6 +177,17 @@ export function diffTransaction(prev: RulesetState, next: RulesetState): { scrip
   }
   if (del.length) out.push(`delete element ${TABLE} ipcache { ${del.join(', ')} }`);
   if (add.length) out.push(`add element ${TABLE} ipcache { ${add.join(', ')} }`);
+  // New sets and their elements before any rule refers to them; old sets go last, after their rules.
+  let fqdnChanges = 0;
+  for (const [name, ips] of next.fqdnSets) {
+    const old = prev.fqdnSets.get(name);
+    if (!old) out.push(`add set ${TABLE} ${name} { type ipv4_addr; }`);
+    const gone = old ? [...old].filter((ip) => !ips.has(ip)) : [];
+    const added = [...ips].filter((ip) => !old?.has(ip));
+    if (gone.length) out.push(`delete element ${TABLE} ${name} { ${gone.join(', ')} }`);
+    if (added.length) out.push(`add element ${TABLE} ${name} { ${added.join(', ')} }`);
+    fqdnChanges += gone.length + added.length;
+  }
   let endpoints = 0;
   for (const [key, n] of next.endpoints) {
     const p = prev.endpoints.get(key);
@@ -182,6 +216,7 @@ export function diffTransaction(prev: RulesetState, next: RulesetState): { scrip
     for (const d of DIRS) if (e[d]) out.push(`delete chain ${TABLE} ${chainName(e.id, d)}`);
     for (const c of counters(e)) out.push(`delete counter ${TABLE} ${c}`);
   }
+  for (const name of prev.fqdnSets.keys()) if (!next.fqdnSets.has(name)) out.push(`delete set ${TABLE} ${name}`);
   if (out.length === 0) return null;
-  return { script: out.join('\n') + '\n', ipcacheChanges: del.length + add.length, endpoints };
+  return { script: out.join('\n') + '\n', ipcacheChanges: del.length + add.length + fqdnChanges, endpoints };
 }

@@ -1,0 +1,132 @@
+/**
+ * The node's transparent DNS proxy, as the agent runs it:
+ *
+ *   datapath (TPROXY, UDP and TCP :15053) ──► DnsProxy (src/fqdn)
+ *     query ──► PolicySnapshot.dnsRules(pod, server) ──► allowed? forward : REFUSED
+ *     answer ──► name cache ──► onLearned ──► the agent puts new addresses in
+ *                the datapath's toFQDNs sets ──► only then is the answer released
+ *     events ──► L7 DNS flow records (and hubble_dns_* through the flow store)
+ *
+ * The name cache is saved in the node's run directory, so an agent restart
+ * keeps allowing what pods resolved before it (until their TTLs end). While
+ * nothing listens, steered queries are dropped and the pod's resolver retries:
+ * failing closed.
+ */
+import type { Server } from 'node:net';
+import { listenTransparent, openTransparentUdp, type TransparentUdp } from '../datapath/index.ts';
+import { DnsProxy, type DnsEvent, type NameMatcher } from '../fqdn/index.ts';
+import { makeFlow, type Flow, type FlowStore } from '../flows/index.ts';
+import type { PolicySnapshot } from '../policy/index.ts';
+import { endpointOf, knownNames, policies, type FlowContext } from './flow-events.ts';
+
+export const DNS_PROXY_PORT = 15053;
+
+export interface NodeDnsProxyOptions {
+  ctx: FlowContext;
+  flows: FlowStore;
+  /** Where the name cache persists. */
+  cacheFile: string;
+  minTtl?: number;
+  maxIpsPerName?: number;
+  /** New addresses for a name: resolve once the datapath allows them (the answer waits ≤ 100 ms). */
+  onLearned(name: string, ips: readonly string[]): Promise<void> | undefined;
+  /** Addresses left the cache (expired or evicted): the datapath should drop them. */
+  onForgotten(): void;
+}
+
+const RULES_CACHE_MAX = 4096;
+
+export function createDnsProxy(o: NodeDnsProxyOptions): DnsProxy {
+  // One lookup per pod, server and transport per policy snapshot, not per query.
+  const rules = new WeakMap<PolicySnapshot, Map<string, readonly NameMatcher[] | 'all'>>();
+  return new DnsProxy({
+    allowedFor(podIp, server, transport) {
+      const snap = o.ctx.snapshot();
+      let cache = rules.get(snap);
+      if (!cache) rules.set(snap, (cache = new Map()));
+      const key = `${podIp}|${server.ip}|${server.port}|${transport}`;
+      let r = cache.get(key);
+      if (r === undefined) {
+        r = snap.dnsRules(podIp, server, transport === 'udp' ? 'UDP' : 'TCP', o.ctx.fqdns);
+        if (cache.size >= RULES_CACHE_MAX) cache.clear();
+        cache.set(key, r);
+      }
+      return r;
+    },
+    onLearned: (_pod, name, ips) => o.onLearned(name, ips),
+    onForgotten: () => o.onForgotten(),
+    onEvent: (e) => o.flows.addFlow(dnsFlow(o.ctx, e)),
+    cacheFile: o.cacheFile,
+    ...(o.minTtl !== undefined ? { minTtl: o.minTtl } : {}),
+    ...(o.maxIpsPerName !== undefined ? { maxIpsPerName: o.maxIpsPerName } : {}),
+  });
+}
+
+/** Opens the proxy's transparent UDP and TCP listeners on `port`. */
+export async function listenDnsProxy(proxy: DnsProxy, port = DNS_PROXY_PORT): Promise<{ close(): Promise<void> }> {
+  let udp: TransparentUdp | undefined = undefined;
+  udp = await openTransparentUdp(port, (d) => proxy.handleUdp(d, udp!));
+  let tcp: Server;
+  try {
+    // Half-open: a client may shut its side after the last query and still read the answers.
+    tcp = await listenTransparent(port, (s) => proxy.handleTcp(s), { allowHalfOpen: true });
+  } catch (err) {
+    await udp.close();
+    throw err;
+  }
+  return {
+    async close() {
+      tcp.close();
+      await udp.close();
+      await proxy.close();
+    },
+  };
+}
+
+/**
+ * One DNS event as Hubble records it: a query travels pod → server, a
+ * response server → pod; both are egress traffic of the pod, with the
+ * policy that allowed (or refused) the name.
+ */
+export function dnsFlow(ctx: FlowContext, e: DnsEvent): Flow {
+  const snap = ctx.snapshot();
+  const query = e.type === 'query';
+  const [src, dst] = query ? [e.pod, e.server] : [e.server, e.pod];
+  const denied = e.verdict === 'DROPPED';
+  let who: ReturnType<typeof policies> = [];
+  try {
+    const v = snap.verdict(
+      { src: { ip: e.pod.ip }, dst: { ip: e.server.ip }, protocol: e.protocol === 'udp' ? 'UDP' : 'TCP', port: e.server.port, dnsName: e.query },
+      ctx.fqdns,
+    );
+    who = policies((denied ? v.egress?.l7?.from : v.egress?.allowedBy) ?? []);
+  } catch {
+    // The pod left the snapshot since it asked: the record goes out without policies.
+  }
+  const ports = { source_port: src.port, destination_port: dst.port };
+  return makeFlow({
+    verdict: e.verdict,
+    node_name: ctx.node,
+    IP: { source: src.ip, destination: dst.ip, ipVersion: 'IPv4' },
+    l4: e.protocol === 'udp' ? { UDP: ports } : { TCP: ports },
+    source: endpointOf(ctx, snap, src.ip),
+    destination: endpointOf(ctx, snap, dst.ip),
+    ...knownNames(ctx, src.ip, dst.ip),
+    Type: 'L7',
+    traffic_direction: 'EGRESS',
+    is_reply: !query,
+    l7: {
+      type: query ? 'REQUEST' : 'RESPONSE',
+      ...(e.latencyNs !== undefined ? { latency_ns: String(e.latencyNs) } : {}),
+      dns: {
+        query: e.query,
+        qtypes: [...e.qtypes],
+        observation_source: 'proxy',
+        ...(e.rcode !== undefined ? { rcode: e.rcode } : {}),
+        ...(e.ips ? { ips: [...e.ips] } : {}),
+        ...(e.ttl !== undefined ? { ttl: e.ttl } : {}),
+      },
+    },
+    ...(who.length ? (denied ? { egress_denied_by: who } : { egress_allowed_by: who }) : {}),
+  });
+}
