@@ -29,6 +29,7 @@ import type { FqdnLookup } from '../policy/index.ts';
 
 export interface AgentStatus {
   node: string;
+  pid: number;
   ready: boolean;
   datapath: DatapathStatus;
   endpoints: Registration[];
@@ -341,6 +342,7 @@ export class Agent {
   async status(): Promise<AgentStatus> {
     return {
       node: this.#cfg.node,
+      pid: process.pid,
       ready: this.#ready,
       datapath: this.#datapath.status(),
       endpoints: this.#registry.all(),

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp } from '../../src/lab/lifecycle.ts';
 import { silentProgress } from '../../src/lab/progress.ts';
-import { podNetns, type LabState } from '../../src/lab/paths.ts';
+import { podNetns, type FqdnSettings, type LabState } from '../../src/lab/paths.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PALISADE = `${ROOT}bin/palisade`;
@@ -42,12 +42,12 @@ export interface TestLab {
   down(): Promise<void>;
 }
 
-export async function startLab(name: string, nodes = 2): Promise<TestLab> {
+export async function startLab(name: string, nodes = 2, opts: { fqdn?: FqdnSettings } = {}): Promise<TestLab> {
   requireRoot();
   const dir = mkdtempSync(`${tmpdir()}/palisade-e2e-`);
   let state: LabState;
   try {
-    state = await labUp({ name, nodes, datapath: DATAPATH, progress: silentProgress });
+    state = await labUp({ name, nodes, datapath: DATAPATH, progress: silentProgress, ...opts });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     await labDown(name).catch(() => undefined);
