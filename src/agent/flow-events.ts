@@ -131,6 +131,7 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   const ip = p.ip;
   if (!ip) return undefined;
   const [kind, , dirText, reason] = p.prefix.split(':');
+  if (kind !== 'f' && kind !== 'a' && kind !== 'd') return undefined; // the loss probe, or not ours
   const snap = ctx.snapshot();
   const l4 = l4Of(ip);
   const base = {

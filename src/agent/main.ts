@@ -4,7 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
-import { EbpfDatapath, LegacyDatapath, NFLOG_GROUP, openNflog, type NflogReader } from '../datapath/index.ts';
+import { createSocket } from 'node:dgram';
+import { EbpfDatapath, LegacyDatapath, NFLOG_GROUP, NFLOG_PROBE, openNflog, type NflogReader } from '../datapath/index.ts';
 import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
@@ -81,10 +82,23 @@ export async function runAgent(configFile: string): Promise<void> {
   process.on('exit', () => void observer?.close());
 }
 
-/** Packets the kernel could not hand us (reader too slow) are lost events, never silent. */
+/**
+ * Packets the kernel could not hand us (reader too slow) are lost events,
+ * never silent. Losses show as sequence gaps once a later event arrives; after
+ * an overrun a probe datagram (logged by the datapath) is that later event,
+ * so the tail of a burst is counted too.
+ */
 let reportedLost = 0;
+let probedOverruns = 0;
+const probeSocket = createSocket('udp4');
+probeSocket.on('error', () => {});
+probeSocket.unref();
 function syncLost(agent: Agent, nflog: NflogReader): void {
   const lost = nflog.stats.lost;
   if (lost > reportedLost) agent.flows.recordLost('PERF_EVENT_RING_BUFFER', lost - reportedLost);
   reportedLost = lost;
+  if (nflog.stats.overruns > probedOverruns) {
+    probedOverruns = nflog.stats.overruns;
+    probeSocket.send(Buffer.alloc(1), NFLOG_PROBE.port, NFLOG_PROBE.ip);
+  }
 }

@@ -14,7 +14,7 @@ export { buildLabNetwork, destroyLabNetwork, addNode, UNDERLAY_IF, type LabWirin
 export { assertNotRootNetns } from './root-guard.ts';
 export { wirePod, unwirePod, checkPod, hostIfname, POD_GATEWAY } from './pod-wiring.ts';
 export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts';
-export { NFLOG_GROUP } from './legacy/render-policy.ts';
+export { NFLOG_GROUP, NFLOG_PROBE } from './legacy/render-policy.ts';
 export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type DatapathEvent, type EbpfStatus } from './ebpf/index.ts';
 export { listenTransparent, connectTransparent } from './transparent-tcp.ts';
 export { openTransparentUdp, type TransparentUdp, type TransparentDatagram } from './transparent-udp.ts';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { labName, requireRoot, ROOT, startLab, type TestLab } from './lab-kit.ts';
+import { labName, requireRoot, startLab, type TestLab } from './lab-kit.ts';
 import { agentSocketPath, podNetns } from '../../src/lab/paths.ts';
 import { unixRequest } from '../../src/lab/unix-http.ts';
 
@@ -51,10 +51,13 @@ test('a 10 s flood of dropped packets: the agent stays responsive, bounded, and 
   const dropped = (st: Status): number => st.drops.filter((d) => d.endpoint === 'default/target').reduce((t, d) => t + d.packets, 0);
   const before = JSON.parse((await unixRequest(sock, 'GET', '/v1/status')).body) as Status;
   const rss0 = rssMiB(agentPid);
-  // Up to 200,000 datagrams per second; on a 2-core machine the sender itself is the limit.
-  const flood = spawn('ip', ['netns', 'exec', podNetns(lab.name, 'default', 'flooder'), process.execPath, `${ROOT}test/e2e/tools/udp-flood.ts`, targetIp, '9999', '--seconds', '10', '--rate', '200000']);
+  // 200,000 16-byte datagrams per second, each one a logged drop: sockperf
+  // (Debian) in throughput mode needs no server. On a 2-core machine the
+  // sender, the kernel and the agent share the cores, so the rate reached is printed.
+  const flood = spawn('ip', ['netns', 'exec', podNetns(lab.name, 'default', 'flooder'), 'sockperf', 'tp', '-i', targetIp, '-p', '9999', '-m', '16', '-t', '10', '--mps', '200000']);
   let out = '';
   flood.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  flood.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<void>((r) => flood.on('close', () => r()));
   let worst = 0;
   let rssMax = rss0;
@@ -74,7 +77,10 @@ test('a 10 s flood of dropped packets: the agent stays responsive, bounded, and 
   polling = false;
   await poll;
   await new Promise((r) => setTimeout(r, 1500)); // let the reader drain
-  const { sent, seconds } = JSON.parse(out) as { sent: number; seconds: number };
+  const m = /Total of (\d+) messages sent in ([\d.]+) sec/.exec(out);
+  assert.ok(m, `sockperf's summary: ${out}`);
+  const sent = Number(m[1]);
+  const seconds = Number(m[2]);
   const st = JSON.parse((await unixRequest(sock, 'GET', '/v1/status')).body) as Status;
   // The datapath's own drop counter sits in the same rule as the log statement:
   // every packet it counts was handed to the agent as an event.
@@ -89,5 +95,6 @@ test('a 10 s flood of dropped packets: the agent stays responsive, bounded, and 
   // Every event the datapath produced is either a record or a counted loss. (Packets the
   // kernel dropped before netfilter, under this load, never became events.)
   assert.ok(events > 0 && events <= sent, `${events} drop events for ${sent} packets sent`);
-  assert.ok(seen + lost >= events * 0.95, `recorded ${seen} + lost ${lost} account for the ${events} drop events`);
+  // The loss probe reveals the tail of the burst too, so the accounting is exact but for the probes themselves.
+  assert.ok(seen + lost >= events * 0.99, `recorded ${seen} + lost ${lost} account for the ${events} drop events`);
 });

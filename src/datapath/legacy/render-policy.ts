@@ -47,6 +47,13 @@ export const counterName = (id: string, dir: NftDirection, reason: 'deny' | 'den
  * `a:<endpoint>:<in|eg>` an allowed new connection, `f` a forwarded one.
  */
 export const NFLOG_GROUP = 1;
+/**
+ * A datagram to this address is logged with prefix `p` and dropped: the
+ * agent sends one after its reader overran, so the probe's sequence number
+ * reveals how many events the kernel dropped at the tail of a burst (gaps
+ * are otherwise seen only when a later event arrives).
+ */
+export const NFLOG_PROBE = { ip: '127.0.0.127', port: 9 } as const;
 const logDrop = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): string =>
   `log group ${NFLOG_GROUP} prefix "d:${id}:${dir === 'ingress' ? 'in' : 'eg'}:${reason}" `;
 const logAllow = (id: string, dir: NftDirection): string => `log group ${NFLOG_GROUP} prefix "a:${id}:${dir === 'ingress' ? 'in' : 'eg'}" `;

@@ -56,7 +56,7 @@ test('without a DNS proxy the DNS rule is reported unenforceable and dropped', (
 test('toFQDNs: one set per selector, holding what was learned for the names it matches, on the given ports only', () => {
   const s = renderState(state({ 'api.github.com.': ['198.18.0.5'], 'example.org.': ['198.18.0.6'], 'evil.com.': ['198.18.0.7'] }));
   assert.equal(s.fqdnSets.size, 1);
-  const [[name, ips]] = [...s.fqdnSets];
+  const [name, ips] = [...s.fqdnSets][0]!;
   assert.deepEqual([...ips!].sort(), ['198.18.0.5', '198.18.0.6']);
   const fe = s.endpoints.get('prod/frontend')!;
   assert.ok(fe.egress!.some((r) => r.includes(`ip daddr @${name} tcp dport { 443 } `)), fe.egress!.join('\n'));

@@ -17,7 +17,7 @@ import { IDENTITY_HOST, IDENTITY_REMOTE_NODE } from '../../identity/index.ts';
 import type { DatapathState } from '../types.ts';
 import { createHash } from 'node:crypto';
 import { fqdnSelectorKey, type NameMatcher } from '../../fqdn/index.ts';
-import { counterName, endpointChainId, NFLOG_GROUP, PROXY_MARK, renderDirection, type NftDirection, type RenderContext } from './render-policy.ts';
+import { counterName, endpointChainId, NFLOG_GROUP, NFLOG_PROBE, PROXY_MARK, renderDirection, type NftDirection, type RenderContext } from './render-policy.ts';
 
 export const TABLE = 'inet palisade';
 
@@ -133,6 +133,10 @@ export function fullTransaction(s: RulesetState): string {
     '  }',
     // A later chain on the same hook sees only what policy let through: one
     // record per forwarded connection (its first packet), for flows.
+    '  chain probe {',
+    '    type filter hook output priority filter; policy accept;',
+    `    ip daddr ${NFLOG_PROBE.ip} udp dport ${NFLOG_PROBE.port} log group ${NFLOG_GROUP} prefix "p" drop`,
+    '  }',
     '  chain forwarded {',
     '    type filter hook forward priority filter + 10; policy accept;',
     `    ct state new log group ${NFLOG_GROUP} prefix "f"`,
