@@ -64,7 +64,7 @@ export async function runController(lab: string, log: Log = (m) => console.log(`
   });
   for (const ev of [k8s.ADD, k8s.UPDATE, k8s.DELETE] as const) services.on(ev, () => svc.changed());
   const hosts = watch('/apis/lab.palisade.dev/v1/externalhosts', 'lab.palisade.dev/v1', 'ExternalHost');
-  const ext = new ExternalHostController(lab, log);
+  const ext = new ExternalHostController(lab, log, RawObjectApi.makeRaw(kc, false));
   hosts.on(k8s.ADD, (o) => ext.observe(o as never));
   hosts.on(k8s.UPDATE, (o) => ext.observe(o as never));
   hosts.on(k8s.DELETE, (o) => ext.forget(o.metadata?.name ?? ''));
@@ -241,12 +241,15 @@ class Controller {
 export class ExternalHostController {
   readonly #lab: string;
   readonly #log: Log;
+  readonly #api: RawObjectApi | undefined;
   readonly #applied = new Map<string, string>();
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(lab: string, log: Log) {
+  /** With `api`, each host's address is written back to its object's status (`get externalhosts` shows it). */
+  constructor(lab: string, log: Log, api?: RawObjectApi) {
     this.#lab = lab;
     this.#log = log;
+    this.#api = api;
   }
 
   observe(o: { metadata?: { name?: string }; spec?: { names?: string[]; ports?: number[] } }): void {
@@ -259,6 +262,10 @@ export class ExternalHostController {
     this.#run(`externalhost ${name}`, async () => {
       const h = await addExternalHost(this.#lab, spec);
       this.#log(`externalhost ${name}: ${spec.names.join(', ')} at ${h.ip}`);
+      await this.#api?.patch(
+        { apiVersion: 'lab.palisade.dev/v1', kind: 'ExternalHost', metadata: { name }, status: { ip: h.ip } } as k8s.KubernetesObject,
+        undefined, undefined, undefined, undefined, k8s.PatchStrategy.MergePatch,
+      );
     });
   }
 
