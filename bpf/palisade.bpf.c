@@ -13,8 +13,28 @@
  *             to a local pod: CT ─► ingress policy ─► bpf_redirect_peer
  *             else TC_ACT_OK (node traffic)
  *   lxc (tc egress: to_container)   only what the stack delivers to a pod
- *             (replies from world and nodes, host-originated traffic):
- *             reverse NAT, ingress policy for new non-host peers
+ *             (replies from world and nodes, host-originated traffic, the
+ *             proxies' onward connections): reverse NAT, ingress policy for
+ *             new non-host peers
+ *
+ * L7 (policy entries with POLICY_REDIRECT): the connection's packets are
+ * handed to the node's transparent proxy socket (bpf_sk_assign + PROXY_MARK,
+ * then the stack delivers them locally), as nftables TPROXY does in the
+ * legacy datapath; the proxy sees the client as peer and the original
+ * destination (a ClusterIP's backend) as its local address. The proxy
+ * connects onward from the client's own address; the answers to that
+ * connection are handed back to its socket, never to the client pod:
+ *
+ *   pod ─► from_container / from_netdev ─► policy says redirect
+ *            ─► CT (CT_F_TO_PROXY) ─► sk_assign(proxy) ─► stack ─► proxy
+ *   proxy ─► client pod: the CT reply of that entry, through to_container
+ *   proxy ─► upstream (source: client pod): to_container (local upstream,
+ *            CT_F_PROXY_UPSTREAM) or the underlay (remote upstream)
+ *   upstream ─► proxy: from_container (CT_F_PROXY_UPSTREAM reply) or
+ *            from_netdev (no CT entry: a socket of the node bound to the
+ *            pod's address) ─► sk_assign(that socket) ─► stack
+ *   masqueraded (world) answers to the proxy come back de-NATed through the
+ *   stack: an nftables `socket transparent` rule marks them (ebpf-datapath.ts).
  *
  * Connection tracking judges only a connection's first packet: replies and
  * established flows skip policy, as in Cilium ("Replies of allowed
@@ -35,6 +55,7 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <linux/pkt_cls.h>
+#include <linux/if_packet.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "palisade.h"
@@ -322,8 +343,9 @@ static __always_inline __u32 identity_of(__u32 addr)
 /* ------------------------------------------------------------------ policy */
 
 struct verdict {
-	__u8 verdict; /* VERDICT_* */
-	__u8 match;   /* MATCH_* of the most specific allow entry */
+	__u8 verdict;     /* VERDICT_* */
+	__u8 match;       /* MATCH_* of the most specific allow entry */
+	__u16 proxy_port; /* VERDICT_REDIRECTED: the proxy of the most specific L7 entry */
 };
 
 /* Looks up one key; returns 1 when it holds a deny entry. */
@@ -342,6 +364,8 @@ static __always_inline int probe(struct policy_key *k, __u32 peer, __u8 proto, _
 		return 1;
 	if (pv->action == POLICY_ALLOW && v->match == MATCH_NONE)
 		v->match = kind;
+	else if (pv->action == POLICY_REDIRECT && !v->proxy_port)
+		v->proxy_port = pv->proxy_port;
 	return 0;
 }
 
@@ -350,12 +374,14 @@ static __always_inline int probe(struct policy_key *k, __u32 peer, __u8 proto, _
  * endpoint. Every key that could hold a matching entry is looked up, because
  * "If there are any DENY policies that match the request, deny the request"
  * (deny wins over any allow, however specific); among allows the order of
- * probes is compiled.ts's rank: L3+L4, L4-only, L3-only, allow-all.
+ * probes is compiled.ts's rank: L3+L4, L4-only, L3-only, allow-all; and
+ * "allow entries without L7 win over L7 ones": a redirect only when no allow
+ * matched.
  */
 static __always_inline struct verdict policy_decide(const struct endpoint_info *ep, __u8 dir, __u32 peer,
 						   const struct pkt *p)
 {
-	struct verdict v = { .verdict = VERDICT_NOT_ENFORCED, .match = MATCH_NONE };
+	struct verdict v = { .verdict = VERDICT_NOT_ENFORCED, .match = MATCH_NONE, .proxy_port = 0 };
 	__u16 sel = dir == DIR_INGRESS ? EP_F_INGRESS_POLICY : EP_F_EGRESS_POLICY;
 	__u16 enf = dir == DIR_INGRESS ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED;
 	struct policy_key k = { .ep_id = ep->ep_id, .dir = dir };
@@ -374,8 +400,13 @@ static __always_inline struct verdict policy_decide(const struct endpoint_info *
 	if (deny) {
 		v.verdict = VERDICT_DENY_RULE;
 		v.match = MATCH_NONE;
+		v.proxy_port = 0;
 	} else if (v.match != MATCH_NONE) {
 		v.verdict = VERDICT_ALLOWED;
+		v.proxy_port = 0;
+	} else if (v.proxy_port) {
+		v.verdict = VERDICT_REDIRECTED;
+		v.match = MATCH_L7;
 	} else if (ep->flags & enf) {
 		v.verdict = VERDICT_DENIED;
 	}
@@ -399,7 +430,7 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, s
 		return TC_ACT_SHOT;
 	}
 	struct node_config *cfg = node_config();
-	if (cfg && (cfg->flags & CFG_VERDICT_EVENTS) && v.verdict == VERDICT_ALLOWED)
+	if (cfg && (cfg->flags & CFG_VERDICT_EVENTS) && (v.verdict == VERDICT_ALLOWED || v.verdict == VERDICT_REDIRECTED))
 		emit(skb, p, EVENT_POLICY_VERDICT, 0, dir, ep_id, src_id, dst_id, v.match, v.verdict, 0);
 	return 0;
 }
@@ -459,13 +490,15 @@ static __always_inline int ct_lookup(const struct pkt *p, struct ct_entry **out)
 	return dir;
 }
 
-static __always_inline int ct_create(const struct pkt *p, __u32 rev_addr, __u16 rev_port, __u32 src_id)
+static __always_inline int ct_create(const struct pkt *p, __u32 rev_addr, __u16 rev_port, __u32 src_id, __u8 flags,
+				     __u16 proxy_port)
 {
 	struct ct_key k = { .saddr = p->saddr, .daddr = p->daddr, .sport = p->sport, .dport = p->dport,
 			    .proto = p->proto, .scope = CT_SCOPE_CONN };
 	struct ct_entry e = {};
 
-	e.flags = rev_addr ? CT_F_REV_NAT : 0;
+	e.flags = flags | (rev_addr ? CT_F_REV_NAT : 0);
+	e.proxy_port = proxy_port;
 	e.rev_nat_addr = rev_addr;
 	e.rev_nat_port = rev_port;
 	e.src_identity = src_id;
@@ -654,6 +687,142 @@ static __always_inline int to_remote(struct __sk_buff *skb, struct pkt *p, const
 	return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 }
 
+/* ------------------------------------------------------------------ proxies */
+
+/*
+ * Handing a packet to a socket of the node, as TPROXY does: the socket is
+ * assigned at tc ingress (bpf_sk_assign), PROXY_MARK makes the policy route
+ * deliver the packet locally whatever its destination, and the packet keeps
+ * its addresses, so the socket's local address is the original destination.
+ * Lookups follow Cilium's (bpf/lib/proxy.h): the flow's own socket first,
+ * then the proxy's listener by its port alone.
+ *
+ * "Own socket" is a socket of this node for exactly this flow, bound to the
+ * packet's destination: never a listener (a node service on the same port
+ * is not the flow's), never an unconnected UDP socket (the DNS proxy's
+ * reply sockets are bound to the servers' addresses and must not receive
+ * queries), and never one bound to the wildcard address.
+ */
+static __always_inline int own_tcp_socket_ok(const struct bpf_sock *sk, __u32 daddr, int time_wait_ok)
+{
+	if (sk->state == BPF_TCP_LISTEN || (!time_wait_ok && sk->state == BPF_TCP_TIME_WAIT))
+		return 0;
+	return sk->src_ip4 == daddr;
+}
+
+/*
+ * proxy_port 0: only the flow's own socket (the answers to a proxy's onward
+ * connection). Returns 0 when assigned, 1 when no socket (proxy_port 0), or
+ * -DROP_*.
+ */
+static __always_inline int assign_tcp(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u16 proxy_port)
+{
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	long err;
+
+	if (sk) {
+		/* A redirected flow's TIME_WAIT socket is done: a new SYN goes to the listener. */
+		if (own_tcp_socket_ok(sk, t->ipv4.daddr, !proxy_port))
+			goto assign;
+		bpf_sk_release(sk);
+	}
+	if (!proxy_port)
+		return 1;
+	t->ipv4.saddr = 0;
+	t->ipv4.daddr = 0;
+	t->ipv4.sport = 0;
+	t->ipv4.dport = bpf_htons(proxy_port);
+	sk = bpf_skc_lookup_tcp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return -DROP_PROXY_LOOKUP_FAILED;
+	if (sk->state != BPF_TCP_LISTEN) {
+		bpf_sk_release(sk);
+		return -DROP_PROXY_LOOKUP_FAILED;
+	}
+assign:
+	err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	return err ? -DROP_PROXY_SET_FAILED : 0;
+}
+
+static __always_inline int assign_udp(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u16 proxy_port)
+{
+	struct bpf_sock *sk = bpf_sk_lookup_udp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	long err;
+
+	if (sk) {
+		if (sk->dst_port && sk->src_ip4 == t->ipv4.daddr)
+			goto assign;
+		bpf_sk_release(sk);
+	}
+	if (!proxy_port)
+		return 1;
+	t->ipv4.saddr = 0;
+	t->ipv4.daddr = 0;
+	t->ipv4.sport = 0;
+	t->ipv4.dport = bpf_htons(proxy_port);
+	sk = bpf_sk_lookup_udp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return -DROP_PROXY_LOOKUP_FAILED;
+assign:
+	err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	return err ? -DROP_PROXY_SET_FAILED : 0;
+}
+
+/*
+ * Hands the packet to the proxy on proxy_port (or, with proxy_port 0, to the
+ * flow's own socket). Returns TC_ACT_OK, 1 when there is no own socket
+ * (proxy_port 0 only), or -DROP_*: with no listener (the agent restarting)
+ * steered packets are dropped, never passed unchecked.
+ */
+static __always_inline int to_socket(struct __sk_buff *skb, const struct pkt *p, __u16 proxy_port)
+{
+	struct bpf_sock_tuple t = {};
+	int rc;
+
+	t.ipv4.saddr = p->saddr;
+	t.ipv4.daddr = p->daddr;
+	t.ipv4.sport = p->sport;
+	t.ipv4.dport = p->dport;
+	if (p->proto == IPPROTO_TCP)
+		rc = assign_tcp(skb, &t, proxy_port);
+	else if (p->proto == IPPROTO_UDP)
+		rc = assign_udp(skb, &t, proxy_port);
+	else
+		rc = proxy_port ? -DROP_PROXY_UNKNOWN_PROTO : 1;
+	if (rc != 0)
+		return rc;
+	skb->mark = PROXY_MARK;
+	/* Frames for a pod carry the pod's MAC; the stack takes only PACKET_HOST up. */
+	bpf_skb_change_type(skb, PACKET_HOST);
+	return TC_ACT_OK;
+}
+
+/* The answer to a proxy's onward connection: to its socket, or dropped (the pod never opened it). */
+static __always_inline int to_proxy_upstream(struct __sk_buff *skb, const struct pkt *p, __u8 dir, __u16 ep_id)
+{
+	int rc = to_socket(skb, p, 0);
+
+	if (rc == 1)
+		rc = -DROP_PROXY_LOOKUP_FAILED;
+	if (rc < 0)
+		return drop(skb, p, -rc, dir, ep_id, 0, 0);
+	count(ep_id, dir, REASON_FORWARDED, p->len);
+	return rc;
+}
+
+static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, __u16 proxy_port, __u8 dir,
+				    __u16 ep_id, __u32 src_id, __u32 dst_id)
+{
+	int rc = to_socket(skb, p, proxy_port);
+
+	if (rc < 0 || rc == 1)
+		return drop(skb, p, rc < 0 ? -rc : DROP_PROXY_LOOKUP_FAILED, dir, ep_id, src_id, dst_id);
+	count(ep_id, dir, REASON_FORWARDED, p->len);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ programs */
 
 SEC("tc")
@@ -666,6 +835,8 @@ int from_container(struct __sk_buff *skb)
 	struct pkt p = {};
 	__u32 rev_addr = 0;
 	__u16 rev_port = 0;
+	__u16 proxy_port = 0;
+	__u32 dst_id = 0;
 	int rc;
 
 	if (!ep)
@@ -695,23 +866,40 @@ int from_container(struct __sk_buff *skb)
 
 	dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
 	rc = ct_lookup(&p, &e);
-	if (rc == CT_REPLY && e) {
+	/* A proxy of this node holds this tuple in the pod's name: the pod's own
+	 * packet is a new connection, judged as one (its entry is replaced). */
+	if (rc == CT_ESTABLISHED && e && (e->flags & CT_F_PROXY_UPSTREAM))
+		rc = CT_NEW;
+	if (rc == CT_ESTABLISHED && e && (e->flags & CT_F_TO_PROXY)) {
+		proxy_port = e->proxy_port;
+	} else if (rc == CT_REPLY && e) {
+		/* This pod answers a proxy's onward connection (or, for a redirected
+		 * flow, only the proxy may answer): to that socket, or nowhere. */
+		if (e->flags & (CT_F_PROXY_UPSTREAM | CT_F_TO_PROXY))
+			return to_proxy_upstream(skb, &p, DIR_EGRESS, ep->ep_id);
 		int err = rev_nat(skb, &p, e);
 		if (err < 0)
 			return drop(skb, &p, -err, DIR_EGRESS, ep->ep_id, ep->identity, 0);
 	} else if (rc == CT_NEW) {
-		__u32 dst_id = dst ? dst->identity : identity_of(p.daddr);
+		dst_id = dst ? dst->identity : identity_of(p.daddr);
 		struct verdict v = policy_decide(ep, DIR_EGRESS, dst_id, &p);
 		if (enforce(skb, &p, v, DIR_EGRESS, ep->ep_id, ep->identity, dst_id))
 			return TC_ACT_SHOT;
+		if (v.verdict == VERDICT_REDIRECTED)
+			proxy_port = v.proxy_port;
 		if (dst) {
 			v = policy_decide(dst, DIR_INGRESS, ep->identity, &p);
 			if (enforce(skb, &p, v, DIR_INGRESS, dst->ep_id, ep->identity, dst_id))
 				return TC_ACT_SHOT;
+			/* The proxy judges both sides' L7 rules of the connection. */
+			if (v.verdict == VERDICT_REDIRECTED && !proxy_port)
+				proxy_port = v.proxy_port;
 		}
-		if (ct_create(&p, rev_addr, rev_port, ep->identity) < 0)
+		if (ct_create(&p, rev_addr, rev_port, ep->identity, proxy_port ? CT_F_TO_PROXY : 0, proxy_port) < 0)
 			return drop(skb, &p, DROP_CT_CREATE_FAILED, DIR_EGRESS, ep->ep_id, ep->identity, dst_id);
 	}
+	if (proxy_port)
+		return to_proxy(skb, &p, proxy_port, DIR_EGRESS, ep->ep_id, ep->identity, dst_id);
 	count(ep->ep_id, DIR_EGRESS, REASON_FORWARDED, p.len);
 	if (dst)
 		return to_local(skb, &p, dst);
@@ -727,6 +915,8 @@ int from_netdev(struct __sk_buff *skb)
 	struct endpoint_info *dst;
 	struct ct_entry *e = 0;
 	struct pkt p = {};
+	__u16 proxy_port = 0;
+	__u32 src_id = 0;
 	int rc;
 
 	rc = parse(skb, &p);
@@ -736,18 +926,40 @@ int from_netdev(struct __sk_buff *skb)
 	if (!dst)
 		return TC_ACT_OK; /* for the node itself (or masqueraded replies) */
 	rc = ct_lookup(&p, &e);
-	if (rc == CT_REPLY && e) {
+	if (rc == CT_ESTABLISHED && e && (e->flags & CT_F_PROXY_UPSTREAM))
+		rc = CT_NEW;
+	if (rc == CT_ESTABLISHED && e && (e->flags & CT_F_TO_PROXY)) {
+		proxy_port = e->proxy_port;
+	} else if (rc == CT_REPLY && e) {
+		if (e->flags & (CT_F_PROXY_UPSTREAM | CT_F_TO_PROXY))
+			return to_proxy_upstream(skb, &p, DIR_INGRESS, dst->ep_id);
 		int err = rev_nat(skb, &p, e);
 		if (err < 0)
 			return drop(skb, &p, -err, DIR_INGRESS, dst->ep_id, 0, dst->identity);
 	} else if (rc == CT_NEW) {
-		__u32 src_id = identity_of(p.saddr);
+		/* A proxy of this node connected to another node in this pod's name:
+		 * no CT entry here (it left through the stack), but its socket, bound
+		 * to the pod's address, takes the answers (`socket transparent`). */
+		if (p.has_ports) {
+			rc = to_socket(skb, &p, 0);
+			if (rc < 0)
+				return drop(skb, &p, -rc, DIR_INGRESS, dst->ep_id, 0, dst->identity);
+			if (rc != 1) {
+				count(dst->ep_id, DIR_INGRESS, REASON_FORWARDED, p.len);
+				return rc;
+			}
+		}
+		src_id = identity_of(p.saddr);
 		struct verdict v = policy_decide(dst, DIR_INGRESS, src_id, &p);
 		if (enforce(skb, &p, v, DIR_INGRESS, dst->ep_id, src_id, dst->identity))
 			return TC_ACT_SHOT;
-		if (ct_create(&p, 0, 0, src_id) < 0)
+		if (v.verdict == VERDICT_REDIRECTED)
+			proxy_port = v.proxy_port;
+		if (ct_create(&p, 0, 0, src_id, proxy_port ? CT_F_TO_PROXY : 0, proxy_port) < 0)
 			return drop(skb, &p, DROP_CT_CREATE_FAILED, DIR_INGRESS, dst->ep_id, src_id, dst->identity);
 	}
+	if (proxy_port)
+		return to_proxy(skb, &p, proxy_port, DIR_INGRESS, dst->ep_id, src_id, dst->identity);
 	return to_local(skb, &p, dst);
 }
 
@@ -772,13 +984,21 @@ int to_container(struct __sk_buff *skb)
 			return drop(skb, &p, -err, DIR_INGRESS, ep->ep_id, 0, ep->identity);
 	} else if (rc == CT_NEW) {
 		__u32 src_id = identity_of(p.saddr);
+		/* A socket of this node speaking from an address that is not the
+		 * node's: a transparent proxy connecting onward in its client's name. */
+		int from_proxy = skb->sk && src_id != IDENTITY_HOST;
 		/* The node itself may always reach its pods (Cilium's allow-localhost). */
 		if (src_id != IDENTITY_HOST) {
 			struct verdict v = policy_decide(ep, DIR_INGRESS, src_id, &p);
+			/* Redirection happens where packets enter the node: here only the
+			 * proxy's own connection may pass an L7 entry, and it has judged
+			 * the requests against this pod's ingress rules already. */
+			if (v.verdict == VERDICT_REDIRECTED)
+				v.verdict = from_proxy ? VERDICT_ALLOWED : VERDICT_DENIED;
 			if (enforce(skb, &p, v, DIR_INGRESS, ep->ep_id, src_id, ep->identity))
 				return TC_ACT_SHOT;
 		}
-		if (ct_create(&p, 0, 0, src_id) < 0)
+		if (ct_create(&p, 0, 0, src_id, from_proxy ? CT_F_PROXY_UPSTREAM : 0, 0) < 0)
 			return drop(skb, &p, DROP_CT_CREATE_FAILED, DIR_INGRESS, ep->ep_id, src_id, ep->identity);
 	}
 	count(ep->ep_id, DIR_INGRESS, REASON_FORWARDED, p.len);

@@ -40,6 +40,9 @@
 #define DROP_FRAG_NOSUPPORT 157     /* IP_FRAGMENTATION_NOT_SUPPORTED */
 #define DROP_NO_SERVICE 158         /* SERVICE_BACKEND_NOT_FOUND */
 #define DROP_FIB_LOOKUP 169         /* FIB_LOOKUP_FAILED */
+#define DROP_PROXY_LOOKUP_FAILED 178 /* SOCKET_LOOKUP_FAILED: no proxy socket (proxy down) */
+#define DROP_PROXY_SET_FAILED 179   /* SOCKET_ASSIGN_FAILED */
+#define DROP_PROXY_UNKNOWN_PROTO 180 /* PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL */
 #define DROP_POLICY_DENY 181        /* POLICY_DENY: a deny entry matched */
 
 /* counter_key.reason for forwarded packets. */
@@ -47,6 +50,14 @@
 
 #define DIR_INGRESS 1
 #define DIR_EGRESS 2
+
+/*
+ * skb->mark of packets handed to a proxy socket: the node's policy route
+ * (`ip rule fwmark 0x40000/0x40000 lookup 100`, `local 0.0.0.0/0 dev lo
+ * table 100`, set up with the legacy datapath's node setup) delivers them
+ * locally whatever their destination, as TPROXY's mark does.
+ */
+#define PROXY_MARK 0x40000
 
 struct ipcache_key {
 	__u32 prefixlen; /* LPM: bits of addr that count */
@@ -75,13 +86,13 @@ struct endpoint_info {
 /* policy_value.action */
 #define POLICY_ALLOW 1
 #define POLICY_DENY 2
-#define POLICY_REDIRECT 3 /* reserved for the L7 proxies; treated as no entry until they exist */
+#define POLICY_REDIRECT 3 /* an L7 entry: the connection goes to the node's proxy on proxy_port */
 
 /*
  * One allow or deny fact: "endpoint ep_id, in direction dir, from/to peer
  * identity peer_id (0 = any), protocol proto (0 = any), destination port
  * dport (0 = any; ICMP: the type)". The agent merges entries that land on
- * the same key, deny over allow.
+ * the same key: deny over allow over redirect ("L4 allow-all wins" over L7).
  */
 struct policy_key {
 	__u32 peer_id;
@@ -95,7 +106,7 @@ struct policy_key {
 struct policy_value {
 	__u8 action;
 	__u8 pad;
-	__u16 proxy_port; /* reserved */
+	__u16 proxy_port; /* POLICY_REDIRECT: the proxy's port, host order */
 };
 
 /* ct_key.scope */
@@ -116,6 +127,10 @@ struct ct_key {
 #define CT_F_REV_NAT (1 << 0)    /* replies get their source turned back into rev_nat_addr:port */
 #define CT_F_SEEN_REPLY (1 << 1)
 #define CT_F_CLOSING (1 << 2)    /* FIN or RST seen */
+#define CT_F_TO_PROXY (1 << 3)   /* the opener's packets go to the proxy on proxy_port; only the
+				  * proxy (a local socket) answers, so "replies" from elsewhere drop */
+#define CT_F_PROXY_UPSTREAM (1 << 4) /* opened by a proxy's transparent socket on this node in a
+				      * pod's (or world's) name: replies go back to that socket */
 
 struct ct_entry {
 	__u64 expires;       /* bpf_ktime_get_ns() deadline; past it the entry is ignored */
@@ -123,7 +138,13 @@ struct ct_entry {
 	__u16 rev_nat_port;
 	__u8 flags;
 	__u8 pad;
-	__u32 backend_id;    /* CT_SCOPE_SERVICE: the backend chosen */
+	union {
+		__u32 backend_id;    /* CT_SCOPE_SERVICE: the backend chosen */
+		struct {
+			__u16 proxy_port; /* CT_SCOPE_CONN with CT_F_TO_PROXY, host order */
+			__u16 pad2;
+		};
+	};
 	__u32 src_identity;  /* identity of the side that opened the connection */
 };
 
@@ -182,12 +203,14 @@ struct node_config {
 #define MATCH_L4_ONLY 2
 #define MATCH_L3_ONLY 3
 #define MATCH_ALL 4
+#define MATCH_L7 5 /* only an L7 entry matched: redirected to the proxy */
 
 /* pl_event.verdict */
 #define VERDICT_ALLOWED 1
 #define VERDICT_DENIED 2      /* default deny */
 #define VERDICT_DENY_RULE 3   /* a deny entry */
 #define VERDICT_NOT_ENFORCED 4
+#define VERDICT_REDIRECTED 5  /* to the node's L7 proxy, which judges each request */
 
 /* 48 bytes, one ring buffer record. */
 struct pl_event {

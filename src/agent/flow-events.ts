@@ -6,7 +6,8 @@
  *
  * Prefixes (src/datapath/legacy/render-policy.ts): `d:<ep>:<in|eg>:<deny|denied>`
  * a dropped packet, `a:<ep>:<in|eg>` an allowed new connection (a policy
- * verdict), `f` a forwarded new connection (a trace). The endpoints and the
+ * verdict), `r:<ep>:<in|eg>` one redirected to an L7 proxy (eBPF events only),
+ * `f` a forwarded new connection (a trace). The endpoints and the
  * policies behind a decision come from the engine's snapshot, so a record
  * names the same rules `palisade policy trace` would.
  */
@@ -131,7 +132,7 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   const ip = p.ip;
   if (!ip) return undefined;
   const [kind, , dirText, reason] = p.prefix.split(':');
-  if (kind !== 'f' && kind !== 'a' && kind !== 'd') return undefined; // the loss probe, or not ours
+  if (kind !== 'f' && kind !== 'a' && kind !== 'r' && kind !== 'd') return undefined; // the loss probe, or not ours
   const snap = ctx.snapshot();
   const l4 = l4Of(ip);
   const base = {
@@ -168,11 +169,12 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
       ...(direction === 'ingress' ? { ingress_denied_by: by } : { egress_denied_by: by }),
     });
   }
-  if (kind === 'a') {
+  if (kind === 'a' || kind === 'r') {
     const by = policies(d?.allowedBy ?? []);
     return makeFlow({
       ...base,
-      verdict: 'FORWARDED',
+      // r: handed to the node's L7 proxy, which reports each request itself.
+      verdict: kind === 'r' ? 'REDIRECTED' : 'FORWARDED',
       event_type: { type: EVENT_TYPE.POLICY_VERDICT, sub_type: 0 },
       traffic_direction,
       policy_match_type: MATCH_TYPE[d?.match ?? 'all'],
@@ -190,7 +192,7 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
 export function eventAsPacket(e: DatapathEvent): NflogPacket {
   const dir = e.direction === 'ingress' ? 'in' : 'eg';
   const prefix =
-    e.type === 'policy-verdict' ? `a:${e.endpointId}:${dir}` : `d:${e.endpointId}:${dir}:${e.reason === 181 ? 'deny' : e.reason === 133 ? 'denied' : (e.reasonName ?? 'DROP_REASON_UNKNOWN')}`;
+    e.type === 'policy-verdict' ? `${e.verdict === 'redirected' ? 'r' : 'a'}:${e.endpointId}:${dir}` : `d:${e.endpointId}:${dir}:${e.reason === 181 ? 'deny' : e.reason === 133 ? 'denied' : (e.reasonName ?? 'DROP_REASON_UNKNOWN')}`;
   const flags = e.tcpFlags;
   return {
     group: 0,

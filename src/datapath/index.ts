@@ -2,7 +2,8 @@
  * The datapath: everything kernel-specific, behind one interface (types.ts).
  *
  *   legacy/   routing + nftables (baseline)
- *   (ebpf/    tc programs + BPF maps — to come)
+ *   ebpf/     tc programs + BPF maps: host routing past netfilter, policy, CT, ClusterIPs
+ *   transparent-*.ts  the proxies' sockets (IP_TRANSPARENT): both datapaths steer L7 and DNS to them
  *   lab-network.ts   the lab's namespaces, underlay and node plumbing
  *   pod-wiring.ts    a pod's veth, address and routes (used by the CNI plugin)
  */

@@ -13,7 +13,13 @@
  *   4. ClusterIP translation and reverse translation
  *   5. the datapath process is killed: forwarding and policy go on from the
  *      pins; a new process re-adopts them and changes policy
- *   6. throughput with 2,000 nftables rules in the forward chain, eBPF vs kernel routing
+ *   6. L7: HTTP steered to a transparent proxy (same node, across nodes,
+ *      egress and ingress rules), DNS over UDP and TCP through a ClusterIP,
+ *      fail closed while no proxy listens
+ *   7. toFQDNs: learned addresses allowed on their ports only, a forgotten
+ *      one closed to new connections while an open one goes on; toFQDNs
+ *      with L7 through the masquerade; the cost of an FQDN-only apply
+ *   8. throughput with 2,000 nftables rules in the forward chain, eBPF vs kernel routing
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -22,7 +28,7 @@ import type { ApplyResult, DropCounter } from '../types.ts';
 import type { DatapathEvent } from './events.ts';
 import type { EbpfStatus, PacketCounter } from './ebpf-datapath.ts';
 import { EbpfTestLab, type NodeAgent, requireRoot } from './test-topology.ts';
-import type { World } from './test-node-agent.ts';
+import type { ProxySeen, World } from './test-node-agent.ts';
 
 requireRoot();
 
@@ -32,15 +38,26 @@ const A = lab.pod('a').ip;
 const B = lab.pod('b').ip;
 const C = lab.pod('c').ip;
 const VIP = '10.96.0.10';
+const DNS_VIP = '10.96.0.53';
+const HTTP_PROXY = 15001;
+const DNS_PROXY = 15053;
+const WORLD_1 = '198.51.100.10';
+const WORLD_2 = '198.51.100.11';
 
 const agent = (node: string): NodeAgent => agents.get(node)!;
 
 /** Policy and services every node applies (each agent renders its own endpoints). */
 let policies: object[] = [];
 let services: World['services'] = [];
+/** Proxies and FQDN-learned addresses every node applies. */
+let extra: Pick<World, 'httpProxyPort' | 'dnsProxyPort' | 'learned'> = {};
 
 async function applyAll(): Promise<ApplyResult[]> {
-  return Promise.all(lab.nodes.map((n) => agent(n.name).call<ApplyResult>('apply', { world: lab.world(n.name, policies, services) })));
+  return Promise.all(lab.nodes.map((n) => agent(n.name).call<ApplyResult>('apply', { world: lab.world(n.name, policies, services, extra) })));
+}
+
+async function seenBy(node: string): Promise<ProxySeen[]> {
+  return agent(node).call<ProxySeen[]>('proxy-seen');
 }
 
 async function eventsOf(node: string, waitMs = 300): Promise<DatapathEvent[]> {
@@ -225,6 +242,174 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     assert.ok(changed.endpointsProgrammed >= 1, JSON.stringify(changed));
     assert.equal(await lab.connect('c', B, 8080), `b ${C}`);
     assert.equal(await lab.connect('a', B, 8080), `b ${A}`);
+  });
+
+  test('L7: HTTP goes to a transparent proxy that sees the original destination and the client, and connects onward as the client', async () => {
+    for (const n of lab.nodes) await agent(n.name).call('proxies', { httpPort: HTTP_PROXY, dnsPort: DNS_PROXY });
+    extra = { httpProxyPort: HTTP_PROXY, dnsProxyPort: DNS_PROXY };
+    services = [];
+    const http = { ports: [{ port: '8080', protocol: 'TCP' }], rules: { http: [{ method: 'GET' }] } };
+    policies = [
+      cnp('a-l7', {
+        endpointSelector: { matchLabels: { app: 'a' } },
+        egress: [{ toEndpoints: [{ matchLabels: { app: 'web' } }, { matchLabels: { app: 'c' } }], toPorts: [http] }],
+      }),
+      cnp('web-l7', {
+        endpointSelector: { matchLabels: { app: 'web' } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { app: 'a' } }, { matchLabels: { app: 'c' } }], toPorts: [http] }],
+      }),
+    ];
+    await applyAll();
+    for (const n of lab.nodes) await seenBy(n.name);
+    const st = await agent('node-1').call<EbpfStatus>('status');
+    assert.deepEqual(st.endpoints.flatMap((e) => e.unenforceable), [], 'L7 is enforceable with a proxy');
+
+    // Same node: a's egress and b's ingress both redirect; the proxy's onward
+    // connection from a's address passes b's ingress (to_container) and b's
+    // answers go back to the proxy's socket, not to a.
+    assert.equal(await lab.connect('a', B, 8080), `b ${A}`, 'b sees a as the client');
+    let seen = await seenBy('node-1');
+    assert.equal(seen.length, 1, JSON.stringify(seen));
+    assert.equal(seen[0]!.original, `${B}:8080`);
+    assert.match(seen[0]!.client, new RegExp(`^${A.replaceAll('.', '\\.')}:\\d+$`));
+
+    // Across nodes, egress: node-1's proxy connects to c on node-2 as a; c's
+    // answers come back over the underlay to the proxy's socket (no CT entry there).
+    assert.equal(await lab.connect('a', C, 8080), `c ${A}`);
+    seen = await seenBy('node-1');
+    assert.deepEqual(seen.map((x) => x.original), [`${C}:8080`]);
+    assert.equal(seen[0]!.client.split(':')[0], A);
+    const conn = await lab.openConnection('a', C, 8080);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal(await conn.echo(`through-proxy-${i}`), `through-proxy-${i}`);
+    } finally {
+      conn.close();
+    }
+    await seenBy('node-1');
+
+    // Across nodes, ingress: c (no policy of its own) reaches b; node-1 redirects at the underlay.
+    assert.equal(await lab.connect('c', B, 8080), `b ${C}`);
+    seen = await seenBy('node-1');
+    assert.deepEqual(seen.map((x) => x.original), [`${B}:8080`]);
+    assert.equal(seen[0]!.client.split(':')[0], C);
+    assert.deepEqual(await seenBy('node-2'), [], "node-2's proxy is not involved");
+
+    // What no rule allows stays dropped.
+    assert.equal(await lab.connect('a', B, 9999, 1), null);
+    assert.equal(await lab.connect('c', B, 9999, 1), null);
+  });
+
+  test('L7: DNS to a ClusterIP goes to the DNS proxy over UDP and TCP; the answer comes back from the ClusterIP', async () => {
+    services = [
+      { key: 'kube-system/kube-dns:53/UDP', clusterIP: DNS_VIP, port: 53, protocol: 'UDP', backends: [{ ip: C, port: 53 }] },
+      { key: 'kube-system/kube-dns:53/TCP', clusterIP: DNS_VIP, port: 53, protocol: 'TCP', backends: [{ ip: C, port: 53 }] },
+    ];
+    policies = [
+      cnp('a-dns', {
+        endpointSelector: { matchLabels: { app: 'a' } },
+        egress: [{ toEndpoints: [{ matchLabels: { app: 'c' } }], toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }], rules: { dns: [{ matchPattern: '*' }] } }] }],
+      }),
+    ];
+    await applyAll();
+    await seenBy('node-1');
+    // The proxy sees the backend as the original destination (the ClusterIP
+    // is translated first, as legacy's TPROXY after dstnat) and answers from
+    // it; to_container turns that back into the ClusterIP.
+    for (let i = 0; i < 2; i++) {
+      const r = await lab.udpAsk('a', DNS_VIP, 53);
+      assert.ok(r, 'an answer over UDP');
+      assert.equal(r.from, `${DNS_VIP}:53`, 'the answer comes from the address asked');
+      assert.match(r.reply, new RegExp(`^dns ${C.replaceAll('.', '\\.')}:53 ${A.replaceAll('.', '\\.')}:\\d+$`));
+    }
+    // bash's /dev/tcp connects only when the SYN-ACK comes from the ClusterIP.
+    const tcp = await lab.connect('a', DNS_VIP, 53);
+    assert.match(tcp ?? '', new RegExp(`^dns ${C.replaceAll('.', '\\.')}:53 ${A.replaceAll('.', '\\.')}:\\d+$`));
+    const seen = await seenBy('node-1');
+    assert.deepEqual(seen.map((x) => x.proxy).sort(), ['dns-tcp', 'dns-udp', 'dns-udp']);
+    assert.ok(seen.every((x) => x.original === `${C}:53`), JSON.stringify(seen));
+    assert.equal(await lab.connect('a', C, 8080, 1), null, 'other ports of the same peer stay closed');
+  });
+
+  test('L7: while no proxy listens, steered traffic is dropped (SOCKET_LOOKUP_FAILED), never passed', async () => {
+    await agent('node-1').call('proxies-close');
+    await eventsOf('node-1', 0);
+    assert.equal(await lab.udpAsk('a', DNS_VIP, 53, 1), null);
+    assert.equal(await lab.connect('a', DNS_VIP, 53, 1), null);
+    const counters = await agent('node-1').call<PacketCounter[]>('counters');
+    const lost = counters.filter((c) => c.endpoint === 'default/a' && c.reason === 'SOCKET_LOOKUP_FAILED');
+    assert.ok(lost.length > 0 && lost.every((c) => c.direction === 'egress'), JSON.stringify(counters));
+    const events = await eventsOf('node-1');
+    assert.ok(events.some((e) => e.type === 'drop' && e.reason === 178 && e.source === A), JSON.stringify(events));
+    // And back: the kernel state never changed, the listener alone was missing.
+    await agent('node-1').call('proxies', { httpPort: HTTP_PROXY, dnsPort: DNS_PROXY });
+    assert.ok(await lab.udpAsk('a', DNS_VIP, 53));
+  });
+
+  test('toFQDNs: learned addresses on the given ports only; a forgotten one takes no new connections; toFQDNs with L7 through the masquerade', async (t) => {
+    await lab.startWorldServer([WORLD_1, WORLD_2], [8443, 9443, 8080]);
+    const node1 = lab.node('node-1').ip;
+    services = [];
+    policies = [
+      cnp('a-fqdn', {
+        endpointSelector: { matchLabels: { app: 'a' } },
+        egress: [
+          { toFQDNs: [{ matchName: 'api.example.com' }], toPorts: [{ ports: [{ port: '8443', protocol: 'TCP' }] }] },
+          { toFQDNs: [{ matchName: 'www.example.com' }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }], rules: { http: [{ method: 'GET' }] } }] },
+        ],
+      }),
+    ];
+    extra = { httpProxyPort: HTTP_PROXY, dnsProxyPort: DNS_PROXY, learned: {} };
+    await applyAll();
+    assert.equal(await lab.connect('a', WORLD_1, 8443, 1), null, 'nothing learned: nothing allowed');
+
+    extra = { ...extra, learned: { 'api.example.com': [WORLD_1] } };
+    await applyAll();
+    assert.equal(await lab.connect('a', WORLD_1, 8443), `world ${node1}`, 'a learned address on its port');
+    assert.equal(await lab.connect('a', WORLD_1, 9443, 1), null, 'another port of it');
+    assert.equal(await lab.connect('a', WORLD_2, 8443, 1), null, 'an address not learned');
+
+    // The DNS proxy's case: one more address for a name in force.
+    extra = { ...extra, learned: { 'api.example.com': [WORLD_1, WORLD_2] } };
+    const apply = (learned: Record<string, string[]>) =>
+      agent('node-1').call<ApplyResult>('apply', { world: lab.world('node-1', policies, services, { ...extra, learned }) });
+    const grow = await apply({ 'api.example.com': [WORLD_1, WORLD_2] });
+    assert.deepEqual([grow.ipcacheChanges, grow.endpointsProgrammed, grow.full], [1, 0, false], JSON.stringify(grow));
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      times.push((await apply({ 'api.example.com': [WORLD_1] })).durationMs);
+      times.push((await apply({ 'api.example.com': [WORLD_1, WORLD_2] })).durationMs);
+    }
+    times.sort((a, b) => a - b);
+    t.diagnostic(`FQDN-only apply (one /32 added or removed): ${grow.durationMs} ms first; median ${times[times.length >> 1]} ms, max ${times.at(-1)} ms over ${times.length}`);
+    assert.ok(times[times.length >> 1]! < 100, 'well inside the DNS proxy\'s 100 ms hold');
+    assert.equal(await lab.connect('a', WORLD_2, 8443), `world ${node1}`);
+
+    const open = await lab.openConnection('a', WORLD_2, 8443);
+    try {
+      const shrink = await apply({ 'api.example.com': [WORLD_1] });
+      assert.equal(shrink.ipcacheChanges, 1);
+      assert.equal(await lab.connect('a', WORLD_2, 8443, 1), null, 'a forgotten address takes no new connection');
+      assert.equal(await open.echo('still-open'), 'still-open', 'an established one goes on (CT)');
+      assert.equal(await lab.connect('a', WORLD_1, 8443), `world ${node1}`);
+    } finally {
+      open.close();
+    }
+
+    // toFQDNs with HTTP rules: the proxy connects to the world as a; the
+    // answer returns to the node's address (masquerade) and finds the proxy's
+    // socket through the `socket transparent` mark.
+    await seenBy('node-1');
+    extra = { ...extra, learned: { 'api.example.com': [WORLD_1], 'www.example.com': [WORLD_1] } };
+    await applyAll();
+    assert.equal(await lab.connect('a', WORLD_1, 8080), `world ${node1}`);
+    const seen = await seenBy('node-1');
+    assert.deepEqual(seen.map((x) => [x.proxy, x.original, x.client.split(':')[0]]), [['http', `${WORLD_1}:8080`, A]]);
+    assert.equal(await lab.connect('a', WORLD_2, 8080, 1), null, 'not learned for www');
+    const st = await agent('node-1').call<EbpfStatus>('status');
+    assert.deepEqual(st.endpoints.flatMap((e) => e.unenforceable), []);
+    const ipcache = st.maps.find((m) => m.name === 'ipcache')!;
+    assert.equal(ipcache.entries, st.ipcacheEntries);
+    extra = {};
   });
 
   test('throughput with 2,000 nftables rules in the forward chain: eBPF routing vs kernel routing', async (t) => {

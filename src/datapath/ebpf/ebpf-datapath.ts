@@ -2,9 +2,10 @@
  * The eBPF host-routing datapath: tc programs route pod traffic past
  * netfilter and enforce policy from BPF maps (bpf/palisade.bpf.c).
  *
- *   setupNode   sysctls, routes to other nodes' pod CIDRs, masquerade (the
- *               legacy datapath's node setup), node config map, from_netdev
- *               on the underlay's tc ingress
+ *   setupNode   sysctls, routes to other nodes' pod CIDRs, masquerade, the
+ *               proxies' policy route (the legacy datapath's node setup), the
+ *               `socket transparent` mark for masqueraded answers to the
+ *               proxies, node config map, from_netdev on the underlay's tc ingress
  *   apply       render (render.ts) ─► diff against the maps' contents ─►
  *               write changes (adds, then tc attach on new veths, then deletes)
  *   events      ring buffer ─► onEvents subscribers (events.ts)
@@ -25,6 +26,7 @@ import { unlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { nft } from '../exec.ts';
 import { LegacyDatapath } from '../legacy/legacy-datapath.ts';
+import { PROXY_MARK } from '../legacy/render-policy.ts';
 import { assertNotRootNetns } from '../root-guard.ts';
 import type {
   ApplyResult,
@@ -60,6 +62,28 @@ import {
   type StateMapName,
 } from './maps.ts';
 import { renderEbpfState, type IdSource, type RenderedEndpoint, type RenderedState } from './render.ts';
+import { FQDN_IDENTITY_COUNT } from './fqdn-identities.ts';
+import { fnv1a } from '../../identity/index.ts';
+
+/**
+ * Answers to a proxy's onward connection to the world come back to the
+ * node's address (masquerade) and reach the pod's address only after the
+ * stack undoes the NAT, past the tc programs: this marks them for the
+ * proxies' policy route, as legacy's `socket transparent` rule does. TCP
+ * only: an unconnected transparent UDP socket (the DNS proxy's reply
+ * sockets, bound to servers' addresses) must not capture forwarded queries.
+ * Packets BPF routes (pod to pod) never cross this hook.
+ */
+const PROXY_RETURN_TABLE = [
+  'add table ip palisade_proxy',
+  'delete table ip palisade_proxy',
+  'table ip palisade_proxy {',
+  '  chain prerouting {',
+  '    type filter hook prerouting priority dstnat + 10; policy accept;',
+  `    meta l4proto tcp socket transparent 1 meta mark set ${PROXY_MARK}`,
+  '  }',
+  '}',
+].join('\n') + '\n';
 
 /** tc filter handle and priority of every Palisade program: a re-attach replaces, never stacks. */
 export const TC_HANDLE = 0xa15a;
@@ -103,6 +127,8 @@ export interface EbpfStatus extends DatapathStatus {
   lostEvents: number;
   serviceProblems: string[];
   skippedEndpoints: string[];
+  /** Addresses in the ipcache because the DNS proxy learned them for a toFQDNs selector. */
+  fqdnAddresses: number;
 }
 
 export interface PacketCounter {
@@ -126,6 +152,8 @@ export class EbpfDatapath implements Datapath {
   #installed: Record<StateMapName, MapContents> | null = null;
   #ids: StableIds | null = null;
   #rendered: RenderedState | null = null;
+  /** The maps hold `#rendered` exactly: the last apply ran to its end. */
+  #synced = false;
   /** ifindex → program ids we attached, per veth. */
   readonly #attached = new Map<number, { ifname: string; endpoint: string; ingress: number; egress: number }>();
   #netdev: { ifname: string; ifindex: number } | null = null;
@@ -147,6 +175,7 @@ export class EbpfDatapath implements Datapath {
     await new LegacyDatapath().setupNode(node, peers);
     // A node switched from legacy keeps no nftables policy or Service DNAT that would judge twice.
     await nft('add table inet palisade\ndelete table inet palisade\nadd table ip palisade_svc\ndelete table ip palisade_svc\n');
+    await nft(PROXY_RETURN_TABLE);
     const bpf = this.#load();
     const ifindex = bpf.ifNameToIndex(node.underlayIf);
     if (ifindex === 0) throw new Error(`ebpf datapath: no underlay interface ${node.underlayIf}`);
@@ -163,7 +192,9 @@ export class EbpfDatapath implements Datapath {
     const bpf = this.#load();
     const installed = this.#installed!;
     const ids = this.#ids!;
-    const next = renderEbpfState(state, ids.source(), (name) => bpf.ifNameToIndex(name));
+    // The last render goes in: an apply that only adds or drops learned FQDN
+    // addresses (the DNS proxy waits on it) reuses it and diffs the ipcache.
+    const next = renderEbpfState(state, ids.source(), (name) => bpf.ifNameToIndex(name), this.#rendered);
     ids.keepOnly(next);
 
     let ipcacheChanges = 0;
@@ -180,15 +211,24 @@ export class EbpfDatapath implements Datapath {
       if (name === 'endpoints') touched.add(decodeEndpointValue(v ?? installed.endpoints.get(k) ?? '00'.repeat(16)).epId);
     };
     // 1. Adds and changes, the referenced before the referencing (a service never
-    //    points to a missing slot, an endpoint never to missing policy).
-    const upsertOrder: StateMapName[] = ['backends', 'svc_slots', 'services', 'ipcache', 'policy', 'endpoints', 'ep_ifindex'];
+    //    points to a missing slot, an endpoint never to missing policy, an
+    //    address never to an identity whose policy keys are not there yet).
+    const upsertOrder: StateMapName[] = ['backends', 'svc_slots', 'services', 'policy', 'ipcache', 'endpoints', 'ep_ifindex'];
+    // A map the render took over unchanged from the last apply is what the
+    // kernel holds — when that apply wrote everything (an apply that threw
+    // half-way leaves `#synced` false, and the next one diffs every map).
+    const prev = this.#synced ? this.#rendered : null;
+    this.#synced = false;
+    const unchanged = (name: StateMapName): boolean => prev !== null && next.maps[name] === prev.maps[name];
     for (const name of upsertOrder) {
+      if (unchanged(name)) continue;
       for (const [k, v] of next.maps[name]) if (installed[name].get(k) !== v) write(name, k, v);
     }
     // 2. Programs on the veths of endpoints that have their map entries now.
     this.#attachEndpoints(next.endpoints);
     // 3. Removals, the referencing first.
     for (const name of [...upsertOrder].reverse()) {
+      if (unchanged(name)) continue;
       for (const [k, v] of [...installed[name]]) {
         if (!next.maps[name].has(k)) {
           if (name === 'endpoints') touched.add(decodeEndpointValue(v).epId);
@@ -199,6 +239,7 @@ export class EbpfDatapath implements Datapath {
     const full = this.#applies === 0;
     this.#applies++;
     this.#rendered = next;
+    this.#synced = true;
     const result: ApplyResult = {
       full,
       endpointsProgrammed: next.endpoints.filter((e) => touched.has(e.epId)).length,
@@ -258,6 +299,7 @@ export class EbpfDatapath implements Datapath {
       lostEvents: this.lostEvents(),
       serviceProblems: r?.serviceProblems ?? [],
       skippedEndpoints: r?.skipped ?? [],
+      fqdnAddresses: r?.fqdnAddresses ?? 0,
     };
   }
 
@@ -404,6 +446,7 @@ export class EbpfDatapath implements Datapath {
     const installed = {} as Record<StateMapName, MapContents>;
     for (const name of STATE_MAPS) installed[name] = this.#map(name).dump();
     this.#installed = installed;
+    this.#synced = false;
     this.#ids = StableIds.fromMaps(installed);
     return bpf;
   }
@@ -498,6 +541,7 @@ class StableIds {
   #ep = new Map<string, number>();
   #svc = new Map<string, number>();
   #backend = new Map<string, number>();
+  #fqdn = new Map<string, number>();
 
   static fromMaps(m: Record<StateMapName, MapContents>): StableIds {
     const ids = new StableIds();
@@ -518,6 +562,9 @@ class StableIds {
       endpointId: (ip) => take(this.#ep, ip, 0xffff),
       serviceId: (key) => take(this.#svc, key, 0xffffffff),
       backendId: (ip, port) => take(this.#backend, `${ip}:${port}`, 0xffffffff),
+      // A hash as the first choice: a new process given the same names arrives
+      // at the same numbers, and its first apply rewrites nothing.
+      fqdnIdentity: (m) => take(this.#fqdn, m, FQDN_IDENTITY_COUNT - 1, fnv1a(m) % FQDN_IDENTITY_COUNT),
     };
   }
 
@@ -531,14 +578,17 @@ class StableIds {
       return `${b.addr}:${b.port}`;
     }));
     for (const k of [...this.#backend.keys()]) if (!backends.has(k)) this.#backend.delete(k);
+    for (const k of [...this.#fqdn.keys()]) if (!r.fqdnMemberships.has(k)) this.#fqdn.delete(k);
   }
 }
 
-function take(ids: Map<string, number>, key: string, max: number): number {
+/** The id `key` has, or the first free one from `first` (wrapping to 1 after `max`). */
+function take(ids: Map<string, number>, key: string, max: number, first = 1): number {
   const have = ids.get(key);
   if (have !== undefined) return have;
   const used = new Set(ids.values());
-  for (let id = 1; id <= max; id++) {
+  let id = Math.min(Math.max(first, 1), max);
+  for (let n = 0; n < max; n++, id = id >= max ? 1 : id + 1) {
     if (!used.has(id)) {
       ids.set(key, id);
       return id;

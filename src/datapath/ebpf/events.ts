@@ -22,6 +22,9 @@ export const DROP_REASONS: Readonly<Record<number, string>> = {
   157: 'IP_FRAGMENTATION_NOT_SUPPORTED',
   158: 'SERVICE_BACKEND_NOT_FOUND',
   169: 'FIB_LOOKUP_FAILED',
+  178: 'SOCKET_LOOKUP_FAILED',
+  179: 'SOCKET_ASSIGN_FAILED',
+  180: 'PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL',
   181: 'POLICY_DENY',
 };
 
@@ -29,8 +32,9 @@ export const DROP_POLICY_DENIED = 133;
 export const DROP_POLICY_DENY = 181;
 export const DROP_INVALID_SOURCE_IP = 132;
 
-const MATCH = ['none', 'l3-l4', 'l4-only', 'l3-only', 'all'] as const;
-const VERDICT = ['unknown', 'allowed', 'denied', 'deny-rule', 'not-enforced'] as const;
+const MATCH = ['none', 'l3-l4', 'l4-only', 'l3-only', 'all', 'l7'] as const;
+/** `redirected`: a new connection handed to the node's L7 proxy (which then reports each request). */
+const VERDICT = ['unknown', 'allowed', 'denied', 'deny-rule', 'not-enforced', 'redirected'] as const;
 const PROTOCOLS: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP', 58: 'ICMPv6' };
 
 export interface DatapathEvent {

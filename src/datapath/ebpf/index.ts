@@ -7,7 +7,10 @@
  *   build.ts          clang → build/bpf/palisade.bpf.o (when stale)
  *   libbpf.ts         libbpf.so.1 through koffi (objects, maps, tc, ring buffer)
  *   maps.ts           byte layout of every map (mirror of bpf/palisade.h)
- *   render.ts         DatapathState → desired map contents (pure)
+ *   render.ts         DatapathState → desired map contents (pure): policy keys (allow, deny,
+ *                     redirect to the L7 proxies), ipcache, endpoints, services
+ *   cidr-identities.ts  local identities of policy prefixes
+ *   fqdn-identities.ts  local identities of FQDN-learned addresses
  *   ebpf-datapath.ts  EbpfDatapath: load/re-adopt pins, diff + write, attach, status
  *   events.ts         ring buffer records → DatapathEvent
  *   bpffs.ts          the pin directory on bpffs

@@ -39,6 +39,7 @@ export const EP_F_EGRESS_POLICY = 1 << 2;
 export const EP_F_EGRESS_ENFORCED = 1 << 3;
 export const POLICY_ALLOW = 1;
 export const POLICY_DENY = 2;
+export const POLICY_REDIRECT = 3;
 export const CFG_VERDICT_EVENTS = 1 << 0;
 export const REASON_FORWARDED = 0;
 
@@ -72,13 +73,22 @@ const view = (h: string): DataView => {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 };
 
-/** struct ipcache_key { u32 prefixlen; u32 addr; } */
-export const ipcacheKey = (addr: string, prefixlen: number): string =>
-  struct(8, (v) => {
-    v.setUint32(0, prefixlen, true);
-    ipBytes(addr, v, 4);
-  });
-export const ipcacheValue = (identity: number): string => struct(8, (v) => v.setUint32(0, identity, true));
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const u32leHex = (n: number): string => HEX_BYTE[n & 255]! + HEX_BYTE[(n >>> 8) & 255]! + HEX_BYTE[(n >>> 16) & 255]! + HEX_BYTE[n >>> 24]!;
+function ipHex(ip: string): string {
+  const parts = ip.split('.');
+  let out = '';
+  for (let i = 0; i < 4; i++) {
+    const n = Number(parts[i]);
+    if (parts.length !== 4 || !Number.isInteger(n) || n < 0 || n > 255 || parts[i] === '') throw new Error(`not an IPv4 address: ${ip}`);
+    out += HEX_BYTE[n];
+  }
+  return out;
+}
+
+/** struct ipcache_key { u32 prefixlen; u32 addr; } — built as text: the FQDN path makes thousands per apply. */
+export const ipcacheKey = (addr: string, prefixlen: number): string => u32leHex(prefixlen >>> 0) + ipHex(addr);
+export const ipcacheValue = (identity: number): string => u32leHex(identity >>> 0) + '00000000';
 export function decodeIpcacheKey(h: string): { addr: string; prefixlen: number } {
   const v = view(h);
   return { prefixlen: v.getUint32(0, true), addr: ipFromBytes(v, 4) };
@@ -132,8 +142,16 @@ export function decodePolicyKey(h: string): PolicyKey {
   const v = view(h);
   return { peer: v.getUint32(0, true), epId: v.getUint16(4, true), port: v.getUint16(6, true), proto: v.getUint8(8), dir: v.getUint8(9) };
 }
-/** struct policy_value { u8 action; u8 pad; u16 proxy_port; } */
-export const policyValue = (action: number): string => struct(4, (v) => v.setUint8(0, action));
+/** struct policy_value { u8 action; u8 pad; u16 proxy_port; } (proxy_port: POLICY_REDIRECT only) */
+export const policyValue = (action: number, proxyPort = 0): string =>
+  struct(4, (v) => {
+    v.setUint8(0, action);
+    v.setUint16(2, proxyPort, true);
+  });
+export function decodePolicyValue(h: string): { action: number; proxyPort: number } {
+  const v = view(h);
+  return { action: v.getUint8(0), proxyPort: v.getUint16(2, true) };
+}
 
 /** struct svc_key { u32 addr; u16 port (network order); u8 proto; u8 pad; } */
 export const svcKey = (addr: string, port: number, proto: number): string =>

@@ -2,30 +2,33 @@
  * DatapathState → the contents of the eBPF datapath's state maps (pure; no I/O).
  *
  *   snapshot endpoints, node addresses, policy CIDRs ──► ipcache   prefix → identity
+ *   FQDN-learned addresses (state.fqdnIps)           ──► ipcache   /32 → FQDN identity (fqdn-identities.ts)
  *   local endpoints (+ ifindex, endpoint id)         ──► endpoints, ep_ifindex
- *   compiled policy of each local endpoint           ──► policy    {ep, dir, peer, proto, port} → allow|deny
+ *   compiled policy of each local endpoint           ──► policy    {ep, dir, peer, proto, port} → allow|deny|redirect
  *   ServiceEntry list                                ──► services, svc_slots, backends
  *
  * Policy semantics stay the engine's (src/policy/compiled.ts); this file only
  * spreads each compiled entry over map keys:
  *   - peers: the identities its selectors select (0 = any peer); CIDR peers
- *     become local CIDR identities (1<<24 + n, Cilium's local scope) put in
- *     the ipcache for every policy prefix, so "CIDR rules only ever select
- *     addresses outside the cluster" holds by longest-prefix match: pods and
- *     nodes have /32 entries of their own. A selection of `world` covers
- *     every CIDR identity too (Cilium's CIDR identities carry reserved:world).
+ *     become local CIDR identities (cidr-identities.ts), toFQDNs peers the
+ *     identities of the addresses learned for them (fqdn-identities.ts). A
+ *     selection of `world` covers every CIDR and FQDN identity too (Cilium's
+ *     CIDR identities carry reserved:world).
  *   - ports: one key per port; a range is expanded up to PORT_RANGE_CAP
  *     ports, beyond which an allow stops (fail closed) and a deny widens to
  *     the whole protocol (fail closed too); both are reported. Named ports
  *     resolve against the destination pod: the subject's own on ingress, each
  *     selected peer identity's pods on egress.
- *   - entries landing on the same key merge, deny over allow.
- * What BPF cannot decide yet is left out, so dropped, and reported: L7
- * rules (no proxy yet), toFQDNs (no DNS proxy yet) — as the legacy datapath.
+ *   - L7 entries become redirects to the node's proxy: `http` on TCP to
+ *     state.httpProxyPort, `dns` on UDP and TCP to state.dnsProxyPort. With
+ *     no such proxy they are left out (dropped: fail closed) and reported.
+ *   - entries landing on the same key merge: deny over allow over redirect
+ *     (compiled.ts: "allow entries without L7 win over L7 ones"); BPF probes
+ *     every key a packet could match, so an allow on a wider key wins too.
  */
 import type { CompiledEntry, DirectionPolicy, EndpointInfo, PolicySnapshot, PortSpec } from '../../policy/index.ts';
-import { fnv1a, IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../../identity/index.ts';
-import type { DatapathState, LocalEndpoint, ServiceEntry } from '../types.ts';
+import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../../identity/index.ts';
+import type { DatapathState, ServiceEntry } from '../types.ts';
 import {
   backendValue,
   DIR_EGRESS,
@@ -42,6 +45,7 @@ import {
   type MapContents,
   POLICY_ALLOW,
   POLICY_DENY,
+  POLICY_REDIRECT,
   policyKey,
   policyValue,
   PROTO,
@@ -51,15 +55,19 @@ import {
   svcValue,
   u32Value,
 } from './maps.ts';
+import { CidrIdentities, collectPolicyCidrs, normaliseCidr } from './cidr-identities.ts';
+import { collectFqdnSelectors, FqdnIdentities, type AddressMemo } from './fqdn-identities.ts';
+import type { NameMatcher } from '../../fqdn/index.ts';
 
 export const PORT_RANGE_CAP = 1024;
-export const LOCAL_IDENTITY_BASE = 1 << 24;
 
 /** Stable small numbers the maps use; the datapath seeds them from the kernel's maps. */
 export interface IdSource {
   endpointId(ip: string): number;
   serviceId(frontendKey: string): number;
   backendId(ip: string, port: number): number;
+  /** 0..FQDN_IDENTITY_COUNT-1 for a membership of FQDN-learned addresses (fqdn-identities.ts). */
+  fqdnIdentity(membership: string): number;
 }
 
 export interface RenderedEndpoint {
@@ -81,9 +89,68 @@ export interface RenderedState {
   skipped: string[];
   services: number;
   serviceProblems: string[];
+  /** FQDN address memberships → identity (the datapath keeps their numbers stable). */
+  fqdnMemberships: ReadonlyMap<string, number>;
+  /** FQDN-learned addresses in the ipcache. */
+  fqdnAddresses: number;
+  /** What the next render may reuse when only learned addresses changed. */
+  basis: RenderBasis;
 }
 
-export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifname: string) => number): RenderedState {
+/** Everything a render derived from inputs other than the learned addresses. */
+interface RenderBasis {
+  snapshot: PolicySnapshot;
+  /** The other inputs, as text: equal text, equal render. */
+  inputs: string;
+  ifindexes: ReadonlyMap<string, number>;
+  fqdnSelectors: ReadonlyMap<string, readonly NameMatcher[]>;
+  prefixes: readonly string[];
+  /** ipcache without learned addresses, and the /32s of pods and nodes (which learned addresses never replace). */
+  ipcache: MapContents;
+  clusterKeys: ReadonlySet<string>;
+  addressMemo: AddressMemo;
+}
+
+const inputsOf = (s: DatapathState): string =>
+  JSON.stringify([s.services, s.localEndpoints, s.ownAddresses, s.peerAddresses, s.httpProxyPort ?? null, s.dnsProxyPort ?? null]);
+
+function ipcacheWithLearned(b: RenderBasis, fqdns: FqdnIdentities): MapContents {
+  const out = new Map(b.ipcache);
+  for (const [ip, id] of fqdns.addresses()) {
+    const k = fqdns.keyOf(ip);
+    if (!b.clusterKeys.has(k)) out.set(k, ipcacheValue(id));
+  }
+  return out;
+}
+
+/**
+ * The DNS proxy's path: when nothing but the learned addresses changed and
+ * they make no new identity (a new address of a name in force joins the
+ * identity its name has), the previous render stands but for the ipcache's
+ * learned /32s — no policy is rendered again. Null when a full render is due.
+ */
+function renderLearnedOnly(s: DatapathState, prev: RenderedState, ids: IdSource, ifindexOf: (ifname: string) => number): RenderedState | null {
+  const b = prev.basis;
+  if (b.snapshot !== s.snapshot || b.inputs !== inputsOf(s)) return null;
+  for (const [name, ifindex] of b.ifindexes) if (ifindexOf(name) !== ifindex) return null; // a veth was recreated
+  // Addresses that come and go leave their memo entries behind: start over when it outgrows the sets.
+  if (b.addressMemo.size > 4 * prev.fqdnAddresses + 1024) b.addressMemo.clear();
+  const fqdns = new FqdnIdentities(b.fqdnSelectors, s.fqdnIps, b.prefixes, (m) => ids.fqdnIdentity(m), b.addressMemo);
+  const m = fqdns.memberships();
+  if (m.size !== prev.fqdnMemberships.size) return null;
+  for (const [k, id] of m) if (prev.fqdnMemberships.get(k) !== id) return null;
+  return { ...prev, maps: { ...prev.maps, ipcache: ipcacheWithLearned(b, fqdns) }, fqdnMemberships: m, fqdnAddresses: fqdns.size };
+}
+
+/**
+ * `prev`: the last render, when the caller wants an apply whose only change
+ * is learned addresses to cost a map diff and no policy render.
+ */
+export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifname: string) => number, prev?: RenderedState | null): RenderedState {
+  if (prev) {
+    const quick = renderLearnedOnly(s, prev, ids, ifindexOf);
+    if (quick) return quick;
+  }
   const maps: Record<StateMapName, MapContents> = {
     ipcache: new Map(),
     endpoints: new Map(),
@@ -94,21 +161,36 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
     backends: new Map(),
   };
   const locals = s.localEndpoints.filter((l) => s.snapshot.endpoint(l.key) && !l.ip.includes(':'));
-  const cidrs = new CidrIdentities(collectPolicyCidrs(s.snapshot, locals));
-  // CIDRs first: pods and nodes overwrite an equal /32 of a policy CIDR.
+  const prefixes = collectPolicyCidrs(s.snapshot, locals);
+  const cidrs = new CidrIdentities(prefixes);
+  const fqdnSelectors = collectFqdnSelectors(s.snapshot, locals);
+  const fqdns = new FqdnIdentities(fqdnSelectors, s.fqdnIps, prefixes, (m) => ids.fqdnIdentity(m));
+
+  // CIDRs, then pods and nodes (an equal /32 of a policy CIDR is theirs),
+  // then learned addresses where no pod or node is (a /32 of a policy CIDR
+  // is replaced: the address's membership carries the prefix).
+  const base: MapContents = new Map();
+  const clusterKeys = new Set<string>();
   for (const [cidr, id] of cidrs.entries()) {
     const [addr, len] = cidr.split('/');
-    maps.ipcache.set(ipcacheKey(addr!, Number(len)), ipcacheValue(id));
+    base.set(ipcacheKey(addr!, Number(len)), ipcacheValue(id));
   }
-  for (const ip of s.peerAddresses) if (!ip.includes(':')) maps.ipcache.set(ipcacheKey(ip, 32), ipcacheValue(IDENTITY_REMOTE_NODE));
-  for (const ip of s.ownAddresses) if (!ip.includes(':')) maps.ipcache.set(ipcacheKey(ip, 32), ipcacheValue(IDENTITY_HOST));
+  const cluster = (ip: string, id: number): void => {
+    const k = ipcacheKey(ip, 32);
+    base.set(k, ipcacheValue(id));
+    clusterKeys.add(k);
+  };
+  for (const ip of s.peerAddresses) if (!ip.includes(':')) cluster(ip, IDENTITY_REMOTE_NODE);
+  for (const ip of s.ownAddresses) if (!ip.includes(':')) cluster(ip, IDENTITY_HOST);
   const byIdentity = new Map<number, EndpointInfo[]>();
   for (const ep of s.snapshot.endpoints()) {
-    for (const ip of ep.ips) if (!ip.includes(':')) maps.ipcache.set(ipcacheKey(ip, 32), ipcacheValue(ep.identity));
+    for (const ip of ep.ips) if (!ip.includes(':')) cluster(ip, ep.identity);
     const list = byIdentity.get(ep.identity) ?? [];
     list.push(ep);
     byIdentity.set(ep.identity, list);
   }
+  const basis: RenderBasis = { snapshot: s.snapshot, inputs: inputsOf(s), ifindexes: new Map(), fqdnSelectors, prefixes, ipcache: base, clusterKeys, addressMemo: fqdns.memo };
+  maps.ipcache = ipcacheWithLearned(basis, fqdns);
 
   const endpoints: RenderedEndpoint[] = [];
   const skipped: string[] = [];
@@ -116,14 +198,15 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
     const ep = s.snapshot.endpoint(local.key);
     const policy = s.snapshot.policyOf(local.key);
     const ifindex = ifindexOf(local.hostIfname);
+    (basis.ifindexes as Map<string, number>).set(local.hostIfname, ifindex);
     if (!ep || !policy || local.ip.includes(':') || ifindex === 0) {
       skipped.push(local.key);
       continue;
     }
     const epId = ids.endpointId(local.ip);
-    const keys = new Map<string, number>();
+    const keys = new Map<string, string>();
     const unenforceable: string[] = [];
-    const ctx: EntryContext = { snap: s.snapshot, subject: ep, byIdentity, cidrs, unenforceable };
+    const ctx: EntryContext = { state: s, snap: s.snapshot, subject: ep, byIdentity, cidrs, fqdns, unenforceable };
     let flags = 0;
     for (const [dir, d] of [
       ['ingress', policy.ingress],
@@ -134,7 +217,7 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
       if (d.enforced) flags |= dir === 'ingress' ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED;
       renderDirection(ctx, d, dir, epId, keys);
     }
-    for (const [k, action] of keys) maps.policy.set(k, policyValue(action));
+    for (const [k, v] of keys) maps.policy.set(k, v);
     const info = endpointValue({ ifindex, identity: ep.identity, epId, flags, ip: local.ip });
     maps.endpoints.set(endpointKey(local.ip), info);
     maps.ep_ifindex.set(ifindexKey(ifindex), info);
@@ -156,16 +239,18 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
   for (const svc of s.services) {
     if (renderService(svc, ids, maps, serviceProblems)) services++;
   }
-  return { maps, endpoints, skipped, services, serviceProblems };
+  return { maps, endpoints, skipped, services, serviceProblems, fqdnMemberships: fqdns.memberships(), fqdnAddresses: fqdns.size, basis };
 }
 
 // ------------------------------------------------------------ policy
 
 interface EntryContext {
+  state: DatapathState;
   snap: PolicySnapshot;
   subject: EndpointInfo;
   byIdentity: ReadonlyMap<number, readonly EndpointInfo[]>;
   cidrs: CidrIdentities;
+  fqdns: FqdnIdentities;
   unenforceable: string[];
 }
 
@@ -175,20 +260,38 @@ interface Triple {
   port: number;
 }
 
-function renderDirection(ctx: EntryContext, d: DirectionPolicy, dir: 'ingress' | 'egress', epId: number, keys: Map<string, number>): void {
+/** Merge order of entries on one key: deny over allow over redirect. */
+const ACTION_RANK: Record<number, number> = { [POLICY_DENY]: 3, [POLICY_ALLOW]: 2, [POLICY_REDIRECT]: 1 };
+
+/** The L7 protocols each proxy takes, and where it listens. */
+function redirectOf(state: DatapathState, protocol: 'http' | 'dns'): { port: number | undefined; protos: readonly number[] } {
+  return protocol === 'http' ? { port: state.httpProxyPort, protos: [PROTO.TCP] } : { port: state.dnsProxyPort, protos: [PROTO.UDP, PROTO.TCP] };
+}
+
+function renderDirection(ctx: EntryContext, d: DirectionPolicy, dir: 'ingress' | 'egress', epId: number, keys: Map<string, string>): void {
   const dirNum = dir === 'ingress' ? DIR_INGRESS : DIR_EGRESS;
-  const put = (t: Triple, action: number): void => {
+  const rank = new Map<string, number>();
+  const put = (t: Triple, action: number, proxyPort = 0): void => {
     const k = policyKey({ peer: t.peer, epId, port: t.port, proto: t.proto, dir: dirNum });
     // "If there are any DENY policies that match the request, deny the request."
-    if (keys.get(k) !== POLICY_DENY) keys.set(k, action);
+    if ((rank.get(k) ?? 0) >= ACTION_RANK[action]!) return;
+    rank.set(k, ACTION_RANK[action]!);
+    keys.set(k, policyValue(action, proxyPort));
   };
   for (const c of d.deny) for (const t of entryTriples(ctx, c, dir, true)) put(t, POLICY_DENY);
   for (const c of d.allow) {
-    if (c.entry.l7 !== null) {
-      ctx.unenforceable.push(`${c.entry.origin.path}: L7 ${c.entry.l7.protocol} rules (no proxy yet): dropped`);
+    const l7 = c.entry.l7;
+    if (l7 === null) {
+      for (const t of entryTriples(ctx, c, dir, false)) put(t, POLICY_ALLOW);
       continue;
     }
-    for (const t of entryTriples(ctx, c, dir, false)) put(t, POLICY_ALLOW);
+    const proxy = redirectOf(ctx.state, l7.protocol);
+    if (proxy.port === undefined) {
+      ctx.unenforceable.push(`${c.entry.origin.path}: L7 ${l7.protocol} rules (no ${l7.protocol.toUpperCase()} proxy on this node): dropped`);
+      continue;
+    }
+    // Other protocols of the entry's ports reach no proxy: left out, so dropped (as legacy's `meta l4proto tcp tproxy`).
+    for (const t of entryTriples(ctx, c, dir, false)) if (proxy.protos.includes(t.proto)) put(t, POLICY_REDIRECT, proxy.port);
   }
 }
 
@@ -197,12 +300,19 @@ function entryPeers(ctx: EntryContext, c: CompiledEntry): number[] {
   if (p.any) return [0];
   const ids = new Set<number>();
   for (const s of c.selections) for (const i of s) ids.add(i);
-  if (ids.has(IDENTITY_WORLD)) for (const id of ctx.cidrs.all()) ids.add(id);
+  if (ids.has(IDENTITY_WORLD)) {
+    for (const id of ctx.cidrs.all()) ids.add(id);
+    for (const id of ctx.fqdns.all()) ids.add(id);
+  }
   for (const cidr of p.cidrs) {
     if (cidr.cidr.includes(':')) continue; // IPv6 peers: the datapath is IPv4-only
-    for (const id of ctx.cidrs.within(cidr.cidr, cidr.exceptCidrs.filter((e) => !e.includes(':')))) ids.add(id);
+    const excepts = cidr.exceptCidrs.filter((e) => !e.includes(':'));
+    for (const id of ctx.cidrs.within(cidr.cidr, excepts)) ids.add(id);
+    const c4 = normaliseCidr(cidr.cidr);
+    if (c4) for (const id of ctx.fqdns.within(c4, excepts.map(normaliseCidr).filter((e): e is string => e !== null))) ids.add(id);
   }
-  if (p.fqdns.length > 0) ctx.unenforceable.push(`${c.entry.origin.path}: toFQDNs (no DNS proxy yet): dropped`);
+  // toFQDNs: the addresses the DNS proxy learned for its names, nothing before.
+  if (p.fqdns.length > 0) for (const id of ctx.fqdns.selectedBy(p.fqdns)) ids.add(id);
   return [...ids].sort((a, b) => a - b);
 }
 
@@ -259,94 +369,6 @@ function entryTriples(ctx: EntryContext, c: CompiledEntry, dir: 'ingress' | 'egr
   }
   return out;
 }
-
-// ------------------------------------------------------------ CIDR identities
-
-function collectPolicyCidrs(snap: PolicySnapshot, locals: readonly LocalEndpoint[]): string[] {
-  const out = new Set<string>();
-  const seen = new Set<number>();
-  for (const l of locals) {
-    const p = snap.policyOf(l.key);
-    if (!p || seen.has(p.identity)) continue;
-    seen.add(p.identity);
-    for (const d of [p.ingress, p.egress]) {
-      for (const c of [...d.allow, ...d.deny]) {
-        for (const cidr of c.entry.peers.cidrs) {
-          for (const text of [cidr.cidr, ...cidr.exceptCidrs]) {
-            const n = normaliseCidr(text);
-            if (n && n !== '0.0.0.0/0') out.add(n);
-          }
-        }
-      }
-    }
-  }
-  return [...out].sort();
-}
-
-/** `a.b.c.d/n` with the host bits cleared; null for IPv6 or nonsense. */
-export function normaliseCidr(text: string): string | null {
-  const [addr, lenText] = text.includes('/') ? text.split('/') : [text, '32'];
-  const len = Number(lenText);
-  const parts = (addr ?? '').split('.').map(Number);
-  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255) || !Number.isInteger(len) || len < 0 || len > 32) return null;
-  const n = ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  const m = (n & mask) >>> 0;
-  return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`;
-}
-
-function cidrRange(c: string): [number, number] {
-  const [addr, len] = c.split('/');
-  const p = addr!.split('.').map(Number);
-  const start = ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-  const size = 2 ** (32 - Number(len));
-  return [start, start + size - 1];
-}
-
-const inside = (inner: string, outer: string): boolean => {
-  const [a, b] = cidrRange(inner);
-  const [c, d] = cidrRange(outer);
-  return a >= c && b <= d;
-};
-
-/** One local identity per policy prefix, stable for a given prefix while no two prefixes collide. */
-export class CidrIdentities {
-  readonly #ids = new Map<string, number>();
-
-  constructor(prefixes: readonly string[]) {
-    const used = new Set<number>();
-    for (const p of prefixes) {
-      let id = LOCAL_IDENTITY_BASE + (fnv1a(p) & 0xffff);
-      while (used.has(id)) id = id + 1 >= LOCAL_IDENTITY_BASE + 0x10000 ? LOCAL_IDENTITY_BASE : id + 1;
-      used.add(id);
-      this.#ids.set(p, id);
-    }
-  }
-
-  entries(): IterableIterator<[string, number]> {
-    return this.#ids.entries();
-  }
-
-  all(): IterableIterator<number> {
-    return this.#ids.values();
-  }
-
-  /**
-   * The identities a packet's address can have when it lies in `cidr` and
-   * outside every `except`: each policy prefix inside cidr and not inside an
-   * except (the ipcache gives an address its longest prefix), and world for
-   * addresses under no prefix at all when cidr is everything.
-   */
-  within(cidr: string, excepts: readonly string[]): number[] {
-    const c = normaliseCidr(cidr);
-    if (!c) return [];
-    const ex = excepts.map(normaliseCidr).filter((e): e is string => e !== null);
-    const out: number[] = c === '0.0.0.0/0' ? [IDENTITY_WORLD] : [];
-    for (const [p, id] of this.#ids) if (inside(p, c) && !ex.some((e) => inside(p, e))) out.push(id);
-    return out;
-  }
-}
-
 
 // ------------------------------------------------------------ services
 

@@ -9,6 +9,15 @@
  *   {"id":3,"cmd":"apply","world":World}                                 → ApplyResult
  *   {"id":4,"cmd":"status"} / "drops" / "counters" / "events" (collected so far, then cleared)
  *   {"id":5,"cmd":"detach"}  {"id":6,"cmd":"exit"}
+ *   {"id":7,"cmd":"proxies","httpPort":P,"dnsPort":Q}  transparent stand-ins for the agent's proxies
+ *   {"id":8,"cmd":"proxy-seen"}  what they saw (then cleared)   {"id":9,"cmd":"proxies-close"}
+ *
+ * The stand-in proxies are what the agent's are at the socket level: the HTTP
+ * one (TCP, listenTransparent) records the original destination and client
+ * of each connection, connects onward transparently from the client's own
+ * address (connectTransparent) and pipes both ways; the DNS one answers
+ * itself, over UDP (openTransparentUdp, the answer sent from the original
+ * destination) and TCP, with `dns <original destination> <client>`.
  *
  * The policy state is built here from plain Kubernetes-shaped objects with a
  * PolicyEngine, as the agent would: identities are hashes of labels, so every
@@ -17,7 +26,11 @@
 import { createInterface } from 'node:readline';
 import { PolicyEngine } from '../../policy/index.ts';
 import type { KubeObject } from '../../k8s/objects.ts';
+import type { Server, Socket } from 'node:net';
+import type { NameMatcher } from '../../fqdn/index.ts';
 import { wirePod, type PodWiringSpec } from '../pod-wiring.ts';
+import { connectTransparent, listenTransparent } from '../transparent-tcp.ts';
+import { openTransparentUdp, type TransparentUdp } from '../transparent-udp.ts';
 import type { LocalEndpoint, NodeNetwork, PeerNode, ServiceEntry } from '../types.ts';
 import { EbpfDatapath } from './ebpf-datapath.ts';
 import type { DatapathEvent } from './events.ts';
@@ -28,6 +41,17 @@ export interface World {
   localEndpoints: LocalEndpoint[];
   ownAddresses: string[];
   peerAddresses: string[];
+  httpProxyPort?: number;
+  dnsProxyPort?: number;
+  /** What the DNS proxy learned: name (`api.example.com`) → addresses. Absent: no fqdnIps at all. */
+  learned?: Record<string, string[]>;
+}
+
+/** One connection or datagram a stand-in proxy took: `ip:port` of both ends, as its socket saw them. */
+export interface ProxySeen {
+  proxy: 'http' | 'dns-udp' | 'dns-tcp';
+  original: string;
+  client: string;
 }
 
 interface Command {
@@ -37,6 +61,8 @@ interface Command {
   node?: NodeNetwork;
   peers?: PeerNode[];
   world?: World;
+  httpPort?: number;
+  dnsPort?: number;
 }
 
 const pinDir = process.argv[2];
@@ -44,6 +70,72 @@ if (!pinDir) throw new Error('usage: test-node-agent.ts <pinDir>');
 const dp = new EbpfDatapath({ pinDir });
 const events: DatapathEvent[] = [];
 let reading = false;
+const seen: ProxySeen[] = [];
+let engine: PolicyEngine | null = null;
+let engineObjects = '';
+let proxies: { http: Server; dnsTcp: Server; dnsUdp: TransparentUdp; sockets: Set<Socket> } | null = null;
+/** The UDP listener answers through itself; the callback needs it before open resolves. */
+let dnsUdpRef: TransparentUdp | null = null;
+
+const addr = (ip: string | undefined, port: number | undefined): string => `${(ip ?? '').replace(/^::ffff:/, '')}:${port ?? 0}`;
+
+function fqdnIpsOf(learned: Record<string, string[]>): (sel: readonly NameMatcher[]) => ReadonlySet<string> {
+  return (sel) => {
+    const out = new Set<string>();
+    for (const [name, ips] of Object.entries(learned)) if (sel.some((m) => m.matches(`${name}.`))) for (const ip of ips) out.add(ip);
+    return out;
+  };
+}
+
+async function startProxies(httpPort: number, dnsPort: number): Promise<void> {
+  const sockets = new Set<Socket>();
+  const track = (s: Socket): void => {
+    sockets.add(s);
+    s.on('error', () => s.destroy());
+    s.once('close', () => sockets.delete(s));
+  };
+  const http = await listenTransparent(httpPort, (client) => {
+    track(client);
+    const original = { ip: (client.localAddress ?? '').replace(/^::ffff:/, ''), port: client.localPort ?? 0 };
+    const clientIp = (client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    seen.push({ proxy: 'http', original: addr(original.ip, original.port), client: addr(clientIp, client.remotePort) });
+    client.pause();
+    connectTransparent({ ip: clientIp }, original).then(
+      (up) => {
+        track(up);
+        client.pipe(up).on('error', () => {});
+        up.pipe(client).on('error', () => {});
+        client.resume();
+      },
+      () => client.destroy(),
+    );
+  });
+  const dnsTcp = await listenTransparent(dnsPort, (client) => {
+    track(client);
+    const original = addr(client.localAddress, client.localPort);
+    const peer = addr(client.remoteAddress, client.remotePort);
+    seen.push({ proxy: 'dns-tcp', original, client: peer });
+    client.end(`dns ${original} ${peer}\n`);
+  });
+  // The question does not matter to the stand-in: it answers who asked whom.
+  const dnsUdp = await openTransparentUdp(dnsPort, (d) => {
+    const original = addr(d.origDst.ip, d.origDst.port);
+    const peer = addr(d.src.ip, d.src.port);
+    seen.push({ proxy: 'dns-udp', original, client: peer });
+    dnsUdpRef?.reply(d, Buffer.from(`dns ${original} ${peer}`));
+  });
+  dnsUdpRef = dnsUdp;
+  proxies = { http, dnsTcp, dnsUdp, sockets };
+}
+
+async function closeProxies(): Promise<void> {
+  const p = proxies;
+  proxies = null;
+  dnsUdpRef = null;
+  if (!p) return;
+  for (const s of p.sockets) s.destroy();
+  await Promise.all([new Promise((r) => p.http.close(r)), new Promise((r) => p.dnsTcp.close(r)), p.dnsUdp.close()]);
+}
 
 async function handle(c: Command): Promise<unknown> {
   switch (c.cmd) {
@@ -58,18 +150,37 @@ async function handle(c: Command): Promise<unknown> {
       return { ok: true };
     case 'apply': {
       const w = c.world!;
-      const engine = new PolicyEngine();
-      engine.batch((e) => {
-        for (const o of w.objects) e.upsert(o);
-      });
+      // As the agent's engine: the same objects, the same snapshot object
+      // (what lets an FQDN-only apply skip the policy render).
+      const text = JSON.stringify(w.objects);
+      if (!engine || text !== engineObjects) {
+        const fresh = new PolicyEngine();
+        fresh.batch((e) => {
+          for (const o of w.objects) e.upsert(o);
+        });
+        engine = fresh;
+        engineObjects = text;
+      }
       return dp.apply({
         snapshot: engine.snapshot(),
         services: w.services,
         localEndpoints: w.localEndpoints,
         ownAddresses: w.ownAddresses,
         peerAddresses: w.peerAddresses,
+        ...(w.httpProxyPort !== undefined ? { httpProxyPort: w.httpProxyPort } : {}),
+        ...(w.dnsProxyPort !== undefined ? { dnsProxyPort: w.dnsProxyPort } : {}),
+        ...(w.learned ? { fqdnIps: fqdnIpsOf(w.learned) } : {}),
       });
     }
+    case 'proxies':
+      await closeProxies();
+      await startProxies(c.httpPort!, c.dnsPort!);
+      return { ok: true };
+    case 'proxy-seen':
+      return seen.splice(0);
+    case 'proxies-close':
+      await closeProxies();
+      return { ok: true };
     case 'status':
       return dp.status();
     case 'drops':

@@ -6,6 +6,7 @@
  *   pl-eb<rand>-fabric   br0 172.31.0.1/24
  *     ├─ pl-eb<rand>-node-1   eth0 172.31.0.11   pods 10.244.1.0/24: a, b
  *     └─ pl-eb<rand>-node-2   eth0 172.31.0.12   pods 10.244.2.0/24: c
+ *   the "world": addresses of TEST-NET-2 (198.51.100.0/24) on the fabric's lo
  *
  * Hygiene: every namespace is `pl-eb<rand>-…`, pins live under
  * /sys/fs/bpf/palisade/eb<rand>/, and destroy() kills the processes it
@@ -215,8 +216,8 @@ export class EbpfTestLab {
     return a;
   }
 
-  /** The state an agent on `node` would apply. */
-  world(node: string, policies: object[] = [], services: World['services'] = []): World {
+  /** The state an agent on `node` would apply (`extra`: proxies, FQDN-learned addresses). */
+  world(node: string, policies: object[] = [], services: World['services'] = [], extra: Pick<World, 'httpProxyPort' | 'dnsProxyPort' | 'learned'> = {}): World {
     const n = this.node(node);
     const objects = [
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', labels: {} } },
@@ -238,7 +239,40 @@ export class EbpfTestLab {
       localEndpoints,
       ownAddresses: [n.ip],
       peerAddresses: this.nodes.filter((x) => x !== n).map((x) => x.ip),
+      ...extra,
     };
+  }
+
+  /** A server outside the cluster: `ips` on the fabric's lo (nodes reach it by their default route), greeting `world <client>`. */
+  async startWorldServer(ips: string[], ports: number[]): Promise<void> {
+    for (const ip of ips) await run('ip', ['-n', this.fabric, 'addr', 'add', `${ip}/32`, 'dev', 'lo'], { allowFailure: true });
+    await run('ip', ['-n', this.fabric, 'link', 'set', 'lo', 'up']);
+    const child = spawn('ip', ['netns', 'exec', this.fabric, process.execPath, '-e', SERVER, 'world', ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.#children.add(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (c) => reject(new Error(`world server exited ${c}`)));
+    });
+  }
+
+  /** One UDP datagram from a pod and the answer: its text and the address it came from, or null. */
+  async udpAsk(from: string, ip: string, port: number, timeoutS = 1.5): Promise<{ reply: string; from: string } | null> {
+    const py = [
+      'import socket',
+      's=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      `s.settimeout(${timeoutS})`,
+      `s.sendto(b'question', ('${ip}', ${port}))`,
+      'try:',
+      '  d,a=s.recvfrom(2048)',
+      "  print(a[0]+':'+str(a[1])+' '+d.decode())",
+      'except Exception as e:',
+      "  print('timeout')",
+    ].join('\n');
+    const r = await run('ip', ['netns', 'exec', this.pod(from).netns, 'python3', '-c', py], { allowFailure: true });
+    const line = r.stdout.trim();
+    if (!line || line === 'timeout') return null;
+    const sp = line.indexOf(' ');
+    return { from: line.slice(0, sp), reply: line.slice(sp + 1) };
   }
 
   /** A TCP server in a pod greeting with `<pod> <client address>` and echoing, on each port. */
