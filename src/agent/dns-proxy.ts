@@ -13,7 +13,7 @@
  * failing closed.
  */
 import type { Server } from 'node:net';
-import { listenTransparent, openTransparentUdp, type TransparentUdp } from '../datapath/index.ts';
+import { listenTransparent, openTransparentUdp, openUdp, type TransparentUdp } from '../datapath/index.ts';
 import { DnsProxy, type DnsEvent, type NameMatcher } from '../fqdn/index.ts';
 import { makeFlow, type Flow, type FlowStore } from '../flows/index.ts';
 import type { PolicySnapshot } from '../policy/index.ts';
@@ -56,6 +56,8 @@ export function createDnsProxy(o: NodeDnsProxyOptions): DnsProxy {
     onLearned: (_pod, name, ips) => o.onLearned(name, ips),
     onForgotten: () => o.onForgotten(),
     onEvent: (e) => o.flows.addFlow(dnsFlow(o.ctx, e)),
+    // Upstream queries in batches (sendmmsg/recvmmsg), like the listener's.
+    openUpstreamSocket: openUdp,
     cacheFile: o.cacheFile,
     ...(o.minTtl !== undefined ? { minTtl: o.minTtl } : {}),
     ...(o.maxIpsPerName !== undefined ? { maxIpsPerName: o.maxIpsPerName } : {}),

@@ -15,7 +15,7 @@
  */
 import koffi from 'koffi';
 
-export function watchReadable(fd: number, onReadable: () => void): { close(): void } {
+export function watchReadable(fd: number, onReadable: () => void): { close(): void; unref(): void } {
   let closed = false;
   let scheduled = false;
   const run = (): void => {
@@ -36,5 +36,7 @@ export function watchReadable(fd: number, onReadable: () => void): { close(): vo
       closed = true;
       handle.close();
     },
+    /** The watch alone will not keep the process alive (as dgram's socket.unref()). */
+    unref: () => handle.unref(),
   };
 }

@@ -4,12 +4,12 @@
  * IP_ORIGDSTADDR control message. Every socket here is SOCK_NONBLOCK;
  * readiness comes from libuv (`koffi.node.poll`) as in nflog-libc.ts.
  *
- * recvmsg() works on one native block laid out once per socket (no
- * marshalling per call): msghdr, the peer's sockaddr_in, one iovec, the
- * control buffer and the data buffer, all at fixed offsets, read back through
- * a koffi.view of the same memory.
+ * recvmmsg()/sendmmsg() work on native vectors laid out once per socket
+ * (transparent-udp-mmsg.ts): no marshalling per call, pointers passed as
+ * plain numbers. Addresses cross into JavaScript as host-order u32s; their
+ * dotted-quad text is interned, so a busy socket does not build the same
+ * few strings again for every datagram.
  */
-import koffi from 'koffi';
 import { watchReadable } from './libuv-poll.ts';
 import { libcLibrary, socketLibc } from './libc.ts';
 
@@ -39,12 +39,14 @@ export interface UdpLibc {
   bind(fd: number, addr: Uint8Array, addrlen: number): number;
   getsockname(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
   setsockopt(fd: number, level: number, name: number, value: Int32Array, len: number): number;
-  /** `msg` is a native pointer (koffi.alloc), see RecvBlock. */
-  recvmsg(fd: number, msg: unknown, flags: number): number;
+  /** `vec`: address of a struct mmsghdr array (RecvBatch); returns datagrams received or -1. */
+  recvmmsg(fd: number, vec: number, vlen: number, flags: number): number;
+  /** `vec`: address of a struct mmsghdr array (SendBatch); returns datagrams sent or -1. */
+  sendmmsg(fd: number, vec: number, vlen: number, flags: number): number;
   sendto(fd: number, buf: Uint8Array, len: number, flags: number, addr: Uint8Array, addrlen: number): number;
   close(fd: number): number;
   errno(): number;
-  watchReadable(fd: number, onReadable: () => void): { close(): void };
+  watchReadable(fd: number, onReadable: () => void): { close(): void; unref(): void };
 }
 
 let bound: UdpLibc | undefined;
@@ -53,12 +55,14 @@ export function udpLibc(): UdpLibc {
   if (bound) return bound;
   const libc = libcLibrary();
   const getsockname = libc.func('int getsockname(int fd, void *addr, _Inout_ int *addrlen)');
-  const recvmsg = libc.func('intptr_t recvmsg(int fd, void *msg, int flags)');
+  const recvmmsg = libc.func('int recvmmsg(int fd, uintptr_t vec, unsigned int vlen, int flags, uintptr_t timeout)');
+  const sendmmsg = libc.func('int sendmmsg(int fd, uintptr_t vec, unsigned int vlen, int flags)');
   const sendto = libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
   bound = {
     ...socketLibc(),
     getsockname: (fd, a, l) => getsockname(fd, a, l) as number,
-    recvmsg: (fd, m, f) => Number(recvmsg(fd, m, f)),
+    recvmmsg: (fd, v, n, f) => recvmmsg(fd, v, n, f, 0) as number,
+    sendmmsg: (fd, v, n, f) => sendmmsg(fd, v, n, f) as number,
     sendto: (fd, b, l, f, a, al) => Number(sendto(fd, b, l, f, a, al)),
     watchReadable,
   };
@@ -68,98 +72,71 @@ export function udpLibc(): UdpLibc {
 
 /** struct sockaddr_in { u16 family (host order); u16 port (network); u32 addr (network); u8 zero[8] } */
 export function sockaddrIn(ip: string, port: number, out: Uint8Array = new Uint8Array(16)): Uint8Array {
-  const parts = ip.split('.');
-  if (parts.length !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
-  out.fill(0);
-  out[0] = AF_INET & 0xff;
-  out[1] = AF_INET >> 8;
-  out[2] = (port >> 8) & 0xff;
-  out[3] = port & 0xff;
-  for (let i = 0; i < 4; i++) {
-    const n = Number(parts[i]);
-    if (!Number.isInteger(n) || n < 0 || n > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
-    out[4 + i] = n;
-  }
+  const a = ipv4ToU32(ip);
+  if (a < 0) throw new RangeError(`not an IPv4 address: ${ip}`);
+  writeSockaddrIn(out, 0, a, port);
   return out;
 }
 
-/**
- * One recvmsg() block in native memory:
- *
- *   0    struct msghdr (56): name*, namelen(u32), iov*, iovlen(size_t), control*, controllen(size_t), flags(i32)
- *   64   struct sockaddr_in (16)        — the sender
- *   80   struct iovec (16): base*, len  — → DATA
- *   128  control (CONTROL_BYTES)        — cmsghdr{len(size_t) level(i32) type(i32)} + sockaddr_in
- *   DATA payload (dataBytes)
- *
- * Only for 64-bit Linux (LP64), which is what Palisade runs on.
- */
-export class RecvBlock {
-  static readonly NAME = 64;
-  static readonly IOV = 80;
-  static readonly CONTROL = 128;
-  static readonly CONTROL_BYTES = 128;
-  static readonly DATA = 256;
-  readonly ptr: unknown;
-  readonly bytes: Uint8Array;
-  readonly view: DataView;
-  readonly dataBytes: number;
-  #freed = false;
-
-  constructor(dataBytes: number) {
-    if (process.arch !== 'x64' && process.arch !== 'arm64') throw new Error(`transparent UDP: unsupported arch ${process.arch}`);
-    this.dataBytes = dataBytes;
-    const total = RecvBlock.DATA + dataBytes;
-    this.ptr = koffi.alloc('uint8_t', total);
-    const ab = koffi.view(this.ptr, total);
-    this.bytes = new Uint8Array(ab);
-    this.view = new DataView(ab);
-    const base = koffi.address(this.ptr);
-    this.view.setBigUint64(0, base + BigInt(RecvBlock.NAME), true);
-    this.view.setBigUint64(16, base + BigInt(RecvBlock.IOV), true);
-    this.view.setBigUint64(24, 1n, true);
-    this.view.setBigUint64(32, base + BigInt(RecvBlock.CONTROL), true);
-    this.view.setBigUint64(RecvBlock.IOV, base + BigInt(RecvBlock.DATA), true);
-    this.view.setBigUint64(RecvBlock.IOV + 8, BigInt(dataBytes), true);
-  }
-
-  /** Resets the in/out lengths recvmsg() changes; call before each recvmsg(). */
-  reset(): void {
-    this.view.setUint32(8, 16, true); // msg_namelen
-    this.view.setBigUint64(40, BigInt(RecvBlock.CONTROL_BYTES), true); // msg_controllen
-    this.view.setInt32(48, 0, true); // msg_flags
-  }
-
-  get flags(): number {
-    return this.view.getInt32(48, true);
-  }
-
-  /** Offset of the IP_ORIGDSTADDR sockaddr_in in the block, or -1. */
-  origDstOffset(): number {
-    const clen = Number(this.view.getBigUint64(40, true));
-    let off = 0;
-    while (off + 16 <= clen) {
-      const at = RecvBlock.CONTROL + off;
-      const len = Number(this.view.getBigUint64(at, true));
-      if (len < 16 || off + len > clen) return -1;
-      const level = this.view.getInt32(at + 8, true);
-      const type = this.view.getInt32(at + 12, true);
-      if (level === SOL_IP && type === IP_ORIGDSTADDR && len >= 16 + 8) return at + 16;
-      off += (len + 7) & ~7; // CMSG_ALIGN
-    }
-    return -1;
-  }
-
-  free(): void {
-    if (this.#freed) return;
-    this.#freed = true;
-    koffi.free(this.ptr);
-  }
+/** Writes a sockaddr_in for `ip` (host-order u32) and `port` at `off`. */
+export function writeSockaddrIn(out: Uint8Array, off: number, ip: number, port: number): void {
+  out[off] = AF_INET & 0xff;
+  out[off + 1] = AF_INET >> 8;
+  out[off + 2] = (port >> 8) & 0xff;
+  out[off + 3] = port & 0xff;
+  out[off + 4] = ip >>> 24;
+  out[off + 5] = (ip >>> 16) & 0xff;
+  out[off + 6] = (ip >>> 8) & 0xff;
+  out[off + 7] = ip & 0xff;
+  out.fill(0, off + 8, off + 16);
 }
 
-/** Dotted quad of the sockaddr_in at `off`. */
+/** `a.b.c.d` as a host-order u32 (a number ≥ 0), or -1 when it is not a dotted quad. No allocation. */
+export function ipv4ToU32(ip: string): number {
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || part > 255 || ++dots > 3) return -1;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
+      part = part * 10 + (c - 0x30);
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return -1;
+  return v * 256 + part;
+}
+
+const ipTexts = new Map<number, string>();
+const IP_TEXTS_MAX = 65536;
+
+/** The dotted quad of a host-order u32, interned (a bounded cache: cleared when full). */
+export function ipv4Text(ip: number): string {
+  let t = ipTexts.get(ip);
+  if (t === undefined) {
+    t = `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
+    if (ipTexts.size >= IP_TEXTS_MAX) ipTexts.clear();
+    ipTexts.set(ip, t);
+  }
+  return t;
+}
+
+/** The address of the sockaddr_in at `off`, as a host-order u32. */
+export function sockaddrU32(b: Uint8Array, off: number): number {
+  return ((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0;
+}
+
+/** Dotted quad of the sockaddr_in at `off` (interned). */
 export function sockaddrIp(b: Uint8Array, off: number): string {
-  return `${b[off + 4]}.${b[off + 5]}.${b[off + 6]}.${b[off + 7]}`;
+  return ipv4Text(sockaddrU32(b, off));
 }
 
 export function sockaddrPort(b: Uint8Array, off: number): number {

@@ -4,10 +4,10 @@
  *   pod ─udp→ 10.96.0.10:53 ─► nft `tproxy ip to :PORT meta mark set 1` (prerouting)
  *     ─► policy route (fwmark 1 → table 100: local 0.0.0.0/0 dev lo)
  *     ─► our socket: 0.0.0.0:PORT, IP_TRANSPARENT, IP_RECVORIGDSTADDR
- *     ─libuv poll: readable─► drain: recvmsg() until EAGAIN (bounded per tick)
+ *     ─libuv poll: readable─► drain: recvmmsg() 32 at a time (transparent-udp-io.ts)
  *        cmsg IP_ORIGDSTADDR = 10.96.0.10:53 ─► onDatagram({payload, src, origDst})
  *   reply(d, answer) ─► reply socket bound to 10.96.0.10:53 (IP_TRANSPARENT, SO_REUSEADDR)
- *     ─sendto(pod)─► the pod sees the answer come from the server it asked.
+ *     ─sendmmsg(pod, …) at the end of the callback─► the pod sees the answer come from the server it asked.
  *
  * Why a socket per original destination for replies, not sendmsg(IP_PKTINFO):
  * IP_PKTINFO's ipi_spec_dst can set a foreign *source address* on a
@@ -27,19 +27,24 @@
  * them, i.e. when the server is reached over `lo`; `openMarkedUdp`'s `mark`
  * option is for the steering rule to exclude (`meta mark 0x… return`).
  *
+ * Replies queued while one callback runs leave together in one sendmmsg()
+ * when it returns (a microtask, never a timer: no reply waits for another).
+ * `openUdp` is the same machinery for a plain socket: the DNS proxy's
+ * upstream queries.
+ *
  * Caveats: IPv4 only (an AF_INET6 twin would use IPV6_TRANSPARENT=75 and
  * IPV6_RECVORIGDSTADDR=74); needs CAP_NET_ADMIN (IP_TRANSPARENT); 64-bit Linux.
  */
 import { assertNotRootNetns } from './root-guard.ts';
+import { BatchedSender, drainBatches } from './transparent-udp-io.ts';
+import { RecvBatch } from './transparent-udp-mmsg.ts';
 import {
   AF_INET,
-  ERRNO,
   errnoName,
+  ipv4ToU32,
   IP_RECVORIGDSTADDR,
   IP_TRANSPARENT,
   MSG_DONTWAIT,
-  MSG_TRUNC,
-  RecvBlock,
   SO_MARK,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
@@ -54,6 +59,7 @@ import {
   sockaddrIp,
   sockaddrPort,
   udpLibc,
+  writeSockaddrIn,
   type UdpLibc,
 } from './transparent-udp-libc.ts';
 
@@ -77,7 +83,7 @@ export interface TransparentUdpStats {
   noOrigDst: number;
   /** Datagrams larger than the receive buffer (dropped). */
   truncated: number;
-  /** sendto() failures (EAGAIN on a full send buffer included): the reply is lost. */
+  /** Send failures (EAGAIN on a full send buffer included): the reply is lost. */
   sendErrors: number;
   /** Reply sockets that could not be bound to an original destination. */
   replySocketErrors: number;
@@ -111,7 +117,8 @@ export interface TransparentUdpOptions {
 }
 
 const MAX_DATAGRAM = 65536;
-const MAX_DATAGRAMS_PER_TICK = 256;
+/** Datagrams per recvmmsg(). Slots are MAX_DATAGRAM each, but only the pages a datagram touches become resident. */
+const RECV_BATCH = 32;
 
 /**
  * Opens the listener on `port` (0: the kernel picks; read `.port`) in the
@@ -140,6 +147,86 @@ export async function openTransparentUdp(
   }
 }
 
+export interface UdpSocketOptions {
+  /** SO_MARK, for a steering rule to recognise (and skip) this socket's traffic. Needs CAP_NET_ADMIN. */
+  mark?: number;
+  /** SO_RCVBUF / SO_SNDBUF (best effort, capped by the kernel without CAP_NET_ADMIN). Default: the kernel's. */
+  recvBufferBytes?: number;
+  sendBufferBytes?: number;
+  /** A datagram queued with send(…, token) was refused by the kernel. */
+  onSendError?(token: number, errno: number): void;
+}
+
+/** A plain (non-transparent) UDP socket bound to 0.0.0.0:0, read and written in batches. */
+export interface UdpSocket {
+  readonly port: number;
+  /**
+   * Queues a datagram: those queued during one callback leave together in
+   * one sendmmsg() when it returns. A refusal goes to onSendError with `token`.
+   */
+  send(ip: string, port: number, payload: Uint8Array, token?: number): void;
+  /** Sends at once with sendto(); false when the kernel refused it. */
+  sendNow(ip: string, port: number, payload: Uint8Array): boolean;
+  /** The socket alone will not keep the process alive. */
+  unref(): void;
+  close(): void;
+}
+
+/**
+ * Opens a plain non-blocking UDP socket (synchronously). `onDatagram` gets
+ * each datagram (a copy the receiver owns) with its sender; it must not throw.
+ */
+export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void, opts: UdpSocketOptions = {}): UdpSocket {
+  const libc = udpLibc();
+  const fd = openSocket(libc, { transparent: false, reuseAddr: false, mark: opts.mark, recvOrigDst: false });
+  const sa = sockaddrIn('0.0.0.0', 0);
+  const len = Int32Array.of(16);
+  if (opts.recvBufferBytes !== undefined) setBuffer(libc, fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.recvBufferBytes);
+  if (opts.sendBufferBytes !== undefined) setBuffer(libc, fd, SO_SNDBUF, SO_SNDBUF, opts.sendBufferBytes);
+  let batch: RecvBatch;
+  let sender: BatchedSender;
+  try {
+    if (libc.bind(fd, sa, 16) < 0 || libc.getsockname(fd, sa, len) < 0) throw sysError('bind(0.0.0.0:0)', libc.errno());
+    batch = new RecvBatch(RECV_BATCH, MAX_DATAGRAM);
+    sender = new BatchedSender(libc, { onSent: () => {}, onError: opts.onSendError ?? ((): void => {}) });
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  }
+  const b = batch.bytes;
+  const to = new Uint8Array(16);
+  let closed = false;
+  const stop = (): boolean => closed;
+  const onEntry = (i: number, n: number): void => {
+    if (n > batch.slotBytes) return;
+    const name = batch.nameOffset(i);
+    try {
+      onDatagram(Buffer.copyBytesFrom(b, batch.dataOffset(i), n), { ip: sockaddrIp(b, name), port: sockaddrPort(b, name) });
+    } catch {
+      // The consumer's bug must not stop the reader.
+    }
+  };
+  const watch = libc.watchReadable(fd, () => drainBatches(libc, fd, batch, onEntry, stop));
+  return {
+    port: sockaddrPort(sa, 0),
+    send: (ip, port, payload, token = 0) => {
+      const dst = ipv4ToU32(ip);
+      if (dst < 0) throw new RangeError(`not an IPv4 address: ${ip}`);
+      if (!closed) sender.send(fd, dst, port, payload, token);
+    },
+    sendNow: (ip, port, payload) => !closed && libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(ip, port, to), 16) >= 0,
+    unref: () => watch.unref(),
+    close: () => {
+      if (closed) return;
+      sender.close();
+      closed = true;
+      watch.close(); // stop polling before the fd number can be reused
+      libc.close(fd);
+      batch.free();
+    },
+  };
+}
+
 /**
  * A plain (non-transparent) non-blocking UDP socket with SO_MARK, for
  * upstream queries the steering rule must recognise. Bound to 0.0.0.0:0.
@@ -148,39 +235,8 @@ export async function openMarkedUdp(
   mark: number,
   onDatagram: (payload: Buffer, from: UdpEndpoint) => void,
 ): Promise<{ port: number; send(ip: string, port: number, payload: Uint8Array): boolean; close(): void }> {
-  const libc = udpLibc();
-  const fd = openSocket(libc, { transparent: false, reuseAddr: false, mark, recvOrigDst: false });
-  const sa = sockaddrIn('0.0.0.0', 0);
-  const len = Int32Array.of(16);
-  if (libc.bind(fd, sa, 16) < 0 || libc.getsockname(fd, sa, len) < 0) {
-    const e = sysError('bind(0.0.0.0:0)', libc.errno());
-    libc.close(fd);
-    throw e;
-  }
-  const block = new RecvBlock(MAX_DATAGRAM);
-  const to = new Uint8Array(16);
-  let closed = false;
-  const watch = libc.watchReadable(fd, () => {
-    for (let i = 0; i < MAX_DATAGRAMS_PER_TICK && !closed; i++) {
-      block.reset();
-      const n = libc.recvmsg(fd, block.ptr, MSG_DONTWAIT | MSG_TRUNC);
-      if (n < 0) return;
-      if (n > block.dataBytes) continue;
-      const b = block.bytes;
-      onDatagram(Buffer.from(b.subarray(RecvBlock.DATA, RecvBlock.DATA + n)), { ip: sockaddrIp(b, RecvBlock.NAME), port: sockaddrPort(b, RecvBlock.NAME) });
-    }
-  });
-  return {
-    port: sockaddrPort(sa, 0),
-    send: (ip, port, payload) => libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(ip, port, to), 16) >= 0,
-    close: () => {
-      if (closed) return;
-      closed = true;
-      watch.close();
-      libc.close(fd);
-      block.free();
-    },
-  };
+  const s = openUdp(onDatagram, { mark });
+  return { port: s.port, send: s.sendNow, close: s.close };
 }
 
 function openSocket(
@@ -229,67 +285,67 @@ class TransparentUdpSocket implements TransparentUdp {
   readonly #libc: UdpLibc;
   readonly #fd: number;
   readonly #bindIp: string;
-  readonly #block = new RecvBlock(MAX_DATAGRAM);
+  readonly #bindU32: number;
+  readonly #batch = new RecvBatch(RECV_BATCH, MAX_DATAGRAM);
+  readonly #sender: BatchedSender;
   readonly #onDatagram: (d: TransparentDatagram) => void;
   readonly #watch: { close(): void };
-  /** "ip:port" → socket. */
-  readonly #replies = new Map<string, ReplySocket>();
+  /** (address u32 × 65536 + port) → socket. */
+  readonly #replies = new Map<number, ReplySocket>();
   readonly #replyIdleMs: number;
   readonly #maxReplies: number;
   readonly #mark: number | undefined;
   readonly #sweep: NodeJS.Timeout;
-  readonly #to = new Uint8Array(16);
   #closed = false;
 
   constructor(libc: UdpLibc, fd: number, bindIp: string, port: number, onDatagram: (d: TransparentDatagram) => void, o: TransparentUdpOptions) {
     this.#libc = libc;
     this.#fd = fd;
     this.#bindIp = bindIp;
+    this.#bindU32 = ipv4ToU32(bindIp);
     this.port = port;
     this.#onDatagram = onDatagram;
     this.#replyIdleMs = o.replyIdleMs ?? 30_000;
     this.#maxReplies = o.maxReplySockets ?? 256;
     this.#mark = o.mark;
+    this.#sender = new BatchedSender(libc, {
+      onSent: (n) => void (this.stats.replies += n),
+      onError: () => void this.stats.sendErrors++,
+    });
     this.#watch = libc.watchReadable(fd, this.#drain);
     this.#sweep = setInterval(() => this.#closeIdle(), Math.max(1000, this.#replyIdleMs / 2));
     this.#sweep.unref();
   }
 
-  readonly #drain = (): void => {
-    const libc = this.#libc;
-    const block = this.#block;
-    const b = block.bytes;
-    for (let i = 0; i < MAX_DATAGRAMS_PER_TICK && !this.#closed; i++) {
-      block.reset();
-      const n = libc.recvmsg(this.#fd, block.ptr, MSG_DONTWAIT | MSG_TRUNC);
-      if (n < 0) {
-        const errno = libc.errno();
-        if (errno === ERRNO['EAGAIN'] || errno === ERRNO['EWOULDBLOCK'] || errno === ERRNO['EINTR']) return;
-        continue; // ICMP-reported errors (ECONNREFUSED…) are per-datagram: read on
-      }
-      if (n > block.dataBytes) {
-        this.stats.truncated++;
-        continue;
-      }
-      this.stats.received++;
-      const od = block.origDstOffset();
-      let origDst: UdpEndpoint;
-      if (od < 0) {
-        this.stats.noOrigDst++;
-        origDst = { ip: this.#bindIp, port: this.port };
-      } else {
-        origDst = { ip: sockaddrIp(b, od), port: sockaddrPort(b, od) };
-      }
-      const d: TransparentDatagram = {
-        payload: Buffer.from(b.subarray(RecvBlock.DATA, RecvBlock.DATA + n)),
-        src: { ip: sockaddrIp(b, RecvBlock.NAME), port: sockaddrPort(b, RecvBlock.NAME) },
-        origDst,
-      };
-      try {
-        this.#onDatagram(d);
-      } catch {
-        // The consumer's bug must not stop the reader.
-      }
+  readonly #stop = (): boolean => this.#closed;
+  readonly #drain = (): void => drainBatches(this.#libc, this.#fd, this.#batch, this.#onEntry, this.#stop);
+
+  readonly #onEntry = (i: number, n: number): void => {
+    const batch = this.#batch;
+    if (n > batch.slotBytes) {
+      this.stats.truncated++;
+      return;
+    }
+    this.stats.received++;
+    const b = batch.bytes;
+    const od = batch.origDstOffset(i);
+    let origDst: UdpEndpoint;
+    if (od < 0) {
+      this.stats.noOrigDst++;
+      origDst = { ip: this.#bindIp, port: this.port };
+    } else {
+      origDst = { ip: sockaddrIp(b, od), port: sockaddrPort(b, od) };
+    }
+    const name = batch.nameOffset(i);
+    const d: TransparentDatagram = {
+      payload: Buffer.copyBytesFrom(b, batch.dataOffset(i), n),
+      src: { ip: sockaddrIp(b, name), port: sockaddrPort(b, name) },
+      origDst,
+    };
+    try {
+      this.#onDatagram(d);
+    } catch {
+      // The consumer's bug must not stop the reader.
     }
   };
 
@@ -299,30 +355,34 @@ class TransparentUdpSocket implements TransparentUdp {
 
   sendFrom(srcIp: string, srcPort: number, dstIp: string, dstPort: number, payload: Uint8Array): void {
     if (this.#closed) return;
-    const fd = this.#replySocket(srcIp, srcPort);
+    const dst = ipv4ToU32(dstIp);
+    if (dst < 0) throw new RangeError(`not an IPv4 address: ${dstIp}`);
+    const fd = this.#replySocket(ipv4ToU32(srcIp), srcPort);
     if (fd < 0) return;
-    if (this.#libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(dstIp, dstPort, this.#to), 16) < 0) {
-      this.stats.sendErrors++;
-      return;
-    }
-    this.stats.replies++;
+    this.#sender.send(fd, dst, dstPort, payload, 0);
   }
 
-  #replySocket(ip: string, port: number): number {
-    const key = `${ip}:${port}`;
+  #replySocket(ip: number, port: number): number {
+    if (ip < 0) {
+      this.stats.replySocketErrors++;
+      return -1;
+    }
+    const key = ip * 65536 + port;
     const now = performance.now();
     const have = this.#replies.get(key);
     if (have) {
       have.lastUsed = now;
       return have.fd;
     }
-    if (ip === this.#bindIp && port === this.port) return this.#fd;
+    if (ip === this.#bindU32 && port === this.port) return this.#fd;
     let fd = -1;
     try {
       fd = openSocket(this.#libc, { transparent: true, reuseAddr: true, mark: this.#mark, recvOrigDst: false });
       setBuffer(this.#libc, fd, SO_RCVBUFFORCE, SO_RCVBUF, 4096); // it never reads: keep what it might queue small
       setBuffer(this.#libc, fd, SO_SNDBUF, SO_SNDBUF, 1 << 20);
-      if (this.#libc.bind(fd, sockaddrIn(ip, port), 16) < 0) throw sysError(`bind(${key})`, this.#libc.errno());
+      const sa = new Uint8Array(16);
+      writeSockaddrIn(sa, 0, ip, port);
+      if (this.#libc.bind(fd, sa, 16) < 0) throw sysError(`bind(${sockaddrIp(sa, 0)}:${port})`, this.#libc.errno());
     } catch {
       if (fd >= 0) this.#libc.close(fd);
       this.stats.replySocketErrors++;
@@ -335,7 +395,7 @@ class TransparentUdpSocket implements TransparentUdp {
   }
 
   #evictLeastRecent(): void {
-    let oldestKey: string | undefined;
+    let oldestKey: number | undefined;
     let oldest = Infinity;
     for (const [k, r] of this.#replies) {
       if (r.lastUsed < oldest) {
@@ -344,12 +404,14 @@ class TransparentUdpSocket implements TransparentUdp {
       }
     }
     if (oldestKey === undefined) return;
+    this.#sender.flush(); // queued replies may be the evicted socket's
     this.#libc.close(this.#replies.get(oldestKey)!.fd);
     this.#replies.delete(oldestKey);
   }
 
   #closeIdle(): void {
     const cutoff = performance.now() - this.#replyIdleMs;
+    this.#sender.flush();
     for (const [k, r] of this.#replies) {
       if (r.lastUsed >= cutoff) continue;
       this.#libc.close(r.fd);
@@ -360,6 +422,7 @@ class TransparentUdpSocket implements TransparentUdp {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#sender.close(); // what is queued still leaves
     this.#closed = true;
     clearInterval(this.#sweep);
     this.#watch.close(); // stop polling before the fd number can be reused
@@ -367,6 +430,6 @@ class TransparentUdpSocket implements TransparentUdp {
     for (const r of this.#replies.values()) this.#libc.close(r.fd);
     this.#replies.clear();
     this.stats.replySockets = 0;
-    this.#block.free();
+    this.#batch.free();
   }
 }

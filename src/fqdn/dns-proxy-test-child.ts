@@ -1,24 +1,21 @@
 /**
- * Child process for dns-proxy-privileged.test.ts and bench/dns/run.ts, run
+ * Child process for dns-proxy-privileged.test.ts and bench/dns (rig.ts), run
  * inside a test network namespace (`ip netns exec pl-dn… node dns-proxy-test-child.ts …`).
  *
  *   proxy <port> [--allow a.test,**.b.test] [--learn-delay MS] [--stall NAME] [--quiet]
  *       TPROXY listener on UDP <port> and a transparent TCP listener on <port>;
  *       prints {"ready":true}, then {"learned":…} per onLearned call
  *       (with `at` = wall-clock ms when it resolves) and {"event":…} per
- *       event (not with --quiet); on SIGTERM {"summary":{proxy, udp}}.
+ *       event (--quiet: counted, not printed); on SIGTERM {"summary":{proxy, udp, events}}.
  *       onLearned resolves after MS (default 0) and never for NAME.
  *   query <server> <name> <id> [udp|tcp] [--port P]
  *       one A query with that ID, prints {"answer": hex, "at": ms}.
- *   load <server> <rate/s> <seconds> <name,name,…>
- *       open-loop A queries at a fixed rate from one UDP socket; prints
- *       {"sent","answered","p50Us","p99Us","maxUs"} (latency per answered query).
  */
 import koffi from 'koffi';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
-import { openTransparentUdp, type TransparentUdp } from '../datapath/transparent-udp.ts';
+import { openTransparentUdp, openUdp, type TransparentUdp } from '../datapath/transparent-udp.ts';
 import { compileMatchPattern } from './matchpattern.ts';
 import { DnsProxy } from './dns-proxy.ts';
 
@@ -58,7 +55,10 @@ async function proxy(): Promise<void> {
   const stall = flag('--stall');
   const quiet = args.includes('--quiet');
   const matchers = allow ? allow.split(',').map(compileMatchPattern) : null;
+  let events = 0;
   const p = new DnsProxy({
+    // As the agent runs it: upstream queries on the datapath's batched sockets.
+    openUpstreamSocket: openUdp,
     allowedFor: () => matchers,
     minTtl: 5,
     onLearned: (pod, name, ips, ttl) => {
@@ -72,7 +72,8 @@ async function proxy(): Promise<void> {
         else done();
       });
     },
-    ...(quiet ? {} : { onEvent: (e) => out({ event: e }) }),
+    // Quiet still takes every event (as the agent will), it only does not print them.
+    onEvent: quiet ? () => void events++ : (e) => out({ event: e }),
   });
   let udp: TransparentUdp | undefined;
   udp = await openTransparentUdp(port, (d) => p.handleUdp(d, udp!));
@@ -81,7 +82,7 @@ async function proxy(): Promise<void> {
   process.on('SIGTERM', () => {
     server.close();
     void Promise.all([udp.close(), p.close()]).then(() => {
-      out({ summary: { proxy: p.stats(), udp: udp.stats } });
+      out({ summary: { proxy: p.stats(), udp: udp.stats, events } });
       process.exit(0);
     });
   });
@@ -130,51 +131,8 @@ async function query(): Promise<void> {
   out({ answer: answer.toString('hex'), at: wallMs(), ms: wallMs() - t0 });
 }
 
-async function load(): Promise<void> {
-  const [server, rateText, secondsText, namesText] = args;
-  const rate = Number(rateText);
-  const total = Math.round(rate * Number(secondsText));
-  const names = namesText!.split(',');
-  const queries = names.map((n) => dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: n }] }));
-  const sentAt = new Float64Array(65536);
-  const lat: number[] = [];
-  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 22 });
-  s.on('message', (m) => {
-    const id = m.readUInt16BE(0);
-    if (sentAt[id]! > 0) {
-      lat.push(performance.now() - sentAt[id]!);
-      sentAt[id] = 0;
-    }
-  });
-  await new Promise<void>((r) => s.bind(0, r));
-  const t0 = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
-      while (sent < due) {
-        const q = queries[sent % queries.length]!;
-        const id = sent % 65536;
-        q.writeUInt16BE(id, 0);
-        sentAt[id] = performance.now();
-        s.send(q, 53, server!);
-        sent++;
-      }
-      if (sent >= total) resolve();
-      else setImmediate(tick);
-    };
-    tick();
-  });
-  await new Promise((r) => setTimeout(r, 500));
-  s.close();
-  lat.sort((a, b) => a - b);
-  const pct = (p: number): number => Math.round((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN) * 1000);
-  out({ sent, answered: lat.length, p50Us: pct(0.5), p99Us: pct(0.99), maxUs: pct(1) });
-}
-
 try {
   if (mode === 'proxy') await proxy();
-  else if (mode === 'load') await load();
   else if (mode === 'query') await query();
   else throw new Error(`unknown mode ${mode}`);
 } catch (err) {

@@ -159,6 +159,23 @@ describe('DnsProxy over UDP', () => {
     await p.close();
   });
 
+  test('holds expire each at its own deadline (one timer, re-armed for the next)', async () => {
+    const { p } = proxy({ onLearned: () => new Promise<void>(() => {}), holdMs: 60 });
+    const sink = new Sink();
+    const t0 = performance.now();
+    p.handleUdp(dgram(query('a.test', 1)), sink);
+    await new Promise((r) => setTimeout(r, 30));
+    p.handleUdp(dgram(query('www.a.test', 2)), sink);
+    await sink.next(1);
+    const first = performance.now() - t0;
+    await sink.next(2);
+    const second = performance.now() - t0;
+    assert.ok(first >= 58 && first < 200, `first released after ${first.toFixed(1)} ms`);
+    assert.ok(second >= 88 && second < 250 && second - first >= 25, `second released after ${second.toFixed(1)} ms`);
+    assert.equal(p.stats().holdTimeouts, 2);
+    await p.close();
+  });
+
   test('upstream failure → SERVFAIL with the question; malformed upstream answer → SERVFAIL', async () => {
     let mode = 'timeout';
     const { p, events } = proxy({

@@ -8,6 +8,7 @@
  *          denied → REFUSED with the question echoed; never forwarded
  *     3. forward to the original destination (forwardUdp / upstreamTcp)
  *     4. learn: A/AAAA through CNAMEs → fqdnCache.record → onLearned(pod, name, ips, ttl)
+ *          unless every IP is confirmed already (an earlier onLearned for the name resolved with it)
  *     5. hold the answer until onLearned resolves, at most holdMs (then release, count it)
  *     6. answer the pod with the server's bytes unchanged (same ID, same records)
  *   events: one per query (FORWARDED | DROPPED) and one per response, through onEvent
@@ -17,6 +18,11 @@
  * type. An allowed answer is held until its IPs are in the datapath (give up
  * after 100 ms and answer anyway, counting it)."
  *
+ * The fast path allocates no promise and sets no timer: a UDP query is one
+ * UdpExchange object (the upstream's waiter), and an answer whose IPs are
+ * all confirmed goes back to the pod in the callback that read it. Only an
+ * answer with new IPs takes a promise (onLearned's) and joins the holds.
+ *
  * Callbacks (allowedFor, onLearned, onEvent, onForgotten, hasLiveConnections)
  * run synchronously on the packet path: they must be quick and must not call
  * back into the proxy. A throwing callback is counted, never fatal.
@@ -24,7 +30,7 @@
 import type net from 'node:net';
 import type { NameMatcher } from './matchpattern.ts';
 import { NameCache } from './name-cache.ts';
-import { UdpUpstream, UpstreamTimeoutError } from './dns-upstream.ts';
+import { UdpUpstream, UpstreamTimeoutError, type UpstreamWaiter } from './dns-upstream.ts';
 import { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
 import {
   buildReply,
@@ -35,11 +41,12 @@ import {
   problemReply,
   qtypeNames,
   RCODE,
+  type DnsAnswer,
   type DnsQuery,
   type MalformedReason,
   type Transport,
 } from './dns-wire.ts';
-import type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, UdpEndpoint } from './dns-types.ts';
+import type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, OpenUpstreamSocket, UdpEndpoint } from './dns-types.ts';
 import nodeNet from 'node:net';
 
 export interface DnsProxyOptions {
@@ -49,11 +56,18 @@ export interface DnsProxyOptions {
    * is forwarded).
    */
   allowedFor(podIp: string, server: UdpEndpoint, transport: Transport): readonly NameMatcher[] | 'all' | null;
+  /** The sockets the default UdpUpstream sends from (the agent's: batched libc sockets). Default: dgram. */
+  openUpstreamSocket?: OpenUpstreamSocket;
   /** Sends a query to the real server and resolves with its answer (under the pod's ID). Default: UdpUpstream. */
   forwardUdp?(origDst: UdpEndpoint, payload: Buffer, timeoutMs: number): Promise<Buffer>;
   /** A connected TCP socket to the real server. Default: net.connect from the node's address. */
   upstreamTcp?(origDst: UdpEndpoint): net.Socket | Promise<net.Socket>;
-  /** New IPs for a name: program them; the answer waits (≤ holdMs) for the promise. */
+  /**
+   * New IPs for a name: program them; the answer waits (≤ holdMs) for the
+   * promise. Not called for an answer whose IPs are all in the datapath
+   * already (an earlier call for the name resolved with them, and the cache
+   * has held them since): their TTLs are refreshed in fqdnCache.
+   */
   onLearned?(podIp: string, name: string, ips: readonly string[], ttl: number): Promise<void> | void;
   /** IPs that left a name (expired or evicted): remove them from the datapath. */
   onForgotten?(name: string, ips: readonly string[]): void;
@@ -90,6 +104,8 @@ export interface DnsProxyStats {
   /** Answers too large for the client's UDP size (the pod got TC=1). */
   truncatedToTcp: number;
   learnedAnswers: number;
+  /** Answers with IPs, all of them confirmed in the datapath already: sent at once, onLearned not called. */
+  knownAnswers: number;
   /** Answers released after holdMs without onLearned resolving. */
   holdTimeouts: number;
   /** onLearned threw or rejected (the answer was released anyway). */
@@ -106,7 +122,6 @@ interface Hold {
   release(): void;
 }
 
-const HOLD_TICK_MS = 5;
 
 export class DnsProxy {
   readonly fqdnCache: NameCache;
@@ -114,9 +129,11 @@ export class DnsProxy {
   readonly #holdMs: number;
   readonly #timeoutMs: number;
   readonly #upstream: UdpUpstream | undefined;
-  readonly #forwardUdp: (origDst: UdpEndpoint, payload: Buffer, timeoutMs: number, questionEnd: number) => Promise<Buffer>;
+  readonly #forwardUdp: ((origDst: UdpEndpoint, payload: Buffer, timeoutMs: number) => Promise<Buffer>) | undefined;
   readonly #tcp: DnsTcpContext;
+  /** Insertion order is deadline order (holdMs is one constant): the first hold is always the next to expire. */
   readonly #holds = new Set<Hold>();
+  /** One timer for all holds, set for the first one's deadline. */
   #holdTimer: NodeJS.Timeout | undefined;
   readonly #sweepTimer: NodeJS.Timeout;
   readonly #tcpSockets = new Set<net.Socket>();
@@ -132,6 +149,7 @@ export class DnsProxy {
     upstreamMalformed: 0,
     truncatedToTcp: 0,
     learnedAnswers: 0,
+    knownAnswers: 0,
     holdTimeouts: 0,
     learnErrors: 0,
     eventErrors: 0,
@@ -149,17 +167,12 @@ export class DnsProxy {
       ...(opts.onForgotten ? { onForgotten: opts.onForgotten } : {}),
       ...(opts.cacheFile !== undefined ? { file: opts.cacheFile } : {}),
     });
-    if (opts.forwardUdp) {
-      const f = opts.forwardUdp;
-      this.#forwardUdp = (dst, payload, timeoutMs) => f(dst, payload, timeoutMs);
-    } else {
-      const u = (this.#upstream = new UdpUpstream());
-      this.#forwardUdp = (dst, payload, timeoutMs, questionEnd) => u.forward(dst, payload, timeoutMs, questionEnd);
-    }
+    if (opts.forwardUdp) this.#forwardUdp = opts.forwardUdp.bind(opts);
+    else this.#upstream = new UdpUpstream(opts.openUpstreamSocket ? { openSocket: opts.openUpstreamSocket } : {});
     const upstreamTcp = opts.upstreamTcp ?? defaultUpstreamTcp;
     this.#tcp = {
       check: (msg, pod, server) => this.#check(msg, 'tcp', pod, server),
-      complete: (pod, server, q, query, answer, t0) => this.#complete('tcp', pod, server, q, query, answer, t0),
+      complete: (pod, server, q, query, answer, t0) => Promise.resolve(this.#complete('tcp', pod, server, q, query, answer, t0)),
       failed: (pod, server, q, query, reason, t0) => this.#failed('tcp', pod, server, q, query, reason, t0),
       upstreamTcp,
       idleMs: opts.tcpIdleMs ?? 10_000,
@@ -184,7 +197,18 @@ export class DnsProxy {
     const r = this.#check(d.payload, 'udp', d.src, d.origDst);
     if (r === null) return;
     if (Buffer.isBuffer(r)) return safeReply(sink, d, r);
-    void this.#relayUdp(d, r, sink, t0);
+    const x = new UdpExchange(this.#udpOutcome, d, r, sink, t0);
+    if (this.#upstream) return this.#upstream.send(d.origDst, d.payload, this.#timeoutMs, r.questionEnd, x);
+    let forwarded: Promise<Buffer>;
+    try {
+      forwarded = Promise.resolve(this.#forwardUdp!(d.origDst, d.payload, this.#timeoutMs));
+    } catch (err) {
+      return x.onError(err as Error);
+    }
+    forwarded.then(
+      (answer) => x.onAnswer(answer),
+      (err: unknown) => x.onError(err as Error),
+    );
   }
 
   /** One accepted TCP connection whose local address is the real server (`origDst`). */
@@ -211,7 +235,7 @@ export class DnsProxy {
       h.release();
     }
     this.#holds.clear();
-    if (this.#holdTimer) clearInterval(this.#holdTimer);
+    if (this.#holdTimer) clearTimeout(this.#holdTimer);
     for (const s of this.#tcpSockets) s.destroy();
     this.#upstream?.close();
     await this.fqdnCache.close();
@@ -249,43 +273,63 @@ export class DnsProxy {
     return q;
   }
 
-  /** Phase 3 over UDP, then 4–6. */
-  async #relayUdp(d: DnsDatagram, q: DnsQuery, sink: DnsReplySink, t0: number): Promise<void> {
-    let out: Buffer;
-    try {
-      const answer = await this.#forwardUdp(d.origDst, d.payload, this.#timeoutMs, q.questionEnd);
+  /** Phases 4–6 over UDP, once the upstream answered or failed (phase 3). */
+  readonly #udpOutcome: UdpOutcome = {
+    answer: (x, answer) => {
+      const { d, q } = x;
+      let out: Buffer | Promise<Buffer>;
       if (answer.length > maxAnswerBytes(q, 'udp')) {
         // RFC 1035 §4.2.1 / RFC 6891 §7: too large for the client's buffer → TC=1, the client retries over TCP.
         this.#s.truncatedToTcp++;
-        out = this.#failed('udp', d.src, d.origDst, q, d.payload, 'answer-too-large', t0);
+        out = this.#failed('udp', d.src, d.origDst, q, d.payload, 'answer-too-large', x.t0);
       } else {
-        out = await this.#complete('udp', d.src, d.origDst, q, d.payload, answer, t0);
+        out = this.#complete('udp', d.src, d.origDst, q, d.payload, answer, x.t0);
       }
-    } catch (err) {
-      out = this.#failed('udp', d.src, d.origDst, q, d.payload, err instanceof UpstreamTimeoutError || isTimeout(err) ? 'upstream-timeout' : 'upstream-error', t0);
-    }
-    if (!this.#closed) safeReply(sink, d, out);
+      if (Buffer.isBuffer(out)) this.#replyUdp(x, out);
+      else void out.then((b) => this.#replyUdp(x, b));
+    },
+    error: (x, err) => {
+      const reason = err instanceof UpstreamTimeoutError || isTimeout(err) ? 'upstream-timeout' : 'upstream-error';
+      this.#replyUdp(x, this.#failed('udp', x.d.src, x.d.origDst, x.q, x.d.payload, reason, x.t0));
+    },
+  };
+
+  #replyUdp(x: UdpExchange, out: Buffer): void {
+    if (!this.#closed) safeReply(x.sink, x.d, out);
   }
 
-  /** Phases 4–6: learn the answer's IPs, hold it for the datapath, return the bytes to send. Never rejects. */
-  async #complete(
+  /**
+   * Phases 4–6: learn the answer's IPs, hold it for the datapath, return the
+   * bytes to send: at once when nothing is to wait for, else a promise that
+   * never rejects.
+   */
+  #complete(
     protocol: Transport, pod: UdpEndpoint, server: UdpEndpoint, q: DnsQuery, query: Buffer, answer: Buffer, t0: number,
-  ): Promise<Buffer> {
+  ): Buffer | Promise<Buffer> {
     const a = parseAnswer(answer, query, q);
     if (!a.ok) {
       this.#s.upstreamMalformed++;
       return this.#failed(protocol, pod, server, q, query, 'upstream-malformed', t0);
     }
-    const { ips, ttl, rcode } = a.answer;
+    const { ips, ttl } = a.answer;
     if (ips.length > 0) {
       this.#s.learnedAnswers++;
-      this.fqdnCache.record(pod.ip, q.name, ips, ttl);
-      await this.#learn(pod.ip, q.name, ips, Math.max(ttl, this.#o.minTtl ?? 60));
+      if (this.fqdnCache.record(pod.ip, q.name, ips, ttl)) {
+        this.#s.knownAnswers++;
+      } else {
+        const held = this.#learn(pod.ip, q.name, ips, Math.max(ttl, this.#o.minTtl ?? 60));
+        if (held) return held.then(() => this.#answered(protocol, pod, server, q, a.answer, answer, t0));
+      }
     }
+    return this.#answered(protocol, pod, server, q, a.answer, answer, t0);
+  }
+
+  /** Phase 6's count and event; returns the answer. */
+  #answered(protocol: Transport, pod: UdpEndpoint, server: UdpEndpoint, q: DnsQuery, a: DnsAnswer, answer: Buffer, t0: number): Buffer {
     this.#s.answered++;
     this.#event({
       type: 'response', protocol, pod, server, id: q.id, query: q.name, qtypes: qtypeNames(q.qtype), verdict: 'FORWARDED',
-      rcode, ips, ttl, latencyNs: Math.round((performance.now() - t0) * 1e6),
+      rcode: a.rcode, ips: a.ips, ttl: a.ttl, latencyNs: Math.round((performance.now() - t0) * 1e6),
     });
     return answer;
   }
@@ -303,10 +347,16 @@ export class DnsProxy {
     return buildReply(query, q, rcode, tc);
   }
 
-  /** Phase 5: onLearned, waited for at most holdMs (one coarse timer for all holds, not one per answer). */
+  /**
+   * Phase 5: onLearned, waited for at most holdMs (one timer for all holds,
+   * not one per answer, and not re-armed per answer: holds settled in time
+   * cost it nothing); undefined when there is nothing to wait for.
+   * What it resolves with is confirmed in the cache (rule 4 there).
+   */
   #learn(podIp: string, name: string, ips: readonly string[], ttl: number): Promise<void> | undefined {
     const cb = this.#o.onLearned;
     if (!cb) return undefined;
+    const generation = this.fqdnCache.generation;
     let r: Promise<void> | void;
     try {
       r = cb(podIp, name, ips, ttl);
@@ -314,7 +364,10 @@ export class DnsProxy {
       this.#s.learnErrors++;
       return undefined;
     }
-    if (!r || typeof (r as Promise<void>).then !== 'function') return undefined;
+    if (!r || typeof (r as Promise<void>).then !== 'function') {
+      this.fqdnCache.confirm(name, ips, generation); // programmed synchronously
+      return undefined;
+    }
     return new Promise<void>((release) => {
       const h: Hold = { deadline: performance.now() + this.#holdMs, done: false, release };
       const settle = (): void => {
@@ -323,29 +376,40 @@ export class DnsProxy {
         this.#holds.delete(h);
         release();
       };
-      (r as Promise<void>).then(settle, () => {
-        if (!h.done) this.#s.learnErrors++;
-        settle();
-      });
+      (r as Promise<void>).then(
+        () => {
+          this.fqdnCache.confirm(name, ips, generation);
+          settle();
+        },
+        () => {
+          if (!h.done) this.#s.learnErrors++;
+          settle();
+        },
+      );
       if (h.done) return;
       this.#holds.add(h);
-      this.#holdTimer ??= setInterval(this.#expireHolds, HOLD_TICK_MS);
+      this.#armHoldTimer();
     });
   }
 
+  #armHoldTimer(): void {
+    if (this.#holdTimer || this.#closed) return;
+    const first = this.#holds.values().next();
+    if (first.done) return;
+    this.#holdTimer = setTimeout(this.#expireHolds, Math.max(0, Math.ceil(first.value.deadline - performance.now())));
+  }
+
   readonly #expireHolds = (): void => {
+    this.#holdTimer = undefined;
     const now = performance.now();
     for (const h of this.#holds) {
-      if (h.deadline > now) continue;
+      if (h.deadline > now) break;
       h.done = true;
       this.#holds.delete(h);
       this.#s.holdTimeouts++;
       h.release();
     }
-    if (this.#holds.size === 0 && this.#holdTimer) {
-      clearInterval(this.#holdTimer);
-      this.#holdTimer = undefined;
-    }
+    this.#armHoldTimer();
   };
 
   #event(e: DnsEvent): void {
@@ -356,6 +420,37 @@ export class DnsProxy {
     } catch {
       this.#s.eventErrors++;
     }
+  }
+}
+
+/** What a UDP exchange reports back to its proxy (one object per proxy, not a closure per query). */
+interface UdpOutcome {
+  answer(x: UdpExchange, answer: Buffer): void;
+  error(x: UdpExchange, err: Error): void;
+}
+
+/** One forwarded UDP query: the upstream's waiter, and all the proxy needs to answer it. */
+class UdpExchange implements UpstreamWaiter {
+  readonly outcome: UdpOutcome;
+  readonly d: DnsDatagram;
+  readonly q: DnsQuery;
+  readonly sink: DnsReplySink;
+  readonly t0: number;
+
+  constructor(outcome: UdpOutcome, d: DnsDatagram, q: DnsQuery, sink: DnsReplySink, t0: number) {
+    this.outcome = outcome;
+    this.d = d;
+    this.q = q;
+    this.sink = sink;
+    this.t0 = t0;
+  }
+
+  onAnswer(answer: Buffer): void {
+    this.outcome.answer(this, answer);
+  }
+
+  onError(err: Error): void {
+    this.outcome.error(this, err);
   }
 }
 

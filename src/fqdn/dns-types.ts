@@ -57,3 +57,27 @@ export interface DnsEvent {
   latencyNs?: number;
   reason?: DnsEventReason;
 }
+
+/** Options for a socket the upstream queries go out on. */
+export interface UpstreamSocketOptions {
+  /** SO_MARK, for a steering rule to recognise (and skip) the proxy's own queries. */
+  mark?: number;
+  recvBufferBytes?: number;
+  sendBufferBytes?: number;
+  /** A datagram sent with `token` was refused by the kernel (errno). */
+  onSendError?(token: number, errno: number): void;
+}
+
+/** A plain UDP socket bound to 0.0.0.0:0; `send` may queue until the current callback returns. */
+export interface UpstreamSocket {
+  readonly port: number;
+  send(ip: string, port: number, payload: Uint8Array, token?: number): void;
+  unref(): void;
+  close(): void;
+}
+
+/**
+ * Opens an upstream socket. The agent passes the datapath's batched libc
+ * socket (recvmmsg/sendmmsg, src/datapath openUdp); the default is Node's dgram.
+ */
+export type OpenUpstreamSocket = (onDatagram: (payload: Buffer, from: UdpEndpoint) => void, opts: UpstreamSocketOptions) => UpstreamSocket;

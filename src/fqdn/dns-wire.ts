@@ -305,10 +305,17 @@ export function parseAnswer(answerMsg: Uint8Array, query: Uint8Array, q: DnsQuer
   let pos = q.questionEnd;
   const records: ChainRecord[] = [];
   for (let i = 0; i < an; i++) {
-    const r = readName(msg, pos, true);
-    if (r !== 0) return { ok: false, reason: nameProblem(r) };
-    const owner = nameText;
-    pos = nameEnd;
+    let owner: string;
+    if (msg[pos] === 0xc0 && msg[pos + 1] === HEADER_BYTES && pos + 1 < msg.length) {
+      // The usual owner: a pointer to the question's name, which sameQuestion() found equal to q.name.
+      owner = q.name;
+      pos += 2;
+    } else {
+      const r = readName(msg, pos, true);
+      if (r !== 0) return { ok: false, reason: nameProblem(r) };
+      owner = nameText;
+      pos = nameEnd;
+    }
     if (pos + 10 > msg.length) return { ok: false, reason: 'truncated' };
     const type = (msg[pos]! << 8) | msg[pos + 1]!;
     const klass = (msg[pos + 2]! << 8) | msg[pos + 3]!;
@@ -336,12 +343,25 @@ export function parseAnswer(answerMsg: Uint8Array, query: Uint8Array, q: DnsQuer
   if (an + ns + ar > DNS_LIMITS.maxRecords) return { ok: false, reason: 'too-many-records' };
   const after = skipRecords(msg, pos, ns + ar);
   if (after < 0) return { ok: false, reason: nameProblem(after) };
-  return { ok: true, answer: { rcode, truncated, ...chainOf(q.name, records) } };
+  const ips: string[] = [];
+  const ttl = chainOf(q.name, records, ips);
+  return { ok: true, answer: { rcode, truncated, ips, ttl } };
 }
 
-function chainOf(qname: string, records: readonly ChainRecord[]): { ips: string[]; ttl: number } {
-  const ips: string[] = [];
-  if (records.length === 0) return { ips, ttl: 0 };
+/** Fills `ips` with the chain's addresses; returns its smallest TTL (0 without addresses). */
+function chainOf(qname: string, records: readonly ChainRecord[], ips: string[]): number {
+  let cnames = false;
+  for (let i = 0; i < records.length && !cnames; i++) cnames = records[i]!.type === QTYPE.CNAME;
+  if (!cnames) {
+    // No CNAME (the common answer): the chain is the question's name alone.
+    let ttl = Infinity;
+    for (const r of records) {
+      if (r.owner !== qname) continue;
+      if (!ips.includes(r.value)) ips.push(r.value);
+      ttl = Math.min(ttl, r.ttl);
+    }
+    return ips.length === 0 ? 0 : ttl;
+  }
   const names = new Set<string>([qname]);
   const used = new Uint8Array(records.length);
   let ttl = Infinity;
@@ -364,7 +384,7 @@ function chainOf(qname: string, records: readonly ChainRecord[]): { ips: string[
     if (!ips.includes(r.value)) ips.push(r.value);
     ttl = Math.min(ttl, r.ttl);
   }
-  return { ips, ttl: ips.length === 0 || ttl === Infinity ? 0 : ttl };
+  return ips.length === 0 || ttl === Infinity ? 0 : ttl;
 }
 
 function ipv6Text(b: Uint8Array, off: number): string {

@@ -8,7 +8,11 @@
  *     ├─ dns-wire: parse (limits, FORMERR/NOTIMP), REFUSED for denied names
  *     ├─ forward to the original destination (dns-upstream / upstreamTcp)
  *     ├─ learn A/AAAA through CNAMEs ─► fqdnCache (name-cache.ts) ─► onLearned ─► datapath
- *     │     (the answer waits ≤ holdMs for it)          └─ expiry / cap ─► onForgotten
+ *     │     (the answer waits ≤ holdMs for it, unless     └─ expiry / cap ─► onForgotten
+ *     │      all its IPs are confirmed in the datapath)
+ *
+ *   UDP moves in batches both ways (datapath/transparent-udp.ts: recvmmsg,
+ *   sendmmsg at the end of each callback); bench/dns measures the whole path.
  *     └─ DnsEvent per query and response ─► Hubble L7 DNS flows, metrics
  *
  * Caveats: IPv4 transport only (AAAA answers are learned); the default
@@ -25,7 +29,7 @@ export {
 } from './matchpattern.ts';
 export { DnsProxy, type DnsProxyOptions, type DnsProxyStats } from './dns-proxy.ts';
 export { NameCache, type CacheEntry, type NameCacheOptions } from './name-cache.ts';
-export { UdpUpstream, UpstreamTimeoutError } from './dns-upstream.ts';
+export { UdpUpstream, UpstreamTimeoutError, type UdpUpstreamOptions, type UpstreamWaiter } from './dns-upstream.ts';
 export { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
 export {
   parseQuery,
@@ -39,4 +43,4 @@ export {
   type MalformedReason,
 } from './dns-wire.ts';
 export type { Transport as DnsTransport } from './dns-wire.ts';
-export type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, DnsVerdict, UdpEndpoint } from './dns-types.ts';
+export type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, DnsVerdict, UdpEndpoint, OpenUpstreamSocket, UpstreamSocket, UpstreamSocketOptions } from './dns-types.ts';

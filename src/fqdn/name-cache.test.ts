@@ -111,3 +111,44 @@ test('a missing or garbled file loads as empty', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('rule 4: an answer is "known" only when every IP was confirmed; a dropped IP comes back unconfirmed', () => {
+  const c = clock();
+  const cache = new NameCache({ minTtl: 10, now: c.now });
+  assert.equal(cache.record('10.0.0.5', 'a.test.', ['1.1.1.1', '1.1.1.2'], 30), false, 'new');
+  const g = cache.generation;
+  assert.equal(cache.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 30), false, 'held, not confirmed yet');
+  cache.confirm('a.test.', ['1.1.1.1', '1.1.1.2'], g);
+  assert.equal(cache.record('10.0.0.6', 'a.test.', ['1.1.1.2', '1.1.1.1'], 30), true, 'all confirmed');
+  assert.equal(cache.record('10.0.0.6', 'a.test.', ['1.1.1.1', '1.1.1.3'], 30), false, 'one new IP');
+  assert.equal(cache.record('10.0.0.6', 'b.test.', ['1.1.1.1'], 30), false, 'confirmed per name');
+  assert.equal(cache.record('10.0.0.6', 'a.test.', [], 30), false, 'no IPs: nothing known');
+
+  // 1.1.1.1 expires and is dropped; recorded again, a confirmation from before the drop does not reach it.
+  c.advance(31);
+  cache.sweep();
+  const before = g;
+  cache.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 30);
+  cache.confirm('a.test.', ['1.1.1.1'], before);
+  assert.equal(cache.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 30), false, 'stale confirmation ignored');
+  cache.confirm('a.test.', ['1.1.1.1'], cache.generation);
+  assert.equal(cache.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 30), true);
+});
+
+test('rule 4: entries loaded from the file start unconfirmed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pl-namecache-'));
+  try {
+    const file = join(dir, 'cache.json');
+    const a = new NameCache({ file, minTtl: 60 });
+    a.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 60);
+    a.confirm('a.test.', ['1.1.1.1'], a.generation);
+    assert.equal(a.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 60), true);
+    await a.close();
+    const b = new NameCache({ file, minTtl: 60 });
+    assert.equal(await b.load(), 1);
+    assert.equal(b.record('10.0.0.5', 'a.test.', ['1.1.1.1'], 60), false, 'the datapath of this run has not confirmed it');
+    await b.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -18,6 +18,10 @@
  * 3. At most `maxIpsPerName` IPs per name (Cilium's
  *    --tofqdns-endpoint-max-ip-per-hostname, 1000): the one refreshed longest
  *    ago goes first, live connections or not (the cap is a hard bound).
+ * 4. An IP is *confirmed* once the datapath has it (the proxy's onLearned
+ *    resolved with it): a later answer made only of confirmed IPs need not
+ *    wait for anything. An IP that leaves and comes back starts unconfirmed;
+ *    so does everything loaded from the file.
  *
  * Time is wall-clock milliseconds (`now()`), because expiries are persisted
  * and must mean the same after a restart.
@@ -55,6 +59,10 @@ export interface CacheEntry {
 interface IpRecord {
   expiresAt: number;
   resolvedBy: Set<string>;
+  /** `generation` when the record was made; confirm() only reaches records made no later than it saw. */
+  born: number;
+  /** Rule 4. */
+  confirmed: boolean;
 }
 
 interface PersistedFile {
@@ -85,6 +93,7 @@ export class NameCache {
   #evicted = 0;
   #expired = 0;
   #retainedLive = 0;
+  #generation = 0;
 
   constructor(opts: NameCacheOptions = {}) {
     this.#minTtlMs = (opts.minTtl ?? DEFAULT_MIN_TTL) * 1000;
@@ -99,24 +108,31 @@ export class NameCache {
 
   /**
    * Records an allowed answer: `ips` of `name` (normalised), valid `ttl`
-   * seconds (raised to minTtl), looked up by pod `podIp`.
+   * seconds (raised to minTtl), looked up by pod `podIp`. Returns true when
+   * every IP was already held for `name` and confirmed (rule 4): nothing new
+   * for the datapath.
    */
-  record(podIp: string, name: string, ips: readonly string[], ttl: number): void {
-    if (ips.length === 0 || this.#closed) return;
+  record(podIp: string, name: string, ips: readonly string[], ttl: number): boolean {
+    if (ips.length === 0 || this.#closed) return false;
     const expiresAt = this.#now() + Math.max(ttl * 1000, this.#minTtlMs);
     let byIp = this.#byName.get(name);
     if (!byIp) this.#byName.set(name, (byIp = new Map()));
+    let known = true;
     for (const ip of ips) {
       const old = byIp.get(ip);
       if (old) {
-        // Move to the end: refresh order is eviction order.
-        byIp.delete(ip);
+        if (!old.confirmed) known = false;
         old.expiresAt = Math.max(old.expiresAt, expiresAt);
         old.resolvedBy.add(podIp);
-        byIp.set(ip, old);
+        // Move to the end: refresh order is eviction order (skipped when it is the end already).
+        if (byIp.size > 1) {
+          byIp.delete(ip);
+          byIp.set(ip, old);
+        }
         continue;
       }
-      byIp.set(ip, { expiresAt, resolvedBy: new Set([podIp]) });
+      known = false;
+      byIp.set(ip, { expiresAt, resolvedBy: new Set([podIp]), born: ++this.#generation, confirmed: false });
       let names = this.#byIp.get(ip);
       if (!names) this.#byIp.set(ip, (names = new Set()));
       names.add(name);
@@ -132,6 +148,26 @@ export class NameCache {
       this.#forgotten(name, out);
     }
     this.#markDirty();
+    return known;
+  }
+
+  /** Counts records made so far; read it after record() and hand it to confirm(). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Rule 4: `ips` of `name` are in the datapath now. Only records made no
+   * later than `generation` are confirmed: an IP dropped and recorded again
+   * since then was not in the datapath this confirmation speaks for.
+   */
+  confirm(name: string, ips: readonly string[], generation: number): void {
+    const byIp = this.#byName.get(name);
+    if (!byIp) return;
+    for (const ip of ips) {
+      const r = byIp.get(ip);
+      if (r && r.born <= generation) r.confirmed = true;
+    }
   }
 
   /** Names whose live IPs include `ip` (the policy engine's FqdnLookup). */
@@ -256,7 +292,7 @@ export class NameCache {
         old.expiresAt = Math.max(old.expiresAt, e.expiresAt);
         for (const p of resolvedBy) old.resolvedBy.add(p);
       } else {
-        byIp.set(e.ip, { expiresAt: e.expiresAt, resolvedBy: new Set(resolvedBy) });
+        byIp.set(e.ip, { expiresAt: e.expiresAt, resolvedBy: new Set(resolvedBy), born: ++this.#generation, confirmed: false });
         let names = this.#byIp.get(e.ip);
         if (!names) this.#byIp.set(e.ip, (names = new Set()));
         names.add(e.name);

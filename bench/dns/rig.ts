@@ -1,0 +1,174 @@
+/**
+ * The DNS benchmarks' rig: three namespaces of its own, dnsmasq, the proxy
+ * child, dnsperf. Root. Everything it made goes in teardown(), even after a failure.
+ *
+ *   pod [dnsperf, CPU 1] ──veth── node [nft tproxy :5300 → DnsProxy, CPU 0] ──veth── srv [dnsmasq, CPU 1]
+ *   10.98.0.2                     10.98.0.1 | 10.97.0.1                             10.97.0.2
+ *   10.99.0.53 = dnsmasq through the proxy; 10.99.0.54 = the same dnsmasq, not steered.
+ *
+ * dnsmasq answers `h<i>.bench.test` (50 names, each its own IP) and any
+ * `*.cold.bench.test` (one IP); the proxy allows `**.bench.test`.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+export const CHILD = fileURLToPath(new URL('../../src/fqdn/dns-proxy-test-child.ts', import.meta.url));
+export const PROXIED = '10.99.0.53';
+export const DIRECT = '10.99.0.54';
+export const WARM_NAMES = Array.from({ length: 50 }, (_, i) => `h${i}.bench.test`);
+
+export const sh = async (args: string[], input?: string): Promise<string> => {
+  const p = execFileP(args[0]!, args.slice(1), { timeout: 600_000, maxBuffer: 256 << 20 });
+  if (input !== undefined) p.child.stdin?.end(input);
+  return (await p).stdout;
+};
+
+export interface Started {
+  proc: ChildProcess;
+  out(): string;
+}
+
+export interface PerfRun {
+  completed: number;
+  qps: number;
+  lostPct: number;
+  /** Per answered query, µs, sorted; only with `verbose`. */
+  latUs: Float64Array;
+}
+
+export interface DnsperfOptions {
+  seconds?: number;
+  /** Go through the file once (-n 1). */
+  onePass?: boolean;
+  /** Offered queries/s (-Q). */
+  rate?: number;
+  /** Per-answer latencies (-v). */
+  verbose?: boolean;
+  outstanding?: number;
+}
+
+export class DnsRig {
+  readonly prefix = `pl-dn${randomBytes(3).toString('hex')}`;
+  readonly ns = { pod: `${this.prefix}-pod`, node: `${this.prefix}-node`, srv: `${this.prefix}-srv` };
+  readonly dir = mkdtempSync(join(tmpdir(), 'pl-dns-bench-'));
+  readonly #procs = new Set<ChildProcess>();
+
+  inNs(ns: string, args: string[], input?: string): Promise<string> {
+    return sh(['ip', 'netns', 'exec', ns, ...args], input);
+  }
+
+  /** `ip netns exec` and `taskset` exec in place, so the pid is the program's own. */
+  startIn(ns: string, args: string[]): Started {
+    const proc = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#procs.add(proc);
+    proc.on('exit', () => this.#procs.delete(proc));
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    return { proc, out: () => out };
+  }
+
+  /** Namespaces, veths, TPROXY, dnsmasq (CPU 1). */
+  async up(): Promise<void> {
+    const { ns } = this;
+    for (const n of Object.values(ns)) {
+      await sh(['ip', 'netns', 'add', n]);
+      await sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
+    }
+    await sh(['ip', 'link', 'add', 'p0', 'netns', ns.pod, 'type', 'veth', 'peer', 'name', 'n0', 'netns', ns.node]);
+    await sh(['ip', 'link', 'add', 's0', 'netns', ns.srv, 'type', 'veth', 'peer', 'name', 'n1', 'netns', ns.node]);
+    const batch = (n: string, lines: string[]): Promise<string> => sh(['ip', '-n', n, '-batch', '-'], lines.join('\n') + '\n');
+    await batch(ns.pod, ['addr add 10.98.0.2/24 dev p0', 'link set p0 up', 'route add default via 10.98.0.1']);
+    await batch(ns.node, [
+      'addr add 10.98.0.1/24 dev n0', 'link set n0 up', 'addr add 10.97.0.1/24 dev n1', 'link set n1 up',
+      'route add 10.99.0.0/24 via 10.97.0.2', 'rule add fwmark 1 lookup 100', 'route add local 0.0.0.0/0 dev lo table 100',
+    ]);
+    await batch(ns.srv, ['addr add 10.97.0.2/24 dev s0', 'link set s0 up', 'route add default via 10.97.0.1', `addr add ${PROXIED}/32 dev lo`, `addr add ${DIRECT}/32 dev lo`]);
+    await this.inNs(ns.node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await this.inNs(ns.node, ['nft', '-f', '-'], `
+table inet palisade_dns_bench {
+  chain p {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname "n0" ip daddr ${PROXIED} meta l4proto udp udp dport 53 tproxy ip to :5300 meta mark set 1 accept
+  }
+}
+`);
+    this.startIn(ns.srv, [
+      'taskset', '-c', '1', 'dnsmasq', '-k', '--conf-file=/dev/null', `--listen-address=${PROXIED},${DIRECT}`, '--bind-interfaces',
+      '--no-resolv', '--no-hosts', '-u', 'root', '--pid-file=', '--local-ttl=300', '--dns-forward-max=10000', '--cache-size=0',
+      '--address=/cold.bench.test/10.201.0.1',
+      ...WARM_NAMES.map((n, i) => `--host-record=${n},10.200.${i >> 8}.${i & 0xff}`),
+    ]);
+  }
+
+  /**
+   * The proxy child (`child`: this tree's by default) on UDP :5300 in the
+   * node namespace, run by `prefix` (taskset, valgrind, node and its flags);
+   * resolves once it answers.
+   */
+  async startProxy(prefix: string[], readyTimeoutMs = 10_000, child = CHILD): Promise<Started> {
+    const proxy = this.startIn(this.ns.node, [...prefix, child, 'proxy', '5300', '--allow', '**.bench.test', '--quiet']);
+    const deadline = Date.now() + readyTimeoutMs;
+    while (!proxy.out().includes('"ready"')) {
+      if (Date.now() > deadline || proxy.out().includes('fatal') || proxy.proc.exitCode !== null) throw new Error(`proxy did not start: ${proxy.out()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; ; i++) {
+      const r = await this.inNs(this.ns.pod, ['dig', `@${PROXIED}`, WARM_NAMES[0]!, '+short', '+tries=1', '+time=2']).catch(() => '');
+      if (r.trim() === '10.200.0.0') return proxy;
+      if (i > 30) throw new Error('no answer through the proxy');
+      await new Promise((r2) => setTimeout(r2, 100));
+    }
+  }
+
+  /** A query file in the rig's directory. */
+  queryFile(name: string, names: readonly string[]): string {
+    const f = join(this.dir, name);
+    writeFileSync(f, names.map((n) => `${n} A`).join('\n') + '\n');
+    return f;
+  }
+
+  /** dnsperf from the pod (CPU 1). */
+  async dnsperf(server: string, file: string, o: DnsperfOptions): Promise<PerfRun> {
+    const args = ['taskset', '-c', '1', 'dnsperf', '-s', server, '-d', file, '-q', String(o.outstanding ?? 200), '-t', '2', '-b', '4096'];
+    if (o.seconds !== undefined) args.push('-l', String(o.seconds));
+    if (o.onePass) args.push('-n', '1');
+    if (o.rate !== undefined) args.push('-Q', String(o.rate));
+    if (o.verbose) args.push('-v');
+    const out = await this.inNs(this.ns.pod, args);
+    const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
+    let latUs = new Float64Array(0);
+    if (o.verbose) {
+      // `> NOERROR h1.bench.test A 0.000123` per answer (latency in seconds).
+      const l: number[] = [];
+      for (const m of out.matchAll(/^> NOERROR \S+ \S+ ([\d.]+)$/gm)) l.push(Number(m[1]) * 1e6);
+      latUs = Float64Array.from(l).sort();
+    }
+    return {
+      completed: num(/Queries completed:\s+(\d+)/),
+      qps: num(/Queries per second:\s+([\d.]+)/),
+      lostPct: num(/Queries lost:\s+\d+ \(([\d.]+)%\)/),
+      latUs,
+    };
+  }
+
+  /** SIGTERM (then SIGKILL) to what the rig started, by pid; namespaces and files removed. */
+  async down(): Promise<void> {
+    for (const p of this.#procs) if (p.pid !== undefined && p.exitCode === null) process.kill(p.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && this.#procs.size > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (const p of this.#procs) if (p.pid !== undefined && p.exitCode === null) process.kill(p.pid, 'SIGKILL');
+    for (const n of Object.values(this.ns)) await sh(['ip', 'netns', 'delete', n]).catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Sorted sample → the value at quantile p. */
+export const quantile = (sorted: Float64Array, p: number): number => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN);
+
+export const loadavg = async (): Promise<string> => (await sh(['cat', '/proc/loadavg'])).split(' ').slice(0, 3).join(' ');
