@@ -35,6 +35,7 @@
  * Caveats: IPv4 only (an AF_INET6 twin would use IPV6_TRANSPARENT=75 and
  * IPV6_RECVORIGDSTADDR=74); needs CAP_NET_ADMIN (IP_TRANSPARENT); 64-bit Linux.
  */
+import type { UpstreamSocket, UpstreamSocketOptions } from '../fqdn/index.ts';
 import { assertNotRootNetns } from './root-guard.ts';
 import { BatchedSender, drainBatches } from './transparent-udp-io.ts';
 import { RecvBatch } from './transparent-udp-mmsg.ts';
@@ -147,29 +148,13 @@ export async function openTransparentUdp(
   }
 }
 
-export interface UdpSocketOptions {
-  /** SO_MARK, for a steering rule to recognise (and skip) this socket's traffic. Needs CAP_NET_ADMIN. */
-  mark?: number;
-  /** SO_RCVBUF / SO_SNDBUF (best effort, capped by the kernel without CAP_NET_ADMIN). Default: the kernel's. */
-  recvBufferBytes?: number;
-  sendBufferBytes?: number;
-  /** A datagram queued with send(…, token) was refused by the kernel. */
-  onSendError?(token: number, errno: number): void;
-}
+/** The DNS proxy's upstream socket contract (src/fqdn), which this socket serves. */
+export type UdpSocketOptions = UpstreamSocketOptions;
 
-/** A plain (non-transparent) UDP socket bound to 0.0.0.0:0, read and written in batches. */
-export interface UdpSocket {
-  readonly port: number;
-  /**
-   * Queues a datagram: those queued during one callback leave together in
-   * one sendmmsg() when it returns. A refusal goes to onSendError with `token`.
-   */
-  send(ip: string, port: number, payload: Uint8Array, token?: number): void;
+/** A plain (non-transparent) UDP socket bound to 0.0.0.0:0, read and written in batches: `send` queues, and what one callback queued leaves in one sendmmsg() when it returns. */
+export interface UdpSocket extends UpstreamSocket {
   /** Sends at once with sendto(); false when the kernel refused it. */
   sendNow(ip: string, port: number, payload: Uint8Array): boolean;
-  /** The socket alone will not keep the process alive. */
-  unref(): void;
-  close(): void;
 }
 
 /**

@@ -33,80 +33,40 @@ const dnsAll = `
       rules:
         dns: [{matchPattern: "*"}]`;
 
+/** ExternalHost name → its DNS names (race.test serves port 80 only: the race adds addresses to it). */
+const HOSTS: Record<string, string> = {
+  'api-github': 'api.github.com',
+  'www-github': 'www.github.com',
+  'docs-github': 'docs.github.com',
+  'short-github': 'short.github.com',
+  evil: 'evil.example.com',
+  corp: 'corp.test',
+  'corp-deep': 'x.y.corp.test',
+  race: 'race.test',
+};
+const externalHosts = Object.entries(HOSTS)
+  .map(([host, name]) => `---\napiVersion: lab.palisade.dev/v1\nkind: ExternalHost\nmetadata: {name: ${host}}\nspec: {names: [${name}]${host === 'race' ? ', ports: [80]' : ''}}`)
+  .join('\n');
+
+/** Pod → [node, app label]: deep1 and deep2 share a policy on different nodes. */
+const PODS: Record<string, [string, string]> = {
+  client: ['node-1', 'client'],
+  strict: ['node-1', 'strict'],
+  free: ['node-2', 'free'],
+  deep1: ['node-1', 'deep'],
+  deep2: ['node-2', 'deep'],
+  racer: ['node-2', 'racer'],
+};
+const pods = Object.entries(PODS)
+  .map(([pod, [node, app]]) => `---\napiVersion: v1\nkind: Pod\nmetadata: {name: ${pod}, namespace: shop, labels: {app: ${app}}}\nspec: {nodeName: ${node}, containers: [{name: c}]}`)
+  .join('\n');
+
 const APP = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: api-github}
-spec: {names: [api.github.com]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: www-github}
-spec: {names: [www.github.com]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: docs-github}
-spec: {names: [docs.github.com]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: short-github}
-spec: {names: [short.github.com]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: evil}
-spec: {names: [evil.example.com]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: corp}
-spec: {names: [corp.test]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: corp-deep}
-spec: {names: [x.y.corp.test]}
----
-apiVersion: lab.palisade.dev/v1
-kind: ExternalHost
-metadata: {name: race}
-spec: {names: [race.test], ports: [80]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: shop, labels: {app: client}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: strict, namespace: shop, labels: {app: strict}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: free, namespace: shop, labels: {app: free}}
-spec: {nodeName: node-2, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: deep1, namespace: shop, labels: {app: deep}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: deep2, namespace: shop, labels: {app: deep}}
-spec: {nodeName: node-2, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: racer, namespace: shop, labels: {app: racer}}
-spec: {nodeName: node-2, containers: [{name: c}]}
+${externalHosts}
+${pods}
 ---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -158,7 +118,7 @@ before(async () => {
   lab = await startLab(labName('e2efq'), 2, { fqdn: { minTtl: MIN_TTL } });
   lab.apply(APP);
   // ExternalHosts come up after the apply returns: wait until each name resolves.
-  for (const name of ['api.github.com', 'www.github.com', 'docs.github.com', 'short.github.com', 'evil.example.com', 'corp.test', 'x.y.corp.test', 'race.test']) {
+  for (const name of Object.values(HOSTS)) {
     await within(10_000, `${name} resolves`, async () => (await dig('free', name)).ips.length === 1);
   }
 });
