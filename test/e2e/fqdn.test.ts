@@ -280,7 +280,9 @@ test('TTL expiry revokes the address for new connections while an open one keeps
 
 test('fuzz: 100,000 random and mutated DNS packets at the proxy; valid queries answered throughout, the agent keeps running', async () => {
   const before = await agentJson<{ pid: number; dnsProxy: { malformed: Record<string, number> } }>('node-1', '/v1/status');
+  const t0 = Date.now();
   const r = await podClient('client', ['fuzz', KUBE_DNS, '100000', '4242']);
+  console.log(`# fuzz: ${r['sent']} packets, ${r['validAnswered']}/${r['validSent']} valid queries answered (${r['retries']} retries), ${r['tcpStreams']} TCP streams, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   assert.equal(r['sent'], 100_000);
   assert.equal(r['validAnswered'], r['validSent'], `valid queries answered: ${r['validAnswered']}/${r['validSent']}`);
   const after = await agentJson<{ pid: number; ready: boolean; dnsProxy: { malformed: Record<string, number>; queries: number } }>('node-1', '/v1/status');
