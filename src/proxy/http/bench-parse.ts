@@ -1,13 +1,14 @@
 /**
  * Head-parser micro-benchmark (no test runner): request heads parsed per
  * second on one core, for three heads, each through the proxy's per-request
- * front half — find the end (indexOf CRLFCRLF), parseRequestHead,
+ * front half — find the end (headEnd), parseRequestHead,
  * normaliseTarget — with the RequestHead and NormalisedTarget reused as the
  * connection reuses them.
  *
  *   node src/proxy/http/bench-parse.ts [iterations=2000000]
  */
-import { CRLFCRLF, newRequestHead, parseRequestHead } from './head-parser.ts';
+import { headEnd } from './bytes.ts';
+import { newRequestHead, parseRequestHead } from './head-parser.ts';
 import { normaliseTarget, type NormalisedTarget } from './normalise.ts';
 
 const N = Number(process.argv[2] ?? 2_000_000);
@@ -36,7 +37,7 @@ for (const [name, text] of heads) {
   const run = (n: number): number => {
     let sink = 0;
     for (let i = 0; i < n; i++) {
-      const end = buf.indexOf(CRLFCRLF) + 4;
+      const end = headEnd(buf, 0, buf.length);
       parseRequestHead(buf, 0, end, head, 100);
       normaliseTarget(head.target, head.method, norm);
       sink += norm.target.length;

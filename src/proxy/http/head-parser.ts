@@ -3,7 +3,7 @@
  * request mean one thing to policy and another to the upstream.
  *
  * Input: the bytes of one complete head, request line to the blank line
- * (the connection finds the end with `indexOf(CRLFCRLF)`). Output: a
+ * (the connection finds the end with bytes.ts headEnd()). Output: a
  * RequestHead owned by the connection and refilled for every request (only
  * `headers`, the object handed to policy, is new each time).
  *
@@ -39,8 +39,9 @@
  * the rest of the connection into frames this proxy does not police. The
  * request then goes on as HTTP/1.1, which RFC 9113 §3.1 clients expect.
  */
+import { FIELD_VALUE, LOWER, TCHAR, indexOfByte, latin1 } from './bytes.ts';
 import { HttpProxyError, malformed } from './errors.ts';
-import { isValidAuthority } from './normalise.ts';
+import { isAuthority } from './normalise.ts';
 
 const CR = 13;
 const LF = 10;
@@ -48,68 +49,51 @@ const SP = 32;
 const HT = 9;
 const COLON = 58;
 
-/** tchar (RFC 9110 §5.6.2). */
-export const TCHAR: Uint8Array = (() => {
-  const t = new Uint8Array(256);
-  for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
-  for (let c = 0x41; c <= 0x5a; c++) t[c] = 1;
-  for (let c = 0x61; c <= 0x7a; c++) t[c] = 1;
-  for (const ch of "!#$%&'*+-.^_`|~") t[ch.charCodeAt(0)] = 1;
-  return t;
-})();
-
-/** Bytes allowed in a field value: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5). */
-export const FIELD_VALUE: Uint8Array = (() => {
-  const t = new Uint8Array(256);
-  for (let c = 0x20; c <= 0xff; c++) t[c] = 1;
-  t[0x7f] = 0;
-  t[HT] = 1;
-  return t;
-})();
-
-export const CRLFCRLF: Buffer = Buffer.from('\r\n\r\n', 'latin1');
-
-/**
- * Buffer.prototype.latin1Slice: what toString('latin1', a, b) ends up calling,
- * without the encoding dispatch (undici uses it the same way).
- */
-type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
-export const latin1: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as Partial<Latin1Buffer>).latin1Slice === 'function'
-    ? (buf, start, end) => (buf as Latin1Buffer).latin1Slice(start, end)
-    : (buf, start, end) => buf.toString('latin1', start, end);
-
 /**
  * Field names seen on most requests, grouped by length. A name on the wire
- * is compared (case-insensitively, byte by byte) only against the names of
- * its own length; a hit yields this constant string, so the common case makes
- * no string and no lower-casing, and stores into the headers object with an
- * already-internalised key.
+ * is compared (case-insensitively, byte by byte against the name's bytes)
+ * only against the names of its own length; a hit yields this constant
+ * string, so the common case makes no string and no lower-casing, and stores
+ * into the headers object with an already-internalised key.
  */
-const KNOWN_NAMES: string[][] = (() => {
-  const names = [
-    'te', 'via', 'host', 'date', 'from', 'range', 'accept', 'cookie', 'expect', 'origin', 'pragma', 'referer',
-    'upgrade', 'priority', 'connection', 'keep-alive', 'user-agent', 'content-type', 'x-request-id', 'authorization',
-    'cache-control', 'if-none-match', 'content-length', 'http2-settings', 'accept-encoding', 'accept-language',
-    'x-forwarded-for', 'x-forwarded-proto', 'transfer-encoding', 'if-modified-since', 'sec-fetch-mode', 'sec-fetch-site',
-    'sec-fetch-dest', 'x-real-ip', 'traceparent', 'content-encoding',
-  ];
-  const byLen: string[][] = [];
-  for (const n of names) (byLen[n.length] ??= []).push(n);
-  return byLen;
-})();
+const KNOWN_NAMES = byteTable([
+  'te', 'via', 'host', 'date', 'from', 'range', 'accept', 'cookie', 'expect', 'origin', 'pragma', 'referer',
+  'upgrade', 'priority', 'connection', 'keep-alive', 'user-agent', 'content-type', 'x-request-id', 'authorization',
+  'cache-control', 'if-none-match', 'content-length', 'http2-settings', 'accept-encoding', 'accept-language',
+  'x-forwarded-for', 'x-forwarded-proto', 'transfer-encoding', 'if-modified-since', 'sec-fetch-mode', 'sec-fetch-site',
+  'sec-fetch-dest', 'x-real-ip', 'traceparent', 'content-encoding',
+]);
 
-function knownName(buf: Buffer, start: number, len: number): string | undefined {
-  const list = KNOWN_NAMES[len];
+/** Registered methods (RFC 9110 §9, and PATCH): the common case yields a constant, not a new string. Methods are case-sensitive. */
+const KNOWN_METHODS = byteTable(['GET', 'PUT', 'POST', 'HEAD', 'PATCH', 'TRACE', 'DELETE', 'OPTIONS', 'CONNECT']);
+
+interface ByteTable {
+  /** By length: the strings of that length and their bytes. */
+  strings: string[][];
+  bytes: Uint8Array[][];
+}
+
+function byteTable(list: string[]): ByteTable {
+  const t: ByteTable = { strings: [], bytes: [] };
+  for (const s of list) {
+    (t.strings[s.length] ??= []).push(s);
+    (t.bytes[s.length] ??= []).push(Buffer.from(s, 'latin1'));
+  }
+  return t;
+}
+
+/** The table's string for buf[start, end), compared exactly or (`fold`) ASCII case-insensitively; undefined if absent. */
+function lookup(t: ByteTable, buf: Buffer, start: number, end: number, fold: boolean): string | undefined {
+  const len = end - start;
+  const list = t.bytes[len];
   if (list === undefined) return undefined;
   outer: for (let k = 0; k < list.length; k++) {
-    const n = list[k] as string;
+    const n = list[k] as Uint8Array;
     for (let i = 0; i < len; i++) {
-      let b = buf[start + i] as number;
-      if (b >= 65 && b <= 90) b += 32;
-      if (b !== n.charCodeAt(i)) continue outer;
+      const b = buf[start + i] as number;
+      if ((fold ? LOWER[b] : b) !== n[i]) continue outer;
     }
-    return n;
+    return (t.strings[len] as string[])[k];
   }
   return undefined;
 }
@@ -183,15 +167,38 @@ function resetHead(h: RequestHead): void {
   h.connUpgrade = false;
   h.upgrade = undefined;
   h.expectContinue = false;
-  h.drop.length = 0;
+  // (Setting an array's length is a runtime call even when it is already 0.)
+  if (h.drop.length !== 0) h.drop.length = 0;
 }
 
 /** Index of the LF ending the line that starts at `pos`; throws on a bare LF/CR. */
 function lineEnd(buf: Buffer, pos: number, end: number): number {
-  const lf = buf.indexOf(LF, pos);
-  if (lf < 0 || lf >= end) throw malformed('bare-cr');
+  const lf = indexOfByte(buf, LF, pos, end);
+  if (lf < 0) throw malformed('bare-cr');
   if (lf === pos || buf[lf - 1] !== CR) throw malformed('bare-lf');
   return lf;
+}
+
+/**
+ * The field line at `pos` failed the one-pass scan: throw what is wrong with it,
+ * checking in this order — line ending, header count, name, colon, value bytes.
+ * (`count` is the number of field lines before this one.)
+ */
+function fieldLineError(buf: Buffer, pos: number, end: number, count: number, maxHeaders: number): never {
+  const stop = lineEnd(buf, pos, end) - 1;
+  if (count + 1 > maxHeaders) throw new HttpProxyError('head-too-large', 'too-many-headers');
+  let c = pos;
+  while (c < stop && TCHAR[buf[c] as number] === 1) c++;
+  if (c === stop || buf[c] !== COLON) {
+    const b = buf[c];
+    throw malformed(b === SP || b === HT ? 'space-before-colon' : 'bad-header-name');
+  }
+  if (c === pos) throw malformed('bad-header-name');
+  for (let k = c + 1; k < stop; k++) {
+    const b = buf[k] as number;
+    if (FIELD_VALUE[b] !== 1) throw malformed(b === 0 ? 'nul-in-header' : 'ctl-in-header');
+  }
+  throw new Error('fieldLineError: the line has no error'); // unreachable: the one-pass scan accepts every such line
 }
 
 /**
@@ -206,10 +213,10 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
   let i = start;
   while (i < lineStop && TCHAR[buf[i] as number] === 1) i++;
   if (i === start || i >= lineStop || buf[i] !== SP) throw malformed(i === start || buf[i] !== SP ? 'bad-method' : 'bad-request-line');
-  h.method = latin1(buf, start, i);
+  h.method = lookup(KNOWN_METHODS, buf, start, i, false) ?? latin1(buf, start, i);
   const t0 = i + 1;
-  const sp2 = buf.indexOf(SP, t0);
-  if (sp2 < 0 || sp2 >= lineStop || sp2 === t0) throw malformed('bad-request-line');
+  const sp2 = indexOfByte(buf, SP, t0, lineStop);
+  if (sp2 < 0 || sp2 === t0) throw malformed('bad-request-line');
   h.target = latin1(buf, t0, sp2);
   // HTTP-version = "HTTP/" DIGIT "." DIGIT (§2.3)
   const v = sp2 + 1;
@@ -231,6 +238,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
   const headers = h.headers;
   let te: string | undefined;
   let h2cLines: number[] | undefined;
+  let hostValid = true;
   let count = 0;
   let pos = lf + 1;
   while (pos < end) {
@@ -240,22 +248,23 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
       break;
     }
     if (b0 === SP || b0 === HT) throw malformed('obs-fold');
-    const eol = lineEnd(buf, pos, end);
-    const stop = eol - 1;
-    if (++count > maxHeaders) throw new HttpProxyError('head-too-large', 'too-many-headers');
+    // One pass over the line: name, colon, OWS, value up to CRLF. Anything else
+    // (an error, always) is left to fieldLineError, which says which one.
     let c = pos;
-    while (c < stop && TCHAR[buf[c] as number] === 1) c++;
-    if (c === stop || buf[c] !== COLON) {
-      const b = buf[c];
-      throw malformed(b === SP || b === HT ? 'space-before-colon' : 'bad-header-name');
-    }
-    if (c === pos) throw malformed('bad-header-name');
+    while (TCHAR[buf[c] as number] === 1) c++;
     let vs = c + 1;
-    while (vs < stop && (buf[vs] === SP || buf[vs] === HT)) vs++;
-    let ve = stop;
+    let ve = -1;
+    if (c > pos && buf[c] === COLON) {
+      while (buf[vs] === SP || buf[vs] === HT) vs++;
+      let k = vs;
+      while (FIELD_VALUE[buf[k] as number] === 1) k++;
+      if (buf[k] === CR && buf[k + 1] === LF && k + 1 < end) ve = k;
+    }
+    if (ve < 0) fieldLineError(buf, pos, end, count, maxHeaders);
+    const eol = ve + 1;
+    if (++count > maxHeaders) throw new HttpProxyError('head-too-large', 'too-many-headers');
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
-    for (let k = vs; k < ve; k++) if (FIELD_VALUE[buf[k] as number] !== 1) throw malformed(buf[k] === 0 ? 'nul-in-header' : 'ctl-in-header');
-    const name = knownName(buf, pos, c - pos) ?? latin1(buf, pos, c).toLowerCase();
+    const name = lookup(KNOWN_NAMES, buf, pos, c, true) ?? latin1(buf, pos, c).toLowerCase();
     const value = latin1(buf, vs, ve);
     const prev = headers[name];
     headers[name] = prev === undefined ? value : `${prev},${value}`;
@@ -265,6 +274,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
         if (name === 'host') {
           h.hostCount++;
           h.host = value;
+          hostValid = vs === ve || isAuthority(buf, vs, ve);
         }
         break;
       case 6:
@@ -295,7 +305,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
   // more than one Host header field line or a Host header field with an invalid field value."
   if (h.hostCount === 0 && minor === 1) throw malformed('missing-host');
   if (h.hostCount > 1) throw malformed('duplicate-host');
-  if (h.host !== undefined && h.host !== '' && !isValidAuthority(h.host)) throw malformed('bad-host');
+  if (!hostValid) throw malformed('bad-host');
   // Transfer-Encoding (§6.1).
   if (te !== undefined) {
     if (minor === 0) throw malformed('te-in-http10');

@@ -61,15 +61,25 @@ function isUnreserved(b: number): boolean {
 }
 
 /** Authority characters (RFC 3986 §3.2: reg-name / IP-literal, optional port); no userinfo. */
+const AUTHORITY_CHAR: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    // unreserved, sub-delims ! $ & ' ( ) * + , ; =   and : [ ] %
+    if (isUnreserved(c) || c === 0x21 || c === 0x24 || (c >= 0x26 && c <= 0x2c) || c === 0x3b || c === 0x3d || c === 0x3a || c === 0x5b || c === 0x5d || c === 0x25) t[c] = 1;
+  }
+  return t;
+})();
+
 export function isValidAuthority(a: string): boolean {
   if (a.length === 0) return false;
-  for (let i = 0; i < a.length; i++) {
-    const c = a.charCodeAt(i);
-    if (isUnreserved(c)) continue;
-    // sub-delims ! $ & ' ( ) * + , ; =   and : [ ] %
-    if (c === 0x21 || c === 0x24 || (c >= 0x26 && c <= 0x2c) || c === 0x3b || c === 0x3d || c === 0x3a || c === 0x5b || c === 0x5d || c === 0x25) continue;
-    return false;
-  }
+  for (let i = 0; i < a.length; i++) if (AUTHORITY_CHAR[a.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+/** isValidAuthority on the bytes buf[start, end) (a Host field value, before it is a string). */
+export function isAuthority(buf: Buffer, start: number, end: number): boolean {
+  if (start === end) return false;
+  for (let i = start; i < end; i++) if (AUTHORITY_CHAR[buf[i] as number] !== 1) return false;
   return true;
 }
 

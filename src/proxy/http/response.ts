@@ -18,7 +18,7 @@
  */
 import { HttpProxyError } from './errors.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from './body.ts';
-import { TCHAR, latin1 } from './head-parser.ts';
+import { JS_TRIM, TCHAR, bytesEqualLower, indexOfByte, latin1 } from './bytes.ts';
 
 const CR = 13;
 const LF = 10;
@@ -41,14 +41,67 @@ export function newResponseHead(): ResponseHead {
   return { status: 0, minor: 1, bodyMode: BODY_NONE, contentLength: -1, connClose: false, connKeepAlive: false, headers: undefined };
 }
 
+// Field names and tokens that matter for framing, as lower-case bytes.
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const CONNECTION = Buffer.from('connection', 'latin1');
+const CLOSE = Buffer.from('close', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+
 function bad(reason: string): HttpProxyError {
   return new HttpProxyError('upstream-failed', `response-${reason}`);
 }
 
 function lineEnd(buf: Buffer, pos: number, end: number): number {
-  const lf = buf.indexOf(LF, pos);
-  if (lf < 0 || lf >= end || lf === pos || buf[lf - 1] !== CR) throw bad('bare-lf');
+  const lf = indexOfByte(buf, LF, pos, end);
+  if (lf < 0 || lf === pos || buf[lf - 1] !== CR) throw bad('bare-lf');
   return lf;
+}
+
+/**
+ * Content-Length = 1*DIGIT, a list of identical values being one value (RFC 9110 §8.6),
+ * read from the bytes: each comma-separated part, trimmed as String.prototype.trim()
+ * would trim it, must be digits only and a safe integer.
+ */
+function contentLength(buf: Buffer, vs: number, ve: number, r: ResponseHead): void {
+  let p = vs;
+  for (;;) {
+    let q = indexOfByte(buf, 0x2c, p, ve);
+    if (q < 0) q = ve;
+    let a = p;
+    let b = q;
+    while (a < b && JS_TRIM[buf[a] as number] === 1) a++;
+    while (b > a && JS_TRIM[buf[b - 1] as number] === 1) b--;
+    if (a === b) throw bad('bad-content-length');
+    let n = 0;
+    for (let k = a; k < b; k++) {
+      const d = (buf[k] as number) - 48;
+      if (d < 0 || d > 9) throw bad('bad-content-length');
+      n = n * 10 + d;
+    }
+    if (!Number.isSafeInteger(n)) throw bad('bad-content-length');
+    if (r.contentLength >= 0 && r.contentLength !== n) throw bad('differing-content-length');
+    r.contentLength = n;
+    if (q === ve) return;
+    p = q + 1;
+  }
+}
+
+/** Connection tokens (RFC 9110 §7.6.1) that matter here: close and keep-alive, compared ASCII case-insensitively after trimming. */
+function connectionTokens(buf: Buffer, vs: number, ve: number, r: ResponseHead): void {
+  let p = vs;
+  for (;;) {
+    let q = indexOfByte(buf, 0x2c, p, ve);
+    if (q < 0) q = ve;
+    let a = p;
+    let b = q;
+    while (a < b && JS_TRIM[buf[a] as number] === 1) a++;
+    while (b > a && JS_TRIM[buf[b - 1] as number] === 1) b--;
+    if (b - a === CLOSE.length && bytesEqualLower(buf, a, CLOSE)) r.connClose = true;
+    else if (b - a === KEEP_ALIVE.length && bytesEqualLower(buf, a, KEEP_ALIVE)) r.connKeepAlive = true;
+    if (q === ve) return;
+    p = q + 1;
+  }
 }
 
 /** Parses buf[start, end) (ending in CRLF CRLF) into `r`. Throws 'upstream-failed'. */
@@ -84,40 +137,23 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, r: Re
     const b0 = buf[pos];
     if (b0 === CR) break;
     if (b0 === SP || b0 === HT) throw bad('obs-fold');
-    const eol = lineEnd(buf, pos, end);
-    const stop = eol - 1;
+    // The name first, then the line's end from there: a name holds no LF, so this is the line's
+    // first LF all the same, and the name's bytes are read once.
     let c = pos;
-    while (c < stop && TCHAR[buf[c] as number] === 1) c++;
-    if (c === pos || c === stop || buf[c] !== 58) throw bad('bad-header');
+    while (TCHAR[buf[c] as number] === 1) c++;
+    const eol = lineEnd(buf, c, end);
+    const stop = eol - 1;
+    if (c === pos || c >= stop || buf[c] !== 58) throw bad('bad-header');
     let vs = c + 1;
     while (vs < stop && (buf[vs] === SP || buf[vs] === HT)) vs++;
     let ve = stop;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
     const len = c - pos;
-    // Only a few names matter for framing; recognise them by length before making strings.
-    if (len === 10 || len === 14 || len === 17 || r.headers !== undefined) {
-      const name = latin1(buf, pos, c).toLowerCase();
-      const value = latin1(buf, vs, ve);
-      r.headers?.push([name, value]);
-      if (len === 14 && name === 'content-length') {
-        for (const part of value.split(',')) {
-          const t = part.trim();
-          if (!/^\d+$/.test(t)) throw bad('bad-content-length');
-          const n = Number(t);
-          if (!Number.isSafeInteger(n)) throw bad('bad-content-length');
-          if (r.contentLength >= 0 && r.contentLength !== n) throw bad('differing-content-length');
-          r.contentLength = n;
-        }
-      } else if (len === 17 && name === 'transfer-encoding') {
-        te = te === undefined ? value : `${te},${value}`;
-      } else if (len === 10 && name === 'connection') {
-        for (const part of value.split(',')) {
-          const t = part.trim().toLowerCase();
-          if (t === 'close') r.connClose = true;
-          else if (t === 'keep-alive') r.connKeepAlive = true;
-        }
-      }
-    }
+    if (r.headers !== undefined) r.headers.push([latin1(buf, pos, c).toLowerCase(), latin1(buf, vs, ve)]);
+    // Only a few names matter for framing; recognised on the bytes, length first, without making strings.
+    if (len === CONTENT_LENGTH.length && bytesEqualLower(buf, pos, CONTENT_LENGTH)) contentLength(buf, vs, ve, r);
+    else if (len === TRANSFER_ENCODING.length && bytesEqualLower(buf, pos, TRANSFER_ENCODING)) te = te === undefined ? latin1(buf, vs, ve) : `${te},${latin1(buf, vs, ve)}`;
+    else if (len === CONNECTION.length && bytesEqualLower(buf, pos, CONNECTION)) connectionTokens(buf, vs, ve, r);
     pos = eol + 1;
   }
 
