@@ -59,11 +59,11 @@ function lineEnd(buf: Buffer, pos: number, end: number): number {
 }
 
 /**
- * Content-Length = 1*DIGIT, a list of identical values being one value (RFC 9110 §8.6),
- * read from the bytes: each comma-separated part, trimmed as String.prototype.trim()
- * would trim it, must be digits only and a safe integer.
+ * Calls `visit` with each comma-separated item of the value in [vs, ve),
+ * trimmed as String.prototype.trim() would trim it. `visit` is a
+ * module-level function and `r` its state, so a response costs no closure.
  */
-function contentLength(buf: Buffer, vs: number, ve: number, r: ResponseHead): void {
+function eachListItem(buf: Buffer, vs: number, ve: number, r: ResponseHead, visit: (buf: Buffer, a: number, b: number, r: ResponseHead) => void): void {
   let p = vs;
   for (;;) {
     let q = indexOfByte(buf, 0x2c, p, ve);
@@ -72,36 +72,41 @@ function contentLength(buf: Buffer, vs: number, ve: number, r: ResponseHead): vo
     let b = q;
     while (a < b && JS_TRIM[buf[a] as number] === 1) a++;
     while (b > a && JS_TRIM[buf[b - 1] as number] === 1) b--;
-    if (a === b) throw bad('bad-content-length');
-    let n = 0;
-    for (let k = a; k < b; k++) {
-      const d = (buf[k] as number) - 48;
-      if (d < 0 || d > 9) throw bad('bad-content-length');
-      n = n * 10 + d;
-    }
-    if (!Number.isSafeInteger(n)) throw bad('bad-content-length');
-    if (r.contentLength >= 0 && r.contentLength !== n) throw bad('differing-content-length');
-    r.contentLength = n;
+    visit(buf, a, b, r);
     if (q === ve) return;
     p = q + 1;
   }
 }
 
-/** Connection tokens (RFC 9110 §7.6.1) that matter here: close and keep-alive, compared ASCII case-insensitively after trimming. */
-function connectionTokens(buf: Buffer, vs: number, ve: number, r: ResponseHead): void {
-  let p = vs;
-  for (;;) {
-    let q = indexOfByte(buf, 0x2c, p, ve);
-    if (q < 0) q = ve;
-    let a = p;
-    let b = q;
-    while (a < b && JS_TRIM[buf[a] as number] === 1) a++;
-    while (b > a && JS_TRIM[buf[b - 1] as number] === 1) b--;
-    if (b - a === CLOSE.length && bytesEqualLower(buf, a, CLOSE)) r.connClose = true;
-    else if (b - a === KEEP_ALIVE.length && bytesEqualLower(buf, a, KEEP_ALIVE)) r.connKeepAlive = true;
-    if (q === ve) return;
-    p = q + 1;
+/**
+ * Content-Length = 1*DIGIT, a list of identical values being one value (RFC 9110 §8.6):
+ * each item must be digits only and a safe integer.
+ */
+function contentLength(buf: Buffer, vs: number, ve: number, r: ResponseHead): void {
+  eachListItem(buf, vs, ve, r, contentLengthItem);
+}
+
+function contentLengthItem(buf: Buffer, a: number, b: number, r: ResponseHead): void {
+  if (a === b) throw bad('bad-content-length');
+  let n = 0;
+  for (let k = a; k < b; k++) {
+    const d = (buf[k] as number) - 48;
+    if (d < 0 || d > 9) throw bad('bad-content-length');
+    n = n * 10 + d;
   }
+  if (!Number.isSafeInteger(n)) throw bad('bad-content-length');
+  if (r.contentLength >= 0 && r.contentLength !== n) throw bad('differing-content-length');
+  r.contentLength = n;
+}
+
+/** Connection tokens (RFC 9110 §7.6.1) that matter here: close and keep-alive, compared ASCII case-insensitively. */
+function connectionTokens(buf: Buffer, vs: number, ve: number, r: ResponseHead): void {
+  eachListItem(buf, vs, ve, r, connectionToken);
+}
+
+function connectionToken(buf: Buffer, a: number, b: number, r: ResponseHead): void {
+  if (b - a === CLOSE.length && bytesEqualLower(buf, a, CLOSE)) r.connClose = true;
+  else if (b - a === KEEP_ALIVE.length && bytesEqualLower(buf, a, KEEP_ALIVE)) r.connKeepAlive = true;
 }
 
 /** Parses buf[start, end) (ending in CRLF CRLF) into `r`. Throws 'upstream-failed'. */
