@@ -123,6 +123,9 @@ interface Hold {
 }
 
 
+/** IPs a sweep looks at before it lets the event loop run. */
+const SWEEP_CHUNK = 2000;
+
 export class DnsProxy {
   readonly fqdnCache: NameCache;
   readonly #o: DnsProxyOptions;
@@ -138,6 +141,7 @@ export class DnsProxy {
   readonly #sweepTimer: NodeJS.Timeout;
   readonly #tcpSockets = new Set<net.Socket>();
   #closed = false;
+  #sweeping = false;
   readonly #s = {
     queries: 0,
     forwarded: 0,
@@ -179,7 +183,7 @@ export class DnsProxy {
       upstreamTimeoutMs: this.#timeoutMs,
       maxInFlight: opts.tcpMaxInFlight ?? 64,
     };
-    this.#sweepTimer = setInterval(() => this.fqdnCache.sweep(), 1000);
+    this.#sweepTimer = setInterval(this.#sweep, 1000);
     this.#sweepTimer.unref();
   }
 
@@ -410,6 +414,18 @@ export class DnsProxy {
       h.release();
     }
     this.#armHoldTimer();
+  };
+
+  /** Expired addresses out, in chunks with the event loop free in between (a mass expiry must not delay answers). */
+  readonly #sweep = (): void => {
+    if (this.#sweeping || this.#closed) return;
+    this.#sweeping = true;
+    const step = (): void => {
+      this.fqdnCache.sweep(SWEEP_CHUNK);
+      if (!this.#closed && this.fqdnCache.sweepPending()) setImmediate(step);
+      else this.#sweeping = false;
+    };
+    step();
   };
 
   #event(e: DnsEvent): void {

@@ -152,3 +152,35 @@ test('rule 4: entries loaded from the file start unconfirmed', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a budgeted sweep removes what is due in chunks, and only looks at what is due', () => {
+  const c = clock();
+  const forgotten: string[] = [];
+  const cache = new NameCache({ minTtl: 0, now: c.now, onForgotten: (n) => forgotten.push(n) });
+  for (let i = 0; i < 5000; i++) cache.record('p', `n${i}.test.`, [`10.0.${i >> 8}.${i & 255}`], 5);
+  cache.record('p', 'later.test.', ['10.1.0.1'], 60);
+  c.advance(1);
+  assert.equal(cache.sweep(1000), 0, 'nothing due yet');
+  assert.equal(cache.sweepPending(), false);
+  c.advance(5);
+  assert.equal(cache.sweep(1000), 1000);
+  assert.equal(cache.sweepPending(), true, 'more is due');
+  let total = 1000;
+  while (cache.sweepPending()) total += cache.sweep(1000);
+  assert.equal(total, 5000);
+  assert.deepEqual(cache.ipsFor('later.test.'), ['10.1.0.1'], 'not due, not touched');
+  assert.equal(forgotten.length, 5000);
+});
+
+test('a refreshed IP is not swept at its old expiry', () => {
+  const c = clock();
+  const cache = new NameCache({ minTtl: 0, now: c.now });
+  cache.record('p', 'a.test.', ['1.1.1.1'], 2);
+  c.advance(1);
+  cache.record('p', 'a.test.', ['1.1.1.1'], 10);
+  c.advance(3);
+  assert.equal(cache.sweep(), 0);
+  assert.deepEqual(cache.ipsFor('a.test.'), ['1.1.1.1']);
+  c.advance(10);
+  assert.equal(cache.sweep(), 1);
+});

@@ -6,7 +6,7 @@
  *     ├─ ipsMatching(matchers)  → the datapath's allow-set for a toFQDNs rule
  *     ├─ namesForIp(ip)         → FqdnLookup for PolicySnapshot.verdict()
  *     ├─ cacheEntries()         → `palisade fqdn cache`
- *     ├─ sweep() (every second) → expired IPs out, unless hasLiveConnections(ip)
+ *     ├─ sweep() (every second; only what is due, in bounded chunks) → expired IPs out, unless hasLiveConnections(ip)
  *     │                           ─onForgotten(name, ips)─► datapath removes them
  *     └─ save() (debounced, atomic rename) ⇄ load() on agent start
  *
@@ -94,6 +94,15 @@ export class NameCache {
   #expired = 0;
   #retainedLive = 0;
   #generation = 0;
+  /**
+   * Expiry index: second → names with an IP expiring then (entries may be
+   * stale: a refreshed IP is indexed again under its new second). Lets a
+   * sweep look at what is due instead of the whole cache.
+   */
+  readonly #due = new Map<number, Set<string>>();
+  /** The keys of #due, ascending. */
+  readonly #dueKeys: number[] = [];
+  #cutShort = false;
 
   constructor(opts: NameCacheOptions = {}) {
     this.#minTtlMs = (opts.minTtl ?? DEFAULT_MIN_TTL) * 1000;
@@ -122,6 +131,7 @@ export class NameCache {
       const old = byIp.get(ip);
       if (old) {
         if (!old.confirmed) known = false;
+        if (expiresAt > old.expiresAt) this.#index(name, expiresAt);
         old.expiresAt = Math.max(old.expiresAt, expiresAt);
         old.resolvedBy.add(podIp);
         // Move to the end: refresh order is eviction order (skipped when it is the end already).
@@ -133,6 +143,7 @@ export class NameCache {
       }
       known = false;
       byIp.set(ip, { expiresAt, resolvedBy: new Set([podIp]), born: ++this.#generation, confirmed: false });
+      this.#index(name, expiresAt);
       let names = this.#byIp.get(ip);
       if (!names) this.#byIp.set(ip, (names = new Set()));
       names.add(name);
@@ -213,29 +224,84 @@ export class NameCache {
   }
 
   /** Removes expired IPs without live connections (rule 2); returns how many went. */
-  sweep(): number {
+  /**
+   * Removes expired IPs without live connections (rule 2), looking only at
+   * names due by now, and at most about `budget` IPs of them: the rest stay
+   * due for the next call (see sweepPending), so a mass expiry never stalls
+   * the proxy's event loop. Returns how many went.
+   */
+  sweep(budget = Infinity): number {
     const now = this.#now();
+    const nowSec = Math.floor(now / 1000);
     let removed = 0;
+    let looked = 0;
     let retained = 0;
-    for (const [name, byIp] of this.#byName) {
-      let out: string[] | undefined;
-      for (const [ip, r] of byIp) {
-        if (r.expiresAt > now) continue;
-        if (this.#live(ip)) {
-          retained++;
-          continue;
+    const inUse: string[] = [];
+    while (this.#dueKeys.length > 0 && this.#dueKeys[0]! <= nowSec && looked < budget) {
+      const sec = this.#dueKeys[0]!;
+      const names = this.#due.get(sec)!;
+      for (const name of names) {
+        if (looked >= budget) break;
+        names.delete(name);
+        const byIp = this.#byName.get(name);
+        if (!byIp) continue;
+        let out: string[] | undefined;
+        let keep = false;
+        for (const [ip, r] of byIp) {
+          looked++;
+          if (r.expiresAt > now) continue;
+          if (this.#live(ip)) {
+            retained++;
+            keep = true;
+            continue;
+          }
+          (out ??= []).push(ip);
         }
-        (out ??= []).push(ip);
+        if (keep) inUse.push(name);
+        if (!out) continue;
+        for (const ip of out) this.#drop(name, byIp, ip);
+        removed += out.length;
+        this.#forgotten(name, out);
       }
-      if (!out) continue;
-      for (const ip of out) this.#drop(name, byIp, ip);
-      removed += out.length;
-      this.#forgotten(name, out);
+      if (names.size === 0) {
+        this.#due.delete(sec);
+        this.#dueKeys.shift();
+      }
     }
+    this.#cutShort = looked >= budget && this.#dueKeys.length > 0 && this.#dueKeys[0]! <= nowSec;
+    // Expired but in use: due again at once, so the next sweep looks at them again.
+    for (const name of inUse) this.#indexAt(name, nowSec);
     this.#retainedLive = retained;
     this.#expired += removed;
     if (removed > 0) this.#markDirty();
     return removed;
+  }
+
+  /** Whether the last sweep ran out of budget with names still due (call it again soon). */
+  sweepPending(): boolean {
+    return this.#cutShort;
+  }
+
+  /** Puts `name` under the second its IP expires in (ceil: never checked before it is due). */
+  #index(name: string, expiresAt: number): void {
+    this.#indexAt(name, Math.ceil(expiresAt / 1000));
+  }
+
+  #indexAt(name: string, sec: number): void {
+    let names = this.#due.get(sec);
+    if (!names) {
+      this.#due.set(sec, (names = new Set()));
+      // Binary insertion keeps the keys ascending; new seconds usually go last.
+      let lo = 0;
+      let hi = this.#dueKeys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.#dueKeys[mid]! < sec) lo = mid + 1;
+        else hi = mid;
+      }
+      this.#dueKeys.splice(lo, 0, sec);
+    }
+    names.add(name);
   }
 
   #drop(name: string, byIp: Map<string, IpRecord>, ip: string): void {
@@ -288,6 +354,7 @@ export class NameCache {
       if (!byIp) this.#byName.set(e.name, (byIp = new Map()));
       const old = byIp.get(e.ip);
       const resolvedBy = Array.isArray(e.resolvedBy) ? e.resolvedBy.filter((p) => typeof p === 'string') : [];
+      this.#index(e.name, e.expiresAt);
       if (old) {
         old.expiresAt = Math.max(old.expiresAt, e.expiresAt);
         for (const p of resolvedBy) old.resolvedBy.add(p);
