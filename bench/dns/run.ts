@@ -39,6 +39,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DIRECT, DnsRig, loadavg, PROXIED, quantile, WARM_NAMES, type PerfRun } from './rig.ts';
+import { AGENT_NODE_FLAGS } from '../../src/lab/lifecycle.ts';
 
 if (process.getuid?.() !== 0) throw new Error('bench/dns: must run as root');
 const { values } = parseArgs({
@@ -59,7 +60,8 @@ const SECONDS = Number(values.seconds);
 const RATE = Number(values.rate);
 const OUTSTANDING = Number(values.outstanding);
 const COLD = Number(values.cold);
-const PROXY_NODE_ARGS = values['proxy-node-args'].split(' ').filter(Boolean);
+// The proxy runs with the agent's own V8 flags (heap limits), then any given here.
+const PROXY_NODE_ARGS = [...AGENT_NODE_FLAGS, ...values['proxy-node-args'].split(' ').filter(Boolean)];
 const TARGET_QPS = 20_000;
 const TARGET_ADDED_P99_US = 1000;
 const CLK_TCK = 100; // Linux USER_HZ, what /proc/<pid>/stat counts in
