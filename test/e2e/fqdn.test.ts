@@ -26,12 +26,25 @@ const KUBE_DNS = '10.96.0.10';
 const MIN_TTL = 15;
 let lab: TestLab;
 
-const dnsAll = `
+/**
+ * A policy letting pods `app` ask kube-dns (port 53, UDP and TCP) for the
+ * names `dns` selects, and reach port 80 of the addresses of names `fqdn` selects.
+ */
+const fqdnPolicy = (name: string, app: string, dns: string, fqdn: string): string => `---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: ${name}, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: ${app}}}
+  egress:
   - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
     toPorts:
     - ports: [{port: "53", protocol: ANY}]
       rules:
-        dns: [{matchPattern: "*"}]`;
+        dns: [${dns}]
+  - toFQDNs: [${fqdn}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]`;
 
 /** ExternalHost name → its DNS names (race.test serves port 80 only: the race adds addresses to it). */
 const HOSTS: Record<string, string> = {
@@ -67,51 +80,10 @@ kind: Namespace
 metadata: {name: shop}
 ${externalHosts}
 ${pods}
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: github-web, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: client}}
-  egress:${dnsAll}
-  - toFQDNs: [{matchPattern: "*.github.com"}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: api-only, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: strict}}
-  egress:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchName: api.github.com}]
-  - toFQDNs: [{matchName: api.github.com}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: corp-subdomains, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: deep}}
-  egress:${dnsAll}
-  - toFQDNs: [{matchPattern: "**.corp.test"}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: race, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: racer}}
-  egress:${dnsAll}
-  - toFQDNs: [{matchPattern: "*.race.test"}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
+${fqdnPolicy('github-web', 'client', '{matchPattern: "*"}', '{matchPattern: "*.github.com"}')}
+${fqdnPolicy('api-only', 'strict', '{matchName: api.github.com}', '{matchName: api.github.com}')}
+${fqdnPolicy('corp-subdomains', 'deep', '{matchPattern: "*"}', '{matchPattern: "**.corp.test"}')}
+${fqdnPolicy('race', 'racer', '{matchPattern: "*"}', '{matchPattern: "*.race.test"}')}
 `;
 
 before(async () => {

@@ -9,27 +9,33 @@
  * longest-prefix match: pods and nodes have /32 entries of their own.
  */
 import { fnv1a, IDENTITY_WORLD } from '../../identity/index.ts';
-import type { PolicySnapshot } from '../../policy/index.ts';
+import type { CompiledEntry, PolicySnapshot } from '../../policy/index.ts';
 import type { LocalEndpoint } from '../types.ts';
 
 export const LOCAL_IDENTITY_BASE = 1 << 24;
 
-/** Every IPv4 prefix the policy of a local endpoint names (peers and excepts), but 0.0.0.0/0. */
-export function collectPolicyCidrs(snap: PolicySnapshot, locals: readonly LocalEndpoint[]): string[] {
-  const out = new Set<string>();
+/** Each compiled entry of the local endpoints' policies, once per identity (endpoints of one identity share a policy). */
+export function* localEntries(snap: PolicySnapshot, locals: readonly LocalEndpoint[]): Generator<CompiledEntry> {
   const seen = new Set<number>();
   for (const l of locals) {
     const p = snap.policyOf(l.key);
     if (!p || seen.has(p.identity)) continue;
     seen.add(p.identity);
     for (const d of [p.ingress, p.egress]) {
-      for (const c of [...d.allow, ...d.deny]) {
-        for (const cidr of c.entry.peers.cidrs) {
-          for (const text of [cidr.cidr, ...cidr.exceptCidrs]) {
-            const n = normaliseCidr(text);
-            if (n && n !== '0.0.0.0/0') out.add(n);
-          }
-        }
+      yield* d.deny;
+      yield* d.allow;
+    }
+  }
+}
+
+/** Every IPv4 prefix the policy of a local endpoint names (peers and excepts), but 0.0.0.0/0. */
+export function collectPolicyCidrs(snap: PolicySnapshot, locals: readonly LocalEndpoint[]): string[] {
+  const out = new Set<string>();
+  for (const c of localEntries(snap, locals)) {
+    for (const cidr of c.entry.peers.cidrs) {
+      for (const text of [cidr.cidr, ...cidr.exceptCidrs]) {
+        const n = normaliseCidr(text);
+        if (n && n !== '0.0.0.0/0') out.add(n);
       }
     }
   }

@@ -24,7 +24,7 @@
 import { fqdnSelectorKey, type NameMatcher } from '../../fqdn/index.ts';
 import type { PolicySnapshot } from '../../policy/index.ts';
 import type { DatapathState, LocalEndpoint } from '../types.ts';
-import { cidrRange, LOCAL_IDENTITY_BASE } from './cidr-identities.ts';
+import { cidrRange, LOCAL_IDENTITY_BASE, localEntries } from './cidr-identities.ts';
 import { ipcacheKey } from './maps.ts';
 
 /** FQDN identities sit above the CIDR ones (LOCAL_IDENTITY_BASE + 0..0xffff). */
@@ -34,19 +34,11 @@ export const FQDN_IDENTITY_COUNT = 0x10000;
 /** The toFQDNs selector sets of local endpoints' policies, by fqdnSelectorKey. */
 export function collectFqdnSelectors(snap: PolicySnapshot, locals: readonly LocalEndpoint[]): Map<string, readonly NameMatcher[]> {
   const out = new Map<string, readonly NameMatcher[]>();
-  const seen = new Set<number>();
-  for (const l of locals) {
-    const p = snap.policyOf(l.key);
-    if (!p || seen.has(p.identity)) continue;
-    seen.add(p.identity);
-    for (const d of [p.ingress, p.egress]) {
-      for (const c of [...d.allow, ...d.deny]) {
-        const f = c.entry.peers.fqdns;
-        if (f.length === 0) continue;
-        const key = fqdnSelectorKey(f);
-        if (!out.has(key)) out.set(key, f);
-      }
-    }
+  for (const c of localEntries(snap, locals)) {
+    const f = c.entry.peers.fqdns;
+    if (f.length === 0) continue;
+    const key = fqdnSelectorKey(f);
+    if (!out.has(key)) out.set(key, f);
   }
   return out;
 }
