@@ -7,7 +7,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
+import { readFileSync } from 'node:fs';
+import { labName, requireRoot, ROOT, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent } from '../../src/lab/lifecycle.ts';
 
 requireRoot();
@@ -99,55 +100,17 @@ test('no path trick passes a rule it should fail, and the backend never sees /ad
   assert.match(both.out, /^HTTP\/1\.1 400/);
 });
 
+const example = (file: string): string => readFileSync(`${ROOT}examples/lab/${file}`, 'utf8');
+
 test('Cilium’s star wars demo: L3/L4 drops the X-wing; L7 lets the TIE fighter land and denies the exhaust port', async () => {
-  lab.apply(`
-apiVersion: v1
-kind: Pod
-metadata: {name: deathstar, namespace: default, labels: {org: empire, class: deathstar}}
-spec: {containers: [{name: c, command: [palisade, workload, http-echo, --port, "80"], ports: [{name: http, containerPort: 80}]}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: deathstar, namespace: default}
-spec: {selector: {org: empire, class: deathstar}, ports: [{name: http, port: 80, targetPort: http}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: tiefighter, namespace: default, labels: {org: empire, class: tiefighter}}
-spec: {containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: xwing, namespace: default, labels: {org: alliance, class: xwing}}
-spec: {containers: [{name: c}]}
-`);
+  // The shipped examples, as scripts/demo.sh applies them.
+  lab.apply(example('star-wars.yaml'));
   const land = async (pod: string, method = 'POST', path = '/v1/request-landing'): Promise<string> =>
     (await lab.execInAsync('default', pod, ['curl', '-s', '-m', '2', '-X', method, '-w', '\n%{http_code}', `http://deathstar.default.svc.cluster.local${path}`])).out;
-  lab.apply(`
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: rule1, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {org: empire}}]
-    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
-`);
+  lab.apply(example('star-wars-l4.yaml'));
   await within(2000, 'xwing dropped', async () => (await land('xwing')).endsWith('\n000'));
   assert.ok((await land('tiefighter')).endsWith('\n200'));
-  lab.apply(`
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: rule1, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {org: empire}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http: [{method: POST, path: /v1/request-landing}]
-`);
+  lab.apply(example('star-wars-l7.yaml'));
   let last = '';
   await within(3000, 'exhaust port denied', async () => (last = await land('tiefighter', 'PUT', '/v1/exhaust-port')) === 'Access denied\r\n\n403').catch((err: unknown) => {
     throw new Error(`${String(err)}; last answer ${JSON.stringify(last)}`);
