@@ -25,7 +25,6 @@ import { openApiTunnel, type Tunnel } from './api-tunnel.ts';
 import { FlowLog, FlowMetrics, FlowStore, type FlowFilter, type FlowStoreStatus } from '../flows/index.ts';
 import type { FlowContext } from './flow-events.ts';
 import { fqdnSelectorKey, type DnsProxy, type DnsProxyStats, type NameMatcher } from '../fqdn/index.ts';
-import type { FqdnLookup } from '../policy/index.ts';
 
 export interface AgentStatus {
   node: string;
@@ -67,7 +66,6 @@ export class Agent {
   #applies = 0;
   #applyChain: Promise<ApplyResult | undefined> = Promise.resolve(undefined);
   #applyPending = false;
-  readonly #noNames: FqdnLookup = () => [];
   #nodesDirty = false;
   /** The node's proxies: the datapath steers L7 ports to them. */
   httpProxyPort: number | undefined;
@@ -102,7 +100,7 @@ export class Agent {
     return {
       node: this.#cfg.node,
       snapshot: () => this.#engine.snapshot(),
-      fqdns: (ip) => (this.dnsProxy?.fqdnCache ?? { namesForIp: this.#noNames }).namesForIp(ip),
+      fqdns: (ip) => this.dnsProxy?.fqdnCache.namesForIp(ip) ?? [],
       ownAddresses: () => [this.#cfg.network.underlayIp],
       peerAddresses: () => [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node).map((n) => n.ip),
     };
