@@ -15,9 +15,9 @@
 import type { Server } from 'node:net';
 import { listenTransparent, openTransparentUdp, openUdp, type TransparentUdp } from '../datapath/index.ts';
 import { DnsProxy, type DnsEvent, type NameMatcher } from '../fqdn/index.ts';
-import { makeFlow, type Flow, type FlowStore } from '../flows/index.ts';
-import type { PolicySnapshot } from '../policy/index.ts';
+import { makeFlow, type Flow, type FlowStore, type Policy } from '../flows/index.ts';
 import { endpointOf, knownNames, policies, type FlowContext } from './flow-events.ts';
+import { snapshotMemo, type SnapshotMemo } from './snapshot-memo.ts';
 
 export const DNS_PROXY_PORT = 15053;
 
@@ -34,28 +34,23 @@ export interface NodeDnsProxyOptions {
   onForgotten(): void;
 }
 
-const RULES_CACHE_MAX = 4096;
+const MEMO_MAX = 4096;
 
 export function createDnsProxy(o: NodeDnsProxyOptions): DnsProxy {
   // One lookup per pod, server and transport per policy snapshot, not per query.
-  const rules = new WeakMap<PolicySnapshot, Map<string, readonly NameMatcher[] | 'all'>>();
+  const rules = snapshotMemo<readonly NameMatcher[] | 'all'>(MEMO_MAX);
+  // A query and its response name the same policies: asked once.
+  const deciders = snapshotMemo<Policy[]>(MEMO_MAX);
   return new DnsProxy({
     allowedFor(podIp, server, transport) {
       const snap = o.ctx.snapshot();
-      let cache = rules.get(snap);
-      if (!cache) rules.set(snap, (cache = new Map()));
-      const key = `${podIp}|${server.ip}|${server.port}|${transport}`;
-      let r = cache.get(key);
-      if (r === undefined) {
-        r = snap.dnsRules(podIp, server, transport === 'udp' ? 'UDP' : 'TCP', o.ctx.fqdns);
-        if (cache.size >= RULES_CACHE_MAX) cache.clear();
-        cache.set(key, r);
-      }
-      return r;
+      return rules(snap, `${podIp}|${server.ip}|${server.port}|${transport}`, () =>
+        snap.dnsRules(podIp, server, transport === 'udp' ? 'UDP' : 'TCP', o.ctx.fqdns),
+      );
     },
     onLearned: (_pod, name, ips) => o.onLearned(name, ips),
     onForgotten: () => o.onForgotten(),
-    onEvent: (e) => o.flows.addFlow(dnsFlow(o.ctx, e)),
+    onEvent: (e) => o.flows.addFlow(dnsFlow(o.ctx, e, deciders)),
     // Upstream queries in batches (sendmmsg/recvmmsg), like the listener's.
     openUpstreamSocket: openUdp,
     cacheFile: o.cacheFile,
@@ -88,23 +83,25 @@ export async function listenDnsProxy(proxy: DnsProxy, port = DNS_PROXY_PORT): Pr
 /**
  * One DNS event as Hubble records it: a query travels pod → server, a
  * response server → pod; both are egress traffic of the pod, with the
- * policy that allowed (or refused) the name.
+ * policy that allowed (or refused) the name (`deciders` remembers it per snapshot).
  */
-export function dnsFlow(ctx: FlowContext, e: DnsEvent): Flow {
+export function dnsFlow(ctx: FlowContext, e: DnsEvent, deciders: SnapshotMemo<Policy[]>): Flow {
   const snap = ctx.snapshot();
   const query = e.type === 'query';
   const [src, dst] = query ? [e.pod, e.server] : [e.server, e.pod];
   const denied = e.verdict === 'DROPPED';
-  let who: ReturnType<typeof policies> = [];
-  try {
-    const v = snap.verdict(
-      { src: { ip: e.pod.ip }, dst: { ip: e.server.ip }, protocol: e.protocol === 'udp' ? 'UDP' : 'TCP', port: e.server.port, dnsName: e.query },
-      ctx.fqdns,
-    );
-    who = policies((denied ? v.egress?.l7?.from : v.egress?.allowedBy) ?? []);
-  } catch {
-    // The pod left the snapshot since it asked: the record goes out without policies.
-  }
+  const key = `${e.pod.ip}|${e.server.ip}|${e.server.port}|${e.protocol}|${e.query}|${denied}`;
+  const who = deciders(snap, key, () => {
+    try {
+      const v = snap.verdict(
+        { src: { ip: e.pod.ip }, dst: { ip: e.server.ip }, protocol: e.protocol === 'udp' ? 'UDP' : 'TCP', port: e.server.port, dnsName: e.query },
+        ctx.fqdns,
+      );
+      return policies((denied ? v.egress?.l7?.from : v.egress?.allowedBy) ?? []);
+    } catch {
+      return []; // the pod left the snapshot since it asked: the record goes out without policies
+    }
+  });
   const ports = { source_port: src.port, destination_port: dst.port };
   return makeFlow({
     verdict: e.verdict,

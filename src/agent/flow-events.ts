@@ -12,6 +12,7 @@
  * names the same rules `palisade policy trace` would.
  */
 import type { DatapathEvent, NflogPacket } from '../datapath/index.ts';
+import { snapshotMemo } from './snapshot-memo.ts';
 import { DROP_REASONS, EVENT_TYPE, makeFlow, type DropReasonDesc, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
 import type { DirectionVerdict, FqdnLookup, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
@@ -30,17 +31,10 @@ const EXPLAIN_CACHE_MAX = 4096;
 const MATCH_TYPE: Record<MatchKind, number> = { none: 0, 'l3-only': 1, 'l3-l4': 2, 'l4-only': 3, all: 4, 'l7/http': 2, 'l7/dns': 2 };
 
 /** Endpoint descriptions per snapshot and address: shared, never mutated. */
-const described = new WeakMap<PolicySnapshot, Map<string, Endpoint>>();
+const described = snapshotMemo<Endpoint>(EXPLAIN_CACHE_MAX);
 
 export function endpointOf(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
-  let cache = described.get(snap);
-  if (!cache) described.set(snap, (cache = new Map()));
-  let e = cache.get(ip);
-  if (!e) {
-    if (cache.size >= EXPLAIN_CACHE_MAX) cache.clear();
-    cache.set(ip, (e = describe(ctx, snap, ip)));
-  }
-  return e;
+  return described(snap, ip, () => describe(ctx, snap, ip));
 }
 
 function describe(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
@@ -98,7 +92,7 @@ export function policies(list: readonly RuleOrigin[]): Policy[] {
  * Explanations per snapshot: a flood of packets between the same two pods on
  * the same port asks the engine once, not once per packet.
  */
-const explained = new WeakMap<PolicySnapshot, Map<string, DirectionVerdict | null>>();
+const explained = snapshotMemo<DirectionVerdict | null>(EXPLAIN_CACHE_MAX);
 
 function explain(
   snap: PolicySnapshot,
@@ -108,23 +102,17 @@ function explain(
   direction: 'ingress' | 'egress',
   fqdns: FqdnLookup,
 ): DirectionVerdict | null {
-  let cache = explained.get(snap);
-  if (!cache) explained.set(snap, (cache = new Map()));
   // Names are learned between snapshots: they are part of what was decided.
   const names = fqdns(direction === 'egress' ? dst : src);
   const key = `${src}|${dst}|${q.protocol}|${q.port}|${direction}${names.length ? `|${names.join(',')}` : ''}`;
-  const hit = cache.get(key);
-  if (hit !== undefined) return hit;
-  let d: DirectionVerdict | null = null;
-  try {
-    const v = snap.verdict({ src: { ip: src }, dst: { ip: dst }, protocol: q.protocol, port: q.port }, fqdns);
-    d = direction === 'ingress' ? v.ingress : v.egress;
-  } catch {
-    d = null; // the endpoint left the snapshot since the packet was logged
-  }
-  if (cache.size >= EXPLAIN_CACHE_MAX) cache.clear();
-  cache.set(key, d);
-  return d;
+  return explained(snap, key, () => {
+    try {
+      const v = snap.verdict({ src: { ip: src }, dst: { ip: dst }, protocol: q.protocol, port: q.port }, fqdns);
+      return direction === 'ingress' ? v.ingress : v.egress;
+    } catch {
+      return null; // the endpoint left the snapshot since the packet was logged
+    }
+  });
 }
 
 /** Turns one logged packet into a flow record, or undefined when it is not one of ours. */
