@@ -25,7 +25,8 @@
  *    same warm names; the paths alternate (direct, proxied, direct, proxied,
  *    SECONDS/2 each) so load elsewhere on the machine hits both alike;
  *    "added" = proxied − direct, per percentile.
- * The load average before and after is printed, and how long the proxy
+ * This script itself runs on CPU 1 too, and reads dnsperf's reports from
+ * files once each run is over. The load average before and after is printed, and how long the proxy
  * waited runnable for CPU 0: on a busy machine (other work on CPU 0 or 1)
  * raw q/s and latency suffer, CPU per query much less. `--proxy-nice N`
  * runs the proxy at that nice value: a diagnostic that shows what the
@@ -38,6 +39,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import { DIRECT, DnsRig, loadavg, PROXIED, quantile, WARM_NAMES, type PerfRun } from './rig.ts';
 import { AGENT_NODE_FLAGS } from '../../src/lab/lifecycle.ts';
 
@@ -104,6 +106,8 @@ async function proxiedWithCpu(rig: DnsRig, pid: number, file: string, o: { secon
 }
 
 async function main(): Promise<void> {
+  // This process is part of the load generator: it stays off the proxy's CPU, with dnsperf and dnsmasq.
+  execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const rig = new DnsRig();
   let proxyOut = (): string => '';
   const load0 = await loadavg();
