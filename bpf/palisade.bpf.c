@@ -158,6 +158,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FWD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct counter_value);
+} fwd_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -269,6 +276,15 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 
 static __always_inline void count(__u16 ep_id, __u8 dir, __u8 reason, __u32 len)
 {
+	if (reason == REASON_FORWARDED) {
+		__u32 slot = ((__u32)ep_id << 1) | (dir == DIR_EGRESS);
+		struct counter_value *f = bpf_map_lookup_elem(&fwd_counters, &slot);
+		if (f) {
+			f->packets += 1;
+			f->bytes += len;
+		}
+		return;
+	}
 	struct counter_key k = { .ep_id = ep_id, .dir = dir, .reason = reason };
 	struct counter_value *v = bpf_map_lookup_elem(&counters, &k);
 
@@ -854,17 +870,21 @@ int from_container(struct __sk_buff *skb)
 	if (p.saddr != ep->ip)
 		return drop(skb, &p, DROP_INVALID_SIP, DIR_EGRESS, ep->ep_id, 0, 0);
 
-	__u32 vip = p.daddr;
-	__u16 vport = p.dport;
-	rc = lb_translate(skb, &p);
-	if (rc < 0)
-		return drop(skb, &p, -rc, DIR_EGRESS, ep->ep_id, ep->identity, 0);
-	if (rc == 1) {
-		rev_addr = vip;
-		rev_port = vport;
-	}
-
+	/* A local pod's address is never a ClusterIP: only other destinations
+	 * are looked up as services (pod → pod on the node skips that lookup). */
 	dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
+	if (!dst) {
+		__u32 vip = p.daddr;
+		__u16 vport = p.dport;
+		rc = lb_translate(skb, &p);
+		if (rc < 0)
+			return drop(skb, &p, -rc, DIR_EGRESS, ep->ep_id, ep->identity, 0);
+		if (rc == 1) {
+			rev_addr = vip;
+			rev_port = vport;
+			dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
+		}
+	}
 	rc = ct_lookup(&p, &e);
 	/* A proxy of this node holds this tuple in the pod's name: the pod's own
 	 * packet is a new connection, judged as one (its entry is replaced). */

@@ -12,7 +12,8 @@
  *   services     hash svc_key           -> svc_value       ClusterIP frontends
  *   svc_slots    hash slot_key          -> backend id      slot 1..count of a service
  *   backends     hash backend id        -> backend         where a backend lives
- *   counters     percpu hash counter_key-> counter_value   forwarded / dropped per endpoint
+ *   fwd_counters percpu array slot      -> counter_value   forwarded per endpoint and direction
+ *   counters     percpu hash counter_key-> counter_value   dropped per endpoint, direction and reason
  *   lost_events  percpu array [1]       -> u64             ring buffer reserve failures
  *   events       ringbuf                                    pl_event records
  *   config       array [1]              -> node_config     this node
@@ -50,6 +51,15 @@
 
 #define DIR_INGRESS 1
 #define DIR_EGRESS 2
+
+/*
+ * Endpoint ids are 1..EP_ID_MAX (the agent allocates them). Forwarded packets
+ * are counted in fwd_counters at slot ep_id * 2 + (dir == DIR_EGRESS): an
+ * array slot is an inlined address computation, where a hash lookup is a
+ * helper call that hashes the key, and every forwarded packet counts twice.
+ */
+#define EP_ID_MAX 4096
+#define FWD_SLOTS ((EP_ID_MAX + 1) * 2)
 
 /*
  * skb->mark of packets handed to a proxy socket: the node's policy route

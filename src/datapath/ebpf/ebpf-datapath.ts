@@ -44,7 +44,10 @@ import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf, type Libbpf, type Ptr } from './
 import {
   BpfMap,
   CFG_VERDICT_EVENTS,
+  DIR_EGRESS,
   DIR_INGRESS,
+  EP_ID_MAX,
+  fwdCounterKey,
   decodeBackendValue,
   decodeCounterKey,
   decodeEndpointValue,
@@ -202,6 +205,8 @@ export class EbpfDatapath implements Datapath {
     const epOfPolicyKey = (k: string): number => decodeU16(k, 4);
     const write = (name: StateMapName, k: string, v: string | undefined): void => {
       const m = this.#map(name);
+      // A new endpoint's forwarded counts start at zero, not at what an earlier holder of its id left.
+      if (name === 'endpoints' && v !== undefined && !installed.endpoints.has(k)) this.#zeroForwarded(decodeEndpointValue(v).epId);
       if (v === undefined) m.delete(k);
       else m.update(k, v);
       if (v === undefined) installed[name].delete(k);
@@ -311,7 +316,13 @@ export class EbpfDatapath implements Datapath {
     return [...this.#maps.values()].map((m) => ({
       name: m.name,
       entries:
-        m.name === 'events' ? null : (STATE_MAPS as readonly string[]).includes(m.name) ? this.#installed![m.name as StateMapName].size : m.keys().length,
+        m.name === 'events'
+          ? null
+          : m.name === 'fwd_counters'
+            ? 2 * this.#endpointNames().size // an array's slots always exist: the endpoints' two are in use
+            : (STATE_MAPS as readonly string[]).includes(m.name)
+              ? this.#installed![m.name as StateMapName].size
+              : m.keys().length,
       maxEntries: m.maxEntries,
     }));
   }
@@ -322,6 +333,14 @@ export class EbpfDatapath implements Datapath {
     const m = this.#map('counters');
     const names = this.#endpointNames();
     const out: PacketCounter[] = [];
+    const fwd = this.#map('fwd_counters');
+    for (const [epId, endpoint] of names) {
+      for (const dir of [DIR_INGRESS, DIR_EGRESS]) {
+        const sums = fwd.lookupPerCpuSum(fwdCounterKey(epId, dir), this.#bpf.possibleCpus(), 2);
+        if (!sums || sums[0] === 0n) continue;
+        out.push({ endpoint, direction: dir === DIR_INGRESS ? 'ingress' : 'egress', reason: 'FORWARDED', packets: Number(sums[0]), bytes: Number(sums[1]) });
+      }
+    }
     for (const k of m.keys()) {
       const key = decodeCounterKey(k);
       const sums = m.lookupPerCpuSum(k, this.#bpf.possibleCpus(), 2);
@@ -476,6 +495,11 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
+  #zeroForwarded(epId: number): void {
+    const fwd = this.#map('fwd_counters');
+    for (const dir of [DIR_INGRESS, DIR_EGRESS]) fwd.zeroPerCpu(fwdCounterKey(epId, dir), this.#bpf!.possibleCpus());
+  }
+
   #endpointNames(): Map<number, string> {
     const out = new Map<number, string>();
     for (const e of this.#rendered?.endpoints ?? []) out.set(e.epId, e.key);
@@ -559,7 +583,7 @@ class StableIds {
 
   source(): IdSource {
     return {
-      endpointId: (ip) => take(this.#ep, ip, 0xffff),
+      endpointId: (ip) => take(this.#ep, ip, EP_ID_MAX),
       serviceId: (key) => take(this.#svc, key, 0xffffffff),
       backendId: (ip, port) => take(this.#backend, `${ip}:${port}`, 0xffffffff),
       // A hash as the first choice: a new process given the same names arrives

@@ -18,6 +18,7 @@ export const MAP_NAMES = [
   'svc_slots',
   'backends',
   'counters',
+  'fwd_counters',
   'lost_events',
   'events',
   'config',
@@ -42,6 +43,10 @@ export const POLICY_DENY = 2;
 export const POLICY_REDIRECT = 3;
 export const CFG_VERDICT_EVENTS = 1 << 0;
 export const REASON_FORWARDED = 0;
+export const EP_ID_MAX = 4096;
+
+/** fwd_counters' slot for an endpoint's forwarded packets in one direction (palisade.h). */
+export const fwdCounterKey = (epId: number, dir: number): string => ifindexKey(epId * 2 + (dir === DIR_EGRESS ? 1 : 0));
 
 export const PROTO = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132, ICMPv6: 58 } as const;
 
@@ -267,6 +272,11 @@ export class BpfMap {
       if (v !== undefined) out.set(k, v);
     }
     return out;
+  }
+
+  /** Per-CPU maps: zero in every CPU's copy. */
+  zeroPerCpu(key: string, cpus: number): void {
+    this.#bpf.update(this.fd, fromHex(key), new Uint8Array(Math.ceil(this.valueSize / 8) * 8 * cpus));
   }
 
   /** Per-CPU maps: the value of each CPU, summed as u64 fields. */
