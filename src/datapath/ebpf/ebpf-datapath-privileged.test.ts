@@ -117,15 +117,6 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     const again = await agent('node-1').call<ApplyResult>('apply', { world: lab.world('node-1', policies, services) });
     assert.equal(again.full, false);
     assert.equal(again.endpointsProgrammed + again.ipcacheChanges, 0);
-    // b leaves the node and comes back (with the same endpoint id): its forwarded counts start again from zero.
-    const w = lab.world('node-1', policies, services);
-    await agent('node-1').call('apply', { world: { ...w, localEndpoints: w.localEndpoints.filter((e) => e.key !== 'default/b') } });
-    await agent('node-1').call('apply', { world: w });
-    const back = await agent('node-1').call<PacketCounter[]>('counters');
-    assert.deepEqual(back.filter((c) => c.endpoint === 'default/b' && c.reason === 'FORWARDED'), [], JSON.stringify(back));
-    assert.equal(await lab.connect('a', B, 8080), `b ${A}`);
-    const counted = await agent('node-1').call<PacketCounter[]>('counters');
-    assert.ok(counted.some((c) => c.endpoint === 'default/b' && c.direction === 'ingress' && c.reason === 'FORWARDED' && c.packets > 0), JSON.stringify(counted));
   });
 
   test('a CNP allowing one peer blocks the other; replies and established connections pass; deny wins', async () => {
@@ -176,6 +167,16 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
       const drops = await agent('node-1').call<DropCounter[]>('drops');
       assert.ok(drops.some((d) => d.endpoint === 'default/b' && d.direction === 'ingress' && d.reason === 'POLICY_DENIED' && d.packets > 0), JSON.stringify(drops));
       assert.ok(drops.some((d) => d.endpoint === 'default/a' && d.direction === 'egress' && d.reason === 'POLICY_DENY' && d.packets > 0), JSON.stringify(drops));
+
+      // b leaves the node and comes back (with the same endpoint id): its counts, forwarded and dropped, start again from zero.
+      const w = lab.world('node-1', policies, services);
+      await agent('node-1').call('apply', { world: { ...w, localEndpoints: w.localEndpoints.filter((e) => e.key !== 'default/b') } });
+      await agent('node-1').call('apply', { world: w });
+      const back = await agent('node-1').call<PacketCounter[]>('counters');
+      assert.deepEqual(back.filter((c) => c.endpoint === 'default/b'), [], JSON.stringify(back));
+      assert.equal(await lab.connect('a', B, 8080), `b ${A}`);
+      const counted = await agent('node-1').call<PacketCounter[]>('counters');
+      assert.ok(counted.some((c) => c.endpoint === 'default/b' && c.direction === 'ingress' && c.reason === 'FORWARDED' && c.packets > 0), JSON.stringify(counted));
     } finally {
       established.close();
     }

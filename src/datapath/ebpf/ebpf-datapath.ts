@@ -205,8 +205,8 @@ export class EbpfDatapath implements Datapath {
     const epOfPolicyKey = (k: string): number => decodeU16(k, 4);
     const write = (name: StateMapName, k: string, v: string | undefined): void => {
       const m = this.#map(name);
-      // A new endpoint's forwarded counts start at zero, not at what an earlier holder of its id left.
-      if (name === 'endpoints' && v !== undefined && !installed.endpoints.has(k)) this.#zeroForwarded(decodeEndpointValue(v).epId);
+      // A new endpoint's counts start at zero, not at what an earlier holder of its id left.
+      if (name === 'endpoints' && v !== undefined && !installed.endpoints.has(k)) this.#resetCounters(decodeEndpointValue(v).epId);
       if (v === undefined) m.delete(k);
       else m.update(k, v);
       if (v === undefined) installed[name].delete(k);
@@ -495,9 +495,11 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
-  #zeroForwarded(epId: number): void {
+  #resetCounters(epId: number): void {
     const fwd = this.#map('fwd_counters');
     for (const dir of [DIR_INGRESS, DIR_EGRESS]) fwd.zeroPerCpu(fwdCounterKey(epId, dir), this.#bpf!.possibleCpus());
+    const drops = this.#map('counters');
+    for (const k of drops.keys()) if (decodeCounterKey(k).epId === epId) drops.delete(k);
   }
 
   #endpointNames(): Map<number, string> {
