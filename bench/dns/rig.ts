@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createTproxyTopology } from '../../src/datapath/tproxy-test-topology.ts';
 
 const execFileP = promisify(execFile);
 export const CHILD = fileURLToPath(new URL('../../src/fqdn/dns-proxy-test-child.ts', import.meta.url));
@@ -77,20 +78,7 @@ export class DnsRig {
   /** Namespaces, veths, TPROXY, dnsmasq (CPU 1). */
   async up(): Promise<void> {
     const { ns } = this;
-    for (const n of Object.values(ns)) {
-      await sh(['ip', 'netns', 'add', n]);
-      await sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
-    }
-    await sh(['ip', 'link', 'add', 'p0', 'netns', ns.pod, 'type', 'veth', 'peer', 'name', 'n0', 'netns', ns.node]);
-    await sh(['ip', 'link', 'add', 's0', 'netns', ns.srv, 'type', 'veth', 'peer', 'name', 'n1', 'netns', ns.node]);
-    const batch = (n: string, lines: string[]): Promise<string> => sh(['ip', '-n', n, '-batch', '-'], lines.join('\n') + '\n');
-    await batch(ns.pod, ['addr add 10.98.0.2/24 dev p0', 'link set p0 up', 'route add default via 10.98.0.1']);
-    await batch(ns.node, [
-      'addr add 10.98.0.1/24 dev n0', 'link set n0 up', 'addr add 10.97.0.1/24 dev n1', 'link set n1 up',
-      'route add 10.99.0.0/24 via 10.97.0.2', 'rule add fwmark 1 lookup 100', 'route add local 0.0.0.0/0 dev lo table 100',
-    ]);
-    await batch(ns.srv, ['addr add 10.97.0.2/24 dev s0', 'link set s0 up', 'route add default via 10.97.0.1', `addr add ${PROXIED}/32 dev lo`, `addr add ${DIRECT}/32 dev lo`]);
-    await this.inNs(ns.node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await createTproxyTopology(ns, [PROXIED, DIRECT]);
     await this.inNs(ns.node, ['nft', '-f', '-'], `
 table inet palisade_dns_bench {
   chain p {

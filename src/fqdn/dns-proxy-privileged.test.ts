@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import dnsPacket from 'dns-packet';
+import { createTproxyTopology } from '../datapath/tproxy-test-topology.ts';
 
 /** dns-packet decodes these, its typings omit them. */
 const rcodeOf = (m: unknown): string | undefined => (m as { rcode?: string } | undefined)?.rcode;
@@ -96,23 +97,7 @@ describe('DNS proxy behind TPROXY, privileged (own network namespaces)', () => {
 
   before(async () => {
     assert.equal(process.getuid?.(), 0, 'privileged test: must run as root (it is not skipped)');
-    for (const ns of Object.values(NS)) {
-      await sh(['ip', 'netns', 'add', ns]);
-      await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    await sh(['ip', 'link', 'add', 'p0', 'netns', NS.pod, 'type', 'veth', 'peer', 'name', 'n0', 'netns', NS.node]);
-    await sh(['ip', 'link', 'add', 's0', 'netns', NS.srv, 'type', 'veth', 'peer', 'name', 'n1', 'netns', NS.node]);
-    const batch = (ns: string, lines: string[]): Promise<string> => sh(['ip', '-n', ns, '-batch', '-'], lines.join('\n') + '\n');
-    await batch(NS.pod, ['addr add 10.98.0.2/24 dev p0', 'link set p0 up', 'route add default via 10.98.0.1']);
-    await batch(NS.node, [
-      'addr add 10.98.0.1/24 dev n0', 'link set n0 up', 'addr add 10.97.0.1/24 dev n1', 'link set n1 up',
-      'route add 10.99.0.0/24 via 10.97.0.2', 'rule add fwmark 1 lookup 100', 'route add local 0.0.0.0/0 dev lo table 100',
-    ]);
-    await batch(NS.srv, [
-      'addr add 10.97.0.2/24 dev s0', 'link set s0 up', 'route add default via 10.97.0.1',
-      `addr add ${STEERED}/32 dev lo`, `addr add ${DIRECT}/32 dev lo`,
-    ]);
-    await inNs(NS.node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await createTproxyTopology(NS, [STEERED, DIRECT]);
     await inNs(NS.node, ['nft', '-f', '-'], RULES);
     startIn(NS.srv, [
       'dnsmasq', '-k', '--conf-file=/dev/null', `--listen-address=${STEERED},${DIRECT}`, '--bind-interfaces', '--no-resolv', '--no-hosts',
