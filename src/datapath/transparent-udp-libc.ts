@@ -72,10 +72,15 @@ export function udpLibc(): UdpLibc {
 
 /** struct sockaddr_in { u16 family (host order); u16 port (network); u32 addr (network); u8 zero[8] } */
 export function sockaddrIn(ip: string, port: number, out: Uint8Array = new Uint8Array(16)): Uint8Array {
+  writeSockaddrIn(out, 0, ipv4Address(ip), port);
+  return out;
+}
+
+/** `a.b.c.d` as a host-order u32; a RangeError naming the text when it is not a dotted quad. */
+export function ipv4Address(ip: string): number {
   const a = ipv4ToU32(ip);
   if (a < 0) throw new RangeError(`not an IPv4 address: ${ip}`);
-  writeSockaddrIn(out, 0, a, port);
-  return out;
+  return a;
 }
 
 /** Writes a sockaddr_in for `ip` (host-order u32) and `port` at `off`. */

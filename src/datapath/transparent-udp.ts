@@ -24,7 +24,7 @@
  * SO_MARK is not needed for this socket: TPROXY'd packets are steered in
  * prerouting, our replies leave through output. Upstream sockets (the
  * proxy's own queries) need a mark only when the steering rule could match
- * them, i.e. when the server is reached over `lo`; `openMarkedUdp`'s `mark`
+ * them, i.e. when the server is reached over `lo`; `openUdp`'s `mark`
  * option is for the steering rule to exclude (`meta mark 0x… return`).
  *
  * Replies queued while one callback runs leave together in one sendmmsg()
@@ -42,6 +42,7 @@ import { RecvBatch } from './transparent-udp-mmsg.ts';
 import {
   AF_INET,
   errnoName,
+  ipv4Address,
   ipv4ToU32,
   IP_RECVORIGDSTADDR,
   IP_TRANSPARENT,
@@ -195,8 +196,7 @@ export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void
   return {
     port: sockaddrPort(sa, 0),
     send: (ip, port, payload, token = 0) => {
-      const dst = ipv4ToU32(ip);
-      if (dst < 0) throw new RangeError(`not an IPv4 address: ${ip}`);
+      const dst = ipv4Address(ip);
       if (!closed) sender.send(fd, dst, port, payload, token);
     },
     sendNow: (ip, port, payload) => !closed && libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(ip, port, to), 16) >= 0,
@@ -210,18 +210,6 @@ export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void
       batch.free();
     },
   };
-}
-
-/**
- * A plain (non-transparent) non-blocking UDP socket with SO_MARK, for
- * upstream queries the steering rule must recognise. Bound to 0.0.0.0:0.
- */
-export async function openMarkedUdp(
-  mark: number,
-  onDatagram: (payload: Buffer, from: UdpEndpoint) => void,
-): Promise<{ port: number; send(ip: string, port: number, payload: Uint8Array): boolean; close(): void }> {
-  const s = openUdp(onDatagram, { mark });
-  return { port: s.port, send: s.sendNow, close: s.close };
 }
 
 function openSocket(
@@ -340,8 +328,7 @@ class TransparentUdpSocket implements TransparentUdp {
 
   sendFrom(srcIp: string, srcPort: number, dstIp: string, dstPort: number, payload: Uint8Array): void {
     if (this.#closed) return;
-    const dst = ipv4ToU32(dstIp);
-    if (dst < 0) throw new RangeError(`not an IPv4 address: ${dstIp}`);
+    const dst = ipv4Address(dstIp);
     const fd = this.#replySocket(ipv4ToU32(srcIp), srcPort);
     if (fd < 0) return;
     this.#sender.send(fd, dst, dstPort, payload, 0);
