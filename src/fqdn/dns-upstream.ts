@@ -29,8 +29,6 @@ import type { OpenUpstreamSocket, UdpEndpoint, UpstreamSocket } from './dns-type
 export interface UdpUpstreamOptions {
   /** Sockets in the pool. Default 4. */
   sockets?: number;
-  /** SO_MARK on the sockets, for a steering rule to skip the proxy's own queries. Default none. */
-  mark?: number;
   /** How sockets are made: the agent hands in the datapath's batched one. Default: dgram. */
   openSocket?: OpenUpstreamSocket;
 }
@@ -79,7 +77,6 @@ export class UdpUpstream {
         recvBufferBytes: 1 << 22,
         sendBufferBytes: 1 << 22,
         onSendError: (key, errno) => this.#onSendError(key, errno),
-        ...(opts.mark !== undefined ? { mark: opts.mark } : {}),
       });
       s.unref();
       this.#sockets.push(s);
@@ -156,7 +153,6 @@ export class UdpUpstream {
     this.#pending.delete(key);
     // Later, not now: this can run inside send(), while the query still carries the upstream ID.
     queueMicrotask(() => p.waiter.onError(new Error(`DNS upstream ${p.server.ip}:${p.server.port}: send failed: ${errnoName(errno)}`)));
-
   }
 
   #expire(): void {
