@@ -306,7 +306,7 @@ export function parseAnswer(answerMsg: Uint8Array, query: Uint8Array, q: DnsQuer
   const records: ChainRecord[] = [];
   for (let i = 0; i < an; i++) {
     let owner: string;
-    if (msg[pos] === 0xc0 && msg[pos + 1] === HEADER_BYTES && pos + 1 < msg.length) {
+    if (pos + 1 < msg.length && msg[pos] === 0xc0 && msg[pos + 1] === HEADER_BYTES) {
       // The usual owner: a pointer to the question's name, which sameQuestion() found equal to q.name.
       owner = q.name;
       pos += 2;

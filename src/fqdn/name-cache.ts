@@ -134,7 +134,7 @@ export class NameCache {
         if (expiresAt > old.expiresAt) this.#index(name, expiresAt);
         old.expiresAt = Math.max(old.expiresAt, expiresAt);
         old.resolvedBy.add(podIp);
-        // Move to the end: refresh order is eviction order (skipped when it is the end already).
+        // Move to the end: refresh order is eviction order (a name's only IP stays where it is).
         if (byIp.size > 1) {
           byIp.delete(ip);
           byIp.set(ip, old);
@@ -142,11 +142,7 @@ export class NameCache {
         continue;
       }
       known = false;
-      byIp.set(ip, { expiresAt, resolvedBy: new Set([podIp]), born: ++this.#generation, confirmed: false });
-      this.#index(name, expiresAt);
-      let names = this.#byIp.get(ip);
-      if (!names) this.#byIp.set(ip, (names = new Set()));
-      names.add(name);
+      this.#add(name, byIp, ip, expiresAt, new Set([podIp]));
     }
     if (byIp.size > this.#maxIps) {
       const out: string[] = [];
@@ -223,7 +219,6 @@ export class NameCache {
     return { names: this.#byName.size, ips, evicted: this.#evicted, expired: this.#expired, retainedForLiveConnections: this.#retainedLive };
   }
 
-  /** Removes expired IPs without live connections (rule 2); returns how many went. */
   /**
    * Removes expired IPs without live connections (rule 2), looking only at
    * names due by now, and at most about `budget` IPs of them: the rest stay
@@ -304,6 +299,15 @@ export class NameCache {
     names.add(name);
   }
 
+  /** A new IP of `name`: its record (unconfirmed, rule 4), its expiry indexed, the reverse entry. */
+  #add(name: string, byIp: Map<string, IpRecord>, ip: string, expiresAt: number, resolvedBy: Set<string>): void {
+    byIp.set(ip, { expiresAt, resolvedBy, born: ++this.#generation, confirmed: false });
+    this.#index(name, expiresAt);
+    let names = this.#byIp.get(ip);
+    if (!names) this.#byIp.set(ip, (names = new Set()));
+    names.add(name);
+  }
+
   #drop(name: string, byIp: Map<string, IpRecord>, ip: string): void {
     byIp.delete(ip);
     if (byIp.size === 0) this.#byName.delete(name);
@@ -354,15 +358,12 @@ export class NameCache {
       if (!byIp) this.#byName.set(e.name, (byIp = new Map()));
       const old = byIp.get(e.ip);
       const resolvedBy = Array.isArray(e.resolvedBy) ? e.resolvedBy.filter((p) => typeof p === 'string') : [];
-      this.#index(e.name, e.expiresAt);
       if (old) {
+        this.#index(e.name, e.expiresAt);
         old.expiresAt = Math.max(old.expiresAt, e.expiresAt);
         for (const p of resolvedBy) old.resolvedBy.add(p);
       } else {
-        byIp.set(e.ip, { expiresAt: e.expiresAt, resolvedBy: new Set(resolvedBy), born: ++this.#generation, confirmed: false });
-        let names = this.#byIp.get(e.ip);
-        if (!names) this.#byIp.set(e.ip, (names = new Set()));
-        names.add(e.name);
+        this.#add(e.name, byIp, e.ip, e.expiresAt, new Set(resolvedBy));
       }
       n++;
     }
