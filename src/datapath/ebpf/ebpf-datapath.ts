@@ -202,11 +202,12 @@ export class EbpfDatapath implements Datapath {
 
     let ipcacheChanges = 0;
     const touched = new Set<number>();
+    /** Endpoints new to the map this apply. */
+    const fresh = new Set<number>();
     const epOfPolicyKey = (k: string): number => decodeU16(k, 4);
     const write = (name: StateMapName, k: string, v: string | undefined): void => {
       const m = this.#map(name);
-      // A new endpoint's counts start at zero, not at what an earlier holder of its id left.
-      if (name === 'endpoints' && v !== undefined && !installed.endpoints.has(k)) this.#resetCounters(decodeEndpointValue(v).epId);
+      if (name === 'endpoints' && v !== undefined && !installed.endpoints.has(k)) fresh.add(decodeEndpointValue(v).epId);
       if (v === undefined) m.delete(k);
       else m.update(k, v);
       if (v === undefined) installed[name].delete(k);
@@ -229,6 +230,9 @@ export class EbpfDatapath implements Datapath {
       if (unchanged(name)) continue;
       for (const [k, v] of next.maps[name]) if (installed[name].get(k) !== v) write(name, k, v);
     }
+    // A new endpoint's counts start at zero, not at what an earlier holder of its id left
+    // (before its programs are attached, below).
+    if (fresh.size > 0) this.#resetCounters(fresh);
     // 2. Programs on the veths of endpoints that have their map entries now.
     this.#attachEndpoints(next.endpoints);
     // 3. Removals, the referencing first.
@@ -495,11 +499,13 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
-  #resetCounters(epId: number): void {
+  /** Zeroes the endpoints' forwarded slots and deletes their drop counters (one walk of the drop map for all of them). */
+  #resetCounters(epIds: ReadonlySet<number>): void {
     const fwd = this.#map('fwd_counters');
-    for (const dir of [DIR_INGRESS, DIR_EGRESS]) fwd.zeroPerCpu(fwdCounterKey(epId, dir), this.#bpf!.possibleCpus());
+    const cpus = this.#bpf!.possibleCpus();
+    for (const epId of epIds) for (const dir of [DIR_INGRESS, DIR_EGRESS]) fwd.zeroPerCpu(fwdCounterKey(epId, dir), cpus);
     const drops = this.#map('counters');
-    for (const k of drops.keys()) if (decodeCounterKey(k).epId === epId) drops.delete(k);
+    for (const k of drops.keys()) if (epIds.has(decodeCounterKey(k).epId)) drops.delete(k);
   }
 
   #endpointNames(): Map<number, string> {
