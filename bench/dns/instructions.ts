@@ -20,6 +20,7 @@ import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CHILD, DnsRig, loadavg, PROXIED, sh, WARM_NAMES } from './rig.ts';
+import { needProgram } from '../tools.ts';
 
 if (process.getuid?.() !== 0) throw new Error('bench/dns/instructions: must run as root');
 const { values } = parseArgs({
@@ -49,6 +50,8 @@ function dumpedInstructions(dir: string, seen: Set<string>): number {
 }
 
 async function main(): Promise<void> {
+  needProgram('dnsperf');
+  needProgram('valgrind');
   const rig = new DnsRig();
   const load0 = await loadavg();
   try {

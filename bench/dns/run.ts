@@ -42,6 +42,7 @@ import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { DIRECT, DnsRig, loadavg, PROXIED, quantile, WARM_NAMES, type PerfRun } from './rig.ts';
 import { AGENT_NODE_FLAGS } from '../../src/lab/lifecycle.ts';
+import { needProgram } from '../tools.ts';
 
 if (process.getuid?.() !== 0) throw new Error('bench/dns: must run as root');
 const { values } = parseArgs({
@@ -108,6 +109,7 @@ async function proxiedWithCpu(rig: DnsRig, pid: number, file: string, o: { secon
 async function main(): Promise<void> {
   // This process is part of the load generator: it stays off the proxy's CPU, with dnsperf and dnsmasq.
   execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  needProgram('dnsperf');
   const rig = new DnsRig();
   let proxyOut = (): string => '';
   const load0 = await loadavg();

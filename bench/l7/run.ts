@@ -31,6 +31,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { needProgram } from '../tools.ts';
 
 const SECONDS = Number(process.argv[2] ?? 8);
 const CONNS = Number(process.argv[3] ?? 50);
@@ -38,13 +39,6 @@ const ROUNDS = Number(process.argv[4] ?? 3);
 const LAT_SECONDS = Math.max(3, Math.round(SECONDS / 2));
 const PROXY_CPU = cpus().length > 1 ? '1' : '0';
 const LOAD_CPU = '0';
-
-function need(bin: string): string {
-  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
-  const path = r.stdout.trim() || (bin === 'nginx' ? '/usr/sbin/nginx' : '');
-  if (!path) throw new Error(`${bin} not found: apt-get install ${bin === 'nginx' ? 'nginx-light' : bin}`);
-  return path;
-}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -160,8 +154,8 @@ function wrk(wrkBin: string, port: number, conns: number, seconds: number): WrkR
 }
 
 async function main(): Promise<void> {
-  const wrkBin = need('wrk');
-  const nginx = need('nginx');
+  const wrkBin = needProgram('wrk');
+  const nginx = needProgram('nginx', 'nginx-light', '/usr/sbin/nginx');
   const dir = mkdtempSync(join(tmpdir(), 'palisade-l7-bench-'));
   try {
     const backendPort = await freePort();
