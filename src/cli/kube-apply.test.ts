@@ -103,6 +103,14 @@ test('--wait succeeds once a controller sets phase Running and podIP; a TTY gets
     throw new Error(`could not set the status of ${name}`);
   };
   const controller = (async () => {
+    // Both pods first (the CLI is a new process, slow to start on a loaded machine):
+    // only then does the wait with "0/2 running" begin, and w1 turns Running 300 ms later.
+    for (let i = 0; ; i++) {
+      const [a, b] = [await lab.call('GET', '/api/v1/namespaces/default/pods/w1'), await lab.call('GET', '/api/v1/namespaces/default/pods/w2')];
+      if (a.status === 200 && b.status === 200) break;
+      if (i > 400) throw new Error('the CLI never created w1 and w2');
+      await new Promise((r) => setTimeout(r, 25));
+    }
     await new Promise((r) => setTimeout(r, 300));
     await setRunning('w1', '10.200.0.11');
     await new Promise((r) => setTimeout(r, 300));
