@@ -72,12 +72,19 @@ export function pairedRatio(num: Summary, den: Summary): Summary {
   return summarise(num.samples.map((v, i) => v / den.samples[i]!).filter(Number.isFinite));
 }
 
-/** A target line: the median of per-round ratios, their range, the ratio of the medians, and whether it is met. */
-export function verdict(label: string, num: Summary, den: Summary, target: number, asPercent = false): { ratio: number; met: boolean; line: string } {
+const ratioText = (x: number, asPercent: boolean): string => (asPercent ? `${(x * 100).toFixed(0)} %` : `${x.toFixed(2)}×`);
+
+/** A comparison line: the median of per-round ratios, their range, the ratio of the medians. */
+export function comparison(label: string, num: Summary, den: Summary, asPercent = false): { ratio: number; line: string } {
   const per = pairedRatio(num, den);
-  const ratio = per.median;
-  const fmt = (x: number): string => (asPercent ? `${(x * 100).toFixed(0)} %` : `${x.toFixed(2)}×`);
+  const fmt = (x: number): string => ratioText(x, asPercent);
   const range = per.samples.length ? ` (rounds ${fmt(per.min)}–${fmt(per.max)}; ratio of medians ${fmt(num.median / den.median)})` : '';
+  return { ratio: per.median, line: `${label}: ${fmt(per.median)}${range}` };
+}
+
+/** comparison() against a target, and whether it is met. */
+export function verdict(label: string, num: Summary, den: Summary, target: number, asPercent = false): { ratio: number; met: boolean; line: string } {
+  const { ratio, line } = comparison(label, num, den, asPercent);
   const met = ratio >= target;
-  return { ratio, met, line: `${label}: ${fmt(ratio)}${range}, target ≥ ${fmt(target)}  ${met ? 'MET' : 'NOT MET'}` };
+  return { ratio, met, line: `${line}, target ≥ ${ratioText(target, asPercent)}  ${met ? 'MET' : 'NOT MET'}` };
 }
