@@ -95,10 +95,14 @@ export class PolicySnapshot {
     return undefined;
   }
 
-  /** Pods a Service selects (its backends), with the target port for a service port. */
+  /**
+   * Pods a Service selects (its backends), with the target port for a service
+   * port. An empty selector selects nothing, as with no selector: Kubernetes
+   * stores `{}` as absent, and the lab's EndpointSlice controller agrees.
+   */
   serviceBackends(svc: Service, port: number): { endpoint: EndpointInfo; targetPort: number }[] {
     const sel = svc.spec.selector;
-    if (!sel) return [];
+    if (!sel || Object.keys(sel).length === 0) return [];
     const sp = svc.spec.ports?.find((p) => p.port === port);
     const ns = svc.metadata.namespace ?? 'default';
     const out: { endpoint: EndpointInfo; targetPort: number }[] = [];
