@@ -122,6 +122,14 @@ const NAME_LOOP = -3;
 let nameEnd = 0;
 /** The last readName()'s text. */
 let nameText = '';
+/**
+ * readName() writes a name's presentation form here and makes one string of
+ * it at the end: appending a character at a time allocated a string per
+ * character, the proxy's largest share of garbage per query. A name is at
+ * most 255 bytes, each escaped to at most 4 characters.
+ */
+const nameScratch = Buffer.allocUnsafe(4 * DNS_LIMITS.maxNameBytes + 64);
+const BACKSLASH = 0x5c;
 
 /**
  * Reads the (possibly compressed) name at `off`. Returns 0 on success
@@ -133,7 +141,7 @@ function readName(msg: Uint8Array, off: number, wantText: boolean): number {
   let end = -1;
   let total = 0;
   let jumps = 0;
-  let text = '';
+  let w = 0;
   /** Pointers must go strictly below the start of the current run of labels. */
   let floor = off;
   for (;;) {
@@ -158,23 +166,29 @@ function readName(msg: Uint8Array, off: number, wantText: boolean): number {
     if (total + 1 > DNS_LIMITS.maxNameBytes) return NAME_BAD;
     if (pos + 1 + len > msg.length) return NAME_TRUNCATED;
     if (wantText) {
+      const b = nameScratch;
       for (let i = pos + 1; i <= pos + len; i++) {
         let c = msg[i]!;
         if (c >= 0x41 && c <= 0x5a) c += 0x20; // A-Z → a-z
         if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f) {
-          text += String.fromCharCode(c);
-        } else if (c === 0x2e || c === 0x5c) {
-          text += c === 0x2e ? '\\.' : '\\\\';
+          b[w++] = c;
+        } else if (c === 0x2e || c === BACKSLASH) {
+          b[w++] = BACKSLASH;
+          b[w++] = c;
         } else {
-          text += '\\' + String(c).padStart(3, '0');
+          // \DDD, three decimal digits
+          b[w++] = BACKSLASH;
+          b[w++] = 0x30 + ((c / 100) | 0);
+          b[w++] = 0x30 + (((c / 10) | 0) % 10);
+          b[w++] = 0x30 + (c % 10);
         }
       }
-      text += '.';
+      b[w++] = 0x2e;
     }
     pos += 1 + len;
   }
   nameEnd = end;
-  nameText = wantText ? (text === '' ? '.' : text) : '';
+  nameText = wantText ? (w === 0 ? '.' : nameScratch.toString('latin1', 0, w)) : '';
   return 0;
 }
 
