@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Pod, Service } from '../k8s/objects.ts';
 import type { RawObjectApi } from '../k8s/raw-client.ts';
+import { labelsMatch, serviceSelector } from '../k8s/service-selector.ts';
 import { KUBE_DNS_IP, renderDnsRecords, writeDnsRecords } from './cluster-dns.ts';
 
 export interface EndpointSliceObject {
@@ -105,22 +106,17 @@ export function allocate(key: string, used: ReadonlySet<string>): string {
   throw new Error('the service range 10.96.0.0/16 is full');
 }
 
-function selects(selector: Record<string, string>, pod: Pod): boolean {
-  const labels = pod.metadata.labels ?? {};
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 /**
  * The slices a Service should have: its ready pods, grouped by how its ports
  * resolve on them (a named targetPort may mean a different number per pod).
  */
 export function desiredSlices(svc: Service, pods: Pod[]): EndpointSliceObject[] {
-  const selector = svc.spec.selector;
-  if (!selector || Object.keys(selector).length === 0) return [];
+  const selector = serviceSelector(svc);
+  if (!selector) return [];
   const ns = svc.metadata.namespace ?? 'default';
   const groups = new Map<string, { ports: EndpointSliceObject['ports']; endpoints: EndpointSliceObject['endpoints'] }>();
   for (const pod of pods) {
-    if ((pod.metadata.namespace ?? 'default') !== ns || !selects(selector, pod)) continue;
+    if ((pod.metadata.namespace ?? 'default') !== ns || !labelsMatch(selector, pod.metadata.labels ?? {})) continue;
     const ip = pod.status?.podIP;
     if (!ip || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) continue;
     const ports: EndpointSliceObject['ports'] = [];

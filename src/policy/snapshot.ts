@@ -6,6 +6,7 @@
  *   (src, dst) ──► egress of src ∧ ingress of dst ──► Verdict with reasons
  */
 import type { PolicyObject, Service } from '../k8s/objects.ts';
+import { labelsMatch, serviceSelector } from '../k8s/service-selector.ts';
 import { IDENTITY_WORLD, RESERVED_LABELS, RESERVED_NAMES } from '../identity/index.ts';
 import { normaliseName, type NameMatcher } from '../fqdn/index.ts';
 import {
@@ -95,19 +96,15 @@ export class PolicySnapshot {
     return undefined;
   }
 
-  /**
-   * Pods a Service selects (its backends), with the target port for a service
-   * port. An empty selector selects nothing, as with no selector: Kubernetes
-   * stores `{}` as absent, and the lab's EndpointSlice controller agrees.
-   */
+  /** Pods a Service selects (its backends), with the target port for a service port. */
   serviceBackends(svc: Service, port: number): { endpoint: EndpointInfo; targetPort: number }[] {
-    const sel = svc.spec.selector;
-    if (!sel || Object.keys(sel).length === 0) return [];
+    const sel = serviceSelector(svc);
+    if (!sel) return [];
     const sp = svc.spec.ports?.find((p) => p.port === port);
     const ns = svc.metadata.namespace ?? 'default';
     const out: { endpoint: EndpointInfo; targetPort: number }[] = [];
     for (const ep of this.#p.endpoints.values()) {
-      if (ep.namespace !== ns || !Object.entries(sel).every(([k, v]) => ep.podLabels[k] === v)) continue;
+      if (ep.namespace !== ns || !labelsMatch(sel, ep.podLabels)) continue;
       let target = port;
       if (sp?.targetPort !== undefined) {
         if (typeof sp.targetPort === 'number') target = sp.targetPort;
