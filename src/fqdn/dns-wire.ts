@@ -125,8 +125,8 @@ let nameText = '';
 /**
  * readName() writes a name's presentation form here and makes one string of
  * it at the end: appending a character at a time allocated a string per
- * character, the proxy's largest share of garbage per query. A name is at
- * most 255 bytes, each escaped to at most 4 characters.
+ * character, several times per query. A name is at most 255 bytes, each
+ * escaped to at most 4 characters.
  */
 const nameScratch = Buffer.allocUnsafe(4 * DNS_LIMITS.maxNameBytes + 64);
 const BACKSLASH = 0x5c;

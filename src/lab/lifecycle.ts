@@ -54,8 +54,8 @@ export class LabError extends Error {}
  * bound it: flows live in a fixed-size ring, and V8's heap may not outgrow this
  * (under a flood of events it would otherwise grow lazily before collecting).
  * The young generation is 32 MiB a semi-space (8 before): fewer scavenges
- * under DNS load. Once bench/dns stopped disturbing the proxy's core, its
- * added p99 was the same with 8 and 32 (126–594 µs against 129–226 µs).
+ * under DNS load. bench/dns's added p99 does not tell 8 from 32: both give
+ * runs over 1 ms now and then, when V8's helper threads take the proxy's core.
  */
 export const AGENT_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=32'];
 
