@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
 import { createSocket } from 'node:dgram';
-import { EbpfDatapath, LegacyDatapath, NFLOG_GROUP, NFLOG_PROBE, openNflog, type NflogReader } from '../datapath/index.ts';
+import { EbpfDatapath, LegacyDatapath, NFLOG_GROUP, NFLOG_PROBE, openNflog } from '../datapath/index.ts';
 import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
@@ -69,11 +69,12 @@ export async function runAgent(configFile: string): Promise<void> {
     }, 1000).unref();
   } else {
     // Legacy: decisions logged by nftables become flow records.
-    const nflog = await openNflog(NFLOG_GROUP, sink).catch((err: unknown) => {
+    await openNflog(NFLOG_GROUP, sink, {
+      onLost: (n) => agent.flows.recordLost('PERF_EVENT_RING_BUFFER', n),
+      onDrainedAfterOverrun: sendLossProbe,
+    }).catch((err: unknown) => {
       log.error({ err }, 'cannot read datapath events: flow records will lack L3/L4 decisions');
-      return undefined;
     });
-    if (nflog) setInterval(() => syncLost(agent, nflog), 1000).unref();
   }
   const observer = await startObserverServer({ store: agent.flows, address: `unix:${cfg.runDir}/observer.sock` }).catch((err: unknown) => {
     log.error({ err }, 'cannot serve the Hubble Observer API');
@@ -84,21 +85,13 @@ export async function runAgent(configFile: string): Promise<void> {
 
 /**
  * Packets the kernel could not hand us (reader too slow) are lost events,
- * never silent. Losses show as sequence gaps once a later event arrives; after
- * an overrun a probe datagram (logged by the datapath) is that later event,
- * so the tail of a burst is counted too.
+ * never silent. Losses show as sequence gaps once a later event arrives; once
+ * the reader has caught up after an overrun, a probe datagram (logged by the
+ * datapath) is that later event, so the tail of a burst is counted too.
  */
-let reportedLost = 0;
-let probedOverruns = 0;
 const probeSocket = createSocket('udp4');
 probeSocket.on('error', () => {});
 probeSocket.unref();
-function syncLost(agent: Agent, nflog: NflogReader): void {
-  const lost = nflog.stats.lost;
-  if (lost > reportedLost) agent.flows.recordLost('PERF_EVENT_RING_BUFFER', lost - reportedLost);
-  reportedLost = lost;
-  if (nflog.stats.overruns > probedOverruns) {
-    probedOverruns = nflog.stats.overruns;
-    probeSocket.send(Buffer.alloc(1), NFLOG_PROBE.port, NFLOG_PROBE.ip);
-  }
+function sendLossProbe(): void {
+  probeSocket.send(Buffer.alloc(1), NFLOG_PROBE.port, NFLOG_PROBE.ip);
 }

@@ -179,6 +179,22 @@ describe('nflog reader, privileged (own network namespace)', () => {
     assert.equal((s['received'] as number) + (s['lost'] as number), sent + 2);
   });
 
+  test('after an overrun, the probe sent once the reader drains reveals the tail: no loss goes uncounted', async (t) => {
+    const child = new NsChild(['read', String(GROUP), '--summary', '--buffer-bytes', '16384', '--probe', `${ADDR}:10`]);
+    await child.waitFor((l) => l['ready'] === true, 'reader ready');
+    child.signal('SIGSTOP');
+    const { sent } = await flood(10, 5000);
+    child.signal('SIGCONT');
+    await new Promise((r) => setTimeout(r, 1000));
+    const s = await child.stop();
+    t.diagnostic(`16 KiB buffer, ${sent} sent while stopped: ${JSON.stringify(s)}`);
+    assert.ok((s['probes'] as number) >= 1, 'a probe was sent');
+    assert.ok((s['lost'] as number) > 0, 'the tail of the burst was counted lost');
+    assert.equal(s['lostReported'], s['lost'], 'every gap was reported to onLost');
+    // Nothing else was logged after the burst: only the probes' sequence numbers reveal its tail.
+    assert.equal((s['received'] as number) + (s['lost'] as number), sent + (s['probes'] as number));
+  });
+
   test('throughput (reported, not asserted)', async (t) => {
     const N = 20_000;
     // 1. Live: the sender and the reader run together.

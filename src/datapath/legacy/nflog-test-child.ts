@@ -2,10 +2,12 @@
  * Child process for nflog-privileged.test.ts, run inside a test network
  * namespace (`ip netns exec pl-nf… node nflog-test-child.ts …`).
  *
- *   read <group> [--summary] [--buffer-bytes N]
+ *   read <group> [--summary] [--buffer-bytes N] [--probe <addr>:<port>]
  *       opens the reader, prints {"ready":true}, then one JSON line per packet
  *       (or nothing per packet with --summary); on SIGTERM prints
- *       {"summary":{stats…, firstMs, lastMs}} and exits.
+ *       {"summary":{stats…, firstMs, lastMs, probes, lostReported}} and exits.
+ *       With --probe, each time the reader drains after an overrun it sends
+ *       one UDP datagram there (a logged port makes it the probe).
  *   open-twice <group>
  *       prints {"error": "..."} from binding a group that is already bound.
  *   flood <addr> <port> <count>
@@ -13,6 +15,7 @@
  *       (Unanswered: the port is closed; the ICMP errors it causes are rate-limited.)
  */
 import koffi from 'koffi';
+import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { openNflog, type NflogPacket } from './nflog.ts';
 
@@ -32,7 +35,23 @@ async function read(): Promise<void> {
     if (firstMs === 0) firstMs = lastMs;
     if (!summary) process.stdout.write(json({ packet: p }) + '\n');
   };
-  const reader = await openNflog(group, onPacket, bufferBytes === undefined ? {} : { bufferBytes });
+  const pi = args.indexOf('--probe');
+  const [probeAddr, probePort] = pi >= 0 ? args[pi + 1]!.split(':') : [];
+  const probeSocket = createSocket('udp4');
+  let probes = 0;
+  let lostReported = 0;
+  const reader = await openNflog(group, onPacket, {
+    ...(bufferBytes === undefined ? {} : { bufferBytes }),
+    onLost: (n) => (lostReported += n),
+    ...(probeAddr === undefined
+      ? {}
+      : {
+          onDrainedAfterOverrun: () => {
+            probes++;
+            probeSocket.send(Buffer.alloc(1), Number(probePort), probeAddr);
+          },
+        }),
+  });
   // The reader closes itself on an unexpected socket error; say so instead of exiting quietly.
   const check = setInterval(() => {
     if (reader.error) process.stdout.write(json({ fatal: reader.error.message, stats: reader.stats }) + '\n');
@@ -40,7 +59,7 @@ async function read(): Promise<void> {
   process.on('SIGTERM', () => {
     clearInterval(check);
     void reader.close().then(() => {
-      process.stdout.write(json({ summary: { ...reader.stats, firstMs, lastMs, error: reader.error?.message } }) + '\n', () =>
+      process.stdout.write(json({ summary: { ...reader.stats, firstMs, lastMs, probes, lostReported, error: reader.error?.message } }) + '\n', () =>
         process.exit(0),
       );
     });

@@ -14,9 +14,11 @@
  * kernel dropped.
  *
  * Losses: when the socket's receive buffer is full the kernel drops the
- * message and the next recv() fails once with ENOBUFS; that is counted in
- * `stats.overruns` and reading goes on. `stats.lost` counts the dropped
- * messages themselves (sequence gaps). Both feed hubble_lost_events_total.
+ * message and the next recv() fails once with ENOBUFS (once per congestion:
+ * the kernel reports it again only after the queue was read empty); that is
+ * counted in `stats.overruns` and reading goes on. `stats.lost` counts the
+ * dropped messages themselves (sequence gaps, reported at once to `onLost`),
+ * and `onDrainedAfterOverrun` lets the caller reveal a burst's tail.
  *
  * Caveats:
  * - The socket, and so the group, belongs to the network namespace of the
@@ -88,6 +90,17 @@ export interface NflogOptions {
   bufferBytes?: number;
   /** Send PF_UNBIND/PF_BIND for AF_INET first (pre-3.17 kernels). Default false. */
   bindProtocolFamily?: boolean;
+  /** Called with the size of each sequence gap as soon as it is found (also added to `stats.lost`). */
+  onLost?: (messages: number) => void;
+  /**
+   * Called when the socket has been read empty after an overrun. A gap shows
+   * only before a later message, so the tail of a burst stays hidden until
+   * something else is logged: a caller that can make the datapath log one
+   * packet (a probe) reveals it. The queue is empty at this moment, so that
+   * packet fits; if it is dropped all the same, that is a new overrun and
+   * this is called again.
+   */
+  onDrainedAfterOverrun?: () => void;
 }
 
 const AF_INET = 2;
@@ -129,7 +142,7 @@ export async function openNflog(
     const sa = new Uint8Array(12); // struct sockaddr_nl { u16 family; u16 pad; u32 pid = 0 (kernel picks); u32 groups = 0 }
     new DataView(sa.buffer).setUint16(0, AF_NETLINK, true);
     if (libc.bind(fd, sa, sa.length) < 0) throw sysError('bind(AF_NETLINK)', libc.errno());
-    reader = new NetlinkNflogReader(libc, fd, group, onPacket);
+    reader = new NetlinkNflogReader(libc, fd, group, onPacket, opts);
     if (opts.bindProtocolFamily) {
       // Pre-3.17 idiom; errors are irrelevant on newer kernels.
       await reader.configure(AF_INET, 0, { cmd: NFULNL_CFG_CMD_PF_UNBIND }).catch(() => {});
@@ -190,6 +203,10 @@ class NetlinkNflogReader implements NflogReader {
   readonly #fd: number;
   readonly #buf = new Uint8Array(RECV_BUFFER_BYTES);
   readonly #onPacket: (p: NflogPacket) => void;
+  readonly #onLost: ((messages: number) => void) | undefined;
+  readonly #onDrainedAfterOverrun: (() => void) | undefined;
+  /** An overrun was read since the socket was last read empty. */
+  #overrunPending = false;
   readonly #watch: { close(): void };
   readonly #pendingAcks = new Map<number, PendingAck>();
   #seq = 1;
@@ -197,11 +214,13 @@ class NetlinkNflogReader implements NflogReader {
   #nextPacketSeq = -1;
   #closed = false;
 
-  constructor(libc: NetlinkLibc, fd: number, group: number, onPacket: (p: NflogPacket) => void) {
+  constructor(libc: NetlinkLibc, fd: number, group: number, onPacket: (p: NflogPacket) => void, opts: NflogOptions) {
     this.#libc = libc;
     this.#fd = fd;
     this.group = group;
     this.#onPacket = onPacket;
+    this.#onLost = opts.onLost;
+    this.#onDrainedAfterOverrun = opts.onDrainedAfterOverrun;
     this.#watch = libc.watchReadable(fd, this.#drain);
   }
 
@@ -247,10 +266,17 @@ class NetlinkNflogReader implements NflogReader {
       const n = libc.recv(this.#fd, buf, buf.length, MSG_DONTWAIT | MSG_TRUNC);
       if (n < 0) {
         const errno = libc.errno();
-        if (errno === ERRNO['EAGAIN'] || errno === ERRNO['EWOULDBLOCK']) return;
+        if (errno === ERRNO['EAGAIN'] || errno === ERRNO['EWOULDBLOCK']) {
+          if (this.#overrunPending) {
+            this.#overrunPending = false;
+            this.#onDrainedAfterOverrun?.();
+          }
+          return;
+        }
         if (errno === ERRNO['EINTR']) continue;
         if (errno === ERRNO['ENOBUFS']) {
           this.stats.overruns++;
+          this.#overrunPending = true;
           continue;
         }
         this.#error = sysError('recv', errno);
@@ -269,7 +295,9 @@ class NetlinkNflogReader implements NflogReader {
     if (p.group !== this.group) return;
     if (p.seq !== undefined) {
       if (this.#nextPacketSeq >= 0 && p.seq !== this.#nextPacketSeq) {
-        this.stats.lost += (p.seq - this.#nextPacketSeq) >>> 0;
+        const gap = (p.seq - this.#nextPacketSeq) >>> 0;
+        this.stats.lost += gap;
+        this.#onLost?.(gap);
       }
       this.#nextPacketSeq = (p.seq + 1) >>> 0;
     }
