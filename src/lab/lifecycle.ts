@@ -54,10 +54,14 @@ export class LabError extends Error {}
  * bound it: flows live in a fixed-size ring, and V8's heap may not outgrow this
  * (under a flood of events it would otherwise grow lazily before collecting).
  * The young generation is 32 MiB a semi-space (8 before): fewer scavenges
- * under DNS load. bench/dns's added p99 does not tell 8 from 32: both give
- * runs over 1 ms now and then, when V8's helper threads take the proxy's core.
+ * under DNS load. GC runs on the event-loop thread alone
+ * (`--single-threaded-gc`): an agent gets about one core, as its CPU limit
+ * would give it, and V8's helper threads on that core took the loop's turn
+ * during every scavenge (one 4 ms scavenge became an 18 ms stall, seen with
+ * sched_switch on the proxy's core). bench/dns, five pairs of runs: added p99
+ * 107–163 µs with it, 166–761 µs without; answers over 1 ms 79–168 vs 218–479.
  */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=32'];
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=32', '--single-threaded-gc'];
 
 export async function preflight(): Promise<void> {
   if (process.getuid?.() !== 0) throw new LabError('the lab needs root (it creates network namespaces); run with sudo');
