@@ -41,6 +41,39 @@ export interface PerfRun {
   lostPct: number;
   /** Per answered query, µs, sorted; only with `verbose`. */
   latUs: Float64Array;
+  /** Answers over 1 ms, and how they cluster (in answer order); only with `verbose`. */
+  slow: SlowAnswers;
+}
+
+/**
+ * Answers slower than 1 ms, grouped into bursts (slow answers with fewer
+ * than BURST_GAP answers between them): a few large bursts are stalls of the
+ * process or its CPU; many bursts of one are slowness spread over the run.
+ */
+export interface SlowAnswers {
+  over1ms: number;
+  bursts: number;
+  largestBurst: number;
+}
+
+const BURST_GAP = 50;
+
+export function slowAnswers(inOrder: readonly number[]): SlowAnswers {
+  const r: SlowAnswers = { over1ms: 0, bursts: 0, largestBurst: 0 };
+  let last = -Infinity;
+  let size = 0;
+  inOrder.forEach((us, i) => {
+    if (us <= 1000) return;
+    r.over1ms++;
+    if (i - last > BURST_GAP) {
+      r.bursts++;
+      size = 0;
+    }
+    size++;
+    r.largestBurst = Math.max(r.largestBurst, size);
+    last = i;
+  });
+  return r;
 }
 
 export interface DnsperfOptions {
@@ -150,10 +183,12 @@ table inet palisade_dns_bench {
     const out = readFileSync(report, 'utf8');
     const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
     let latUs = new Float64Array(0);
+    let slow = slowAnswers([]);
     if (o.verbose) {
       // `> NOERROR h1.bench.test A 0.000123` per answer (latency in seconds).
       const l: number[] = [];
       for (const m of out.matchAll(/^> NOERROR \S+ \S+ ([\d.]+)$/gm)) l.push(Number(m[1]) * 1e6);
+      slow = slowAnswers(l);
       latUs = Float64Array.from(l).sort();
     }
     return {
@@ -161,6 +196,7 @@ table inet palisade_dns_bench {
       qps: num(/Queries per second:\s+([\d.]+)/),
       lostPct: num(/Queries lost:\s+\d+ \(([\d.]+)%\)/),
       latUs,
+      slow,
     };
   }
 

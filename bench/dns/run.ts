@@ -24,7 +24,10 @@
  *    with `-v`, which prints each answer's latency; p50/p99 per path over the
  *    same warm names; the paths alternate (direct, proxied, direct, proxied,
  *    SECONDS/2 each) so load elsewhere on the machine hits both alike;
- *    "added" = proxied − direct, per percentile.
+ *    "added" = proxied − direct, per percentile. Answers over 1 ms are
+ *    counted and grouped into bursts in answer order: a few large bursts
+ *    are stalls (a GC pause, the CPU taken), many small ones slowness
+ *    spread over the run.
  * This script itself runs on CPU 1 too, and reads dnsperf's reports from
  * files once each run is over. The load average before and after is printed, and how long the proxy
  * waited runnable for CPU 0: on a busy machine (other work on CPU 0 or 1)
@@ -40,7 +43,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
-import { DIRECT, DnsRig, loadavg, PROXIED, quantile, WARM_NAMES, type PerfRun } from './rig.ts';
+import { DIRECT, DnsRig, loadavg, PROXIED, quantile, WARM_NAMES, type PerfRun, type SlowAnswers } from './rig.ts';
 import { AGENT_NODE_FLAGS } from '../../src/lab/lifecycle.ts';
 import { needProgram } from '../tools.ts';
 
@@ -67,7 +70,16 @@ const COLD = Number(values.cold);
 const PROXY_NODE_ARGS = [...AGENT_NODE_FLAGS, ...values['proxy-node-args'].split(' ').filter(Boolean)];
 const TARGET_QPS = 20_000;
 const TARGET_ADDED_P99_US = 1000;
-const CLK_TCK = 100; // Linux USER_HZ, what /proc/<pid>/stat counts in
+const CLK_TCK = 100;
+
+interface LatencyFigures {
+  p50: number;
+  p99: number;
+  max: number;
+  answered: number;
+  lostPct: number;
+  slow: SlowAnswers;
+} // Linux USER_HZ, what /proc/<pid>/stat counts in
 
 /** user and system CPU seconds of a process, all threads (fields 14 and 15 of /proc/<pid>/stat). */
 function cpuSeconds(pid: number): { user: number; sys: number } {
@@ -146,6 +158,7 @@ async function main(): Promise<void> {
     const merge = (a: PerfRun, b: PerfRun): PerfRun => ({
       completed: a.completed + b.completed, qps: (a.qps + b.qps) / 2, lostPct: (a.lostPct + b.lostPct) / 2,
       latUs: Float64Array.from([...a.latUs, ...b.latUs]).sort(),
+      slow: { over1ms: a.slow.over1ms + b.slow.over1ms, bursts: a.slow.bursts + b.slow.bursts, largestBurst: Math.max(a.slow.largestBurst, b.slow.largestBurst) },
     });
     const lDirect = merge(runs[0]!, runs[2]!);
     const lProxied = merge(runs[1]!, runs[3]!);
@@ -154,7 +167,7 @@ async function main(): Promise<void> {
     const perCore = 1e6 / proxied.cpuUsPerQuery;
     const added = { p50: quantile(lProxied.latUs, 0.5) - quantile(lDirect.latUs, 0.5), p99: quantile(lProxied.latUs, 0.99) - quantile(lDirect.latUs, 0.99) };
     const ratio = { p50: +(quantile(lProxied.latUs, 0.5) / quantile(lDirect.latUs, 0.5)).toFixed(2), p99: +(quantile(lProxied.latUs, 0.99) / quantile(lDirect.latUs, 0.99)).toFixed(2) };
-    const lat = (r: PerfRun): object => ({ p50: quantile(r.latUs, 0.5), p99: quantile(r.latUs, 0.99), max: quantile(r.latUs, 1), answered: r.latUs.length, lostPct: r.lostPct });
+    const lat = (r: PerfRun): LatencyFigures => ({ p50: quantile(r.latUs, 0.5), p99: quantile(r.latUs, 0.99), max: quantile(r.latUs, 1), answered: r.latUs.length, lostPct: r.lostPct, slow: r.slow });
     const result = {
       setup: { proxyNice: values['proxy-nice'] !== undefined ? Number(values['proxy-nice']) : 0, seconds: SECONDS, latencyRate: RATE, outstanding: OUTSTANDING, warmNames: WARM_NAMES.length, coldNames: COLD, proxyCpu: 0, loadGeneratorAndUpstreamCpu: 1, loadavg: { before: load0, after: load1 } },
       throughput: {
@@ -188,10 +201,13 @@ async function main(): Promise<void> {
       const c = t.proxiedColdNames;
       console.log(`  cold names (${COLD} unique, each learned + held for onLearned): ${c.qps} q/s, ${c.proxyCpuUsPerQuery} µs/query → ${c.qpsPerCore} q/s per core (lost ${c.lostPct}%)`);
     }
-    const l = result.latencyUs as { direct: { p50: number; p99: number; max: number; answered: number }; proxied: { p50: number; p99: number; max: number; answered: number } };
+    const l = result.latencyUs;
+    const latLine = (f: LatencyFigures): string =>
+      `p50 ${f.p50}  p99 ${f.p99}  max ${f.max}  (${f.answered} answered; ${f.slow.over1ms} over 1 ms` +
+      (f.slow.over1ms > 0 ? ` in ${f.slow.bursts} burst${f.slow.bursts === 1 ? '' : 's'}, the largest ${f.slow.largestBurst})` : ')');
     console.log(`latency at ${RATE} q/s offered, ${SECONDS} s per path (µs):`);
-    console.log(`  direct   p50 ${l.direct.p50}  p99 ${l.direct.p99}  max ${l.direct.max}  (${l.direct.answered} answered)`);
-    console.log(`  proxied  p50 ${l.proxied.p50}  p99 ${l.proxied.p99}  max ${l.proxied.max}  (${l.proxied.answered} answered)`);
+    console.log(`  direct   ${latLine(l.direct)}`);
+    console.log(`  proxied  ${latLine(l.proxied)}`);
     console.log(`  added    p50 ${added.p50}  p99 ${added.p99}   (proxied / direct: p50 × ${ratio.p50}, p99 × ${ratio.p99})`);
     console.log(`  the proxy waited for CPU 0 (runnable, not running) ${waitMsPerS.toFixed(1)} ms per second, its event-loop thread ${mainWaitMsPerS.toFixed(1)} ms`);
     console.log('targets:');
