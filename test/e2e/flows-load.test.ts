@@ -104,6 +104,9 @@ test('a 10 s flood of dropped packets: the agent stays responsive, bounded, and 
   // Every event the datapath produced is either a record or a counted loss. (Packets the
   // kernel dropped before netfilter, under this load, never became events.)
   assert.ok(events > 0 && events <= sent, `${events} drop events for ${sent} packets sent`);
-  // The loss probe reveals the tail of the burst too, so the accounting is exact.
-  assert.ok(seen + lost >= events, `recorded ${seen} + lost ${lost} account for the ${events} drop events`);
+  // The loss probe reveals the tail of the burst too, so the accounting is exact (seen so
+  // in every run here) but for one kind of loss nothing can count: a log message the kernel
+  // could not allocate takes no sequence number. 0.1 % slack for that; the bug this guards
+  // against left 2.9 % unaccounted.
+  assert.ok(seen + lost >= events * 0.999, `recorded ${seen} + lost ${lost} account for the ${events} drop events`);
 });
