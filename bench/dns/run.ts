@@ -70,7 +70,7 @@ const COLD = Number(values.cold);
 const PROXY_NODE_ARGS = [...AGENT_NODE_FLAGS, ...values['proxy-node-args'].split(' ').filter(Boolean)];
 const TARGET_QPS = 20_000;
 const TARGET_ADDED_P99_US = 1000;
-const CLK_TCK = 100;
+const CLK_TCK = 100; // Linux USER_HZ, what /proc/<pid>/stat counts in
 
 interface LatencyFigures {
   p50: number;
@@ -79,7 +79,7 @@ interface LatencyFigures {
   answered: number;
   lostPct: number;
   slow: SlowAnswers;
-} // Linux USER_HZ, what /proc/<pid>/stat counts in
+}
 
 /** user and system CPU seconds of a process, all threads (fields 14 and 15 of /proc/<pid>/stat). */
 function cpuSeconds(pid: number): { user: number; sys: number } {

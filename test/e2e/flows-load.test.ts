@@ -49,7 +49,8 @@ test('a 10 s flood of dropped packets: the agent stays responsive, bounded, and 
   const targetIp = (JSON.parse(lab.cli(['get', 'pods', 'target', '-o', 'json']).out) as { status: { podIP: string } }).status.podIP;
   type Status = { flows: { seen_flows: number; num_flows: number; max_flows: number; lost: Record<string, number> }; drops: { endpoint: string; packets: number }[] };
   const dropped = (st: Status): number => st.drops.filter((d) => d.endpoint === 'default/target').reduce((t, d) => t + d.packets, 0);
-  const before = JSON.parse((await unixRequest(sock, 'GET', '/v1/status')).body) as Status;
+  const status = async (): Promise<Status> => JSON.parse((await unixRequest(sock, 'GET', '/v1/status')).body) as Status;
+  const before = await status();
   const rss0 = rssMiB(agentPid);
   // 200,000 16-byte datagrams per second, each one a logged drop: sockperf
   // (Debian) in throughput mode needs no server. On a 2-core machine the
@@ -77,7 +78,6 @@ test('a 10 s flood of dropped packets: the agent stays responsive, bounded, and 
   polling = false;
   await poll;
   // Let the reader drain: wait until the counts stand still (at most 10 s).
-  const status = async (): Promise<Status> => JSON.parse((await unixRequest(sock, 'GET', '/v1/status')).body) as Status;
   const accounted = (s: Status): number => s.flows.seen_flows + Object.values(s.flows.lost).reduce((a, b) => a + b, 0);
   let st = await status();
   for (let i = 0; i < 40; i++) {
