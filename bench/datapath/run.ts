@@ -39,6 +39,9 @@ import { iperf, rr, RR_PORT, startServers, waitForServer } from './traffic.ts';
 
 const CEILING = 'bare veth pair (ceiling)';
 const TWIN = 'bare veth pair (twin)';
+/** What each run measures: iperf3 with 1 or 8 streams, sockperf request/response. */
+const MEASURES = { '1': '1 stream', '8': '8 streams', rr: 'req/resp' } as const;
+const ALL = ['1', '8', 'rr'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -171,7 +174,7 @@ try {
   // ratio's figures are seconds apart, as the machine's speed drifts on that scale.
   const ebpfSame = withRules.find(([setup, path]) => setup.startsWith('ebpf') && path === 'same node')!;
   const others = withRules.filter((r) => r !== ebpfSame);
-  const ceilingSteps = (['1', '8', 'rr'] as const).flatMap((what) => [step(ebpfSame, what), step(ceiling, what), step(twin, what)]);
+  const ceilingSteps = ALL.flatMap((what) => [step(ebpfSame, what), step(ceiling, what), step(twin, what)]);
   for (const row of [...others].reverse()) steps.push(step(row, '1'));
   for (const what of ['8', 'rr'] as const) for (const row of others) steps.push(step(row, what));
   const log = (k: string, v: number, r: number): boolean => process.stderr.write(`round ${r + 1}: ${k} ${v.toFixed(2)}\n`);
@@ -186,15 +189,13 @@ try {
 
 const s = (setup: string, path: string, what: '1' | '8' | 'rr'): Summary => summarise(samples.get(`${setup}|${path}|${what}`) ?? []);
 const targets = [
-  verdict('eBPF / legacy, across nodes, 1 stream', s('ebpf + 2,000 rules', 'across nodes', '1'), s('legacy + 2,000 rules', 'across nodes', '1'), 1.3),
-  verdict('eBPF / legacy, across nodes, 8 streams', s('ebpf + 2,000 rules', 'across nodes', '8'), s('legacy + 2,000 rules', 'across nodes', '8'), 1.3),
-  verdict('eBPF same node / ceiling, 1 stream', s('ebpf + 2,000 rules', 'same node', '1'), s(CEILING, 'one hop', '1'), 0.9, true),
-  verdict('eBPF same node / ceiling, 8 streams', s('ebpf + 2,000 rules', 'same node', '8'), s(CEILING, 'one hop', '8'), 0.9, true),
-  verdict('eBPF same node / ceiling, req/resp', s('ebpf + 2,000 rules', 'same node', 'rr'), s(CEILING, 'one hop', 'rr'), 0.9, true),
+  ...(['1', '8'] as const).map((what) =>
+    verdict(`eBPF / legacy, across nodes, ${MEASURES[what]}`, s('ebpf + 2,000 rules', 'across nodes', what), s('legacy + 2,000 rules', 'across nodes', what), 1.3),
+  ),
+  ...ALL.map((what) => verdict(`eBPF same node / ceiling, ${MEASURES[what]}`, s('ebpf + 2,000 rules', 'same node', what), s(CEILING, 'one hop', what), 0.9, true)),
 ];
 // No target: two identical paths, what the bench reads when nothing differs.
-const MEASURES = { '1': '1 stream', '8': '8 streams', rr: 'req/resp' } as const;
-const aa = (['1', '8', 'rr'] as const).map((what) => comparison(`bare / its twin (the bench's own error), ${MEASURES[what]}`, s(CEILING, 'one hop', what), s(TWIN, 'one hop', what), true));
+const aa = ALL.map((what) => comparison(`bare / its twin (the bench's own error), ${MEASURES[what]}`, s(CEILING, 'one hop', what), s(TWIN, 'one hop', what), true));
 const cost = (dp: string, path: string): number => 1 - s(`${dp} + 2,000 rules`, path, '1').median / s(`${dp}, no extra rules`, path, '1').median;
 const loadAfter = loadAverage();
 // Rows in reading order: without rules, the ceiling, with rules; legacy before eBPF, same node before across.
