@@ -143,7 +143,7 @@ struct ct_key {
 				      * pod's (or world's) name: replies go back to that socket */
 
 struct ct_entry {
-	__u64 expires;       /* bpf_ktime_get_ns() deadline; past it the entry is ignored */
+	__u64 expires;       /* CLOCK_MONOTONIC deadline (ct_now()); past it the entry is ignored */
 	__u32 rev_nat_addr;  /* ClusterIP the client asked for */
 	__u16 rev_nat_port;
 	__u8 flags;

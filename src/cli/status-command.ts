@@ -11,6 +11,8 @@ import { bold, CliError, dim, green, red } from './style.ts';
 
 interface DatapathView {
   mode: string;
+  /** eBPF: tcx or tc (clsact). */
+  hook?: string | null;
   ipcacheEntries: number;
   services: number;
   endpoints: { endpoint: string; ip: string; ingressEnforced: boolean; egressEnforced: boolean; rules: number; unenforceable: string[] }[];
@@ -58,7 +60,7 @@ export function registerStatus(program: Command): void {
         const d = view.datapath;
         const drops = view.drops.reduce((t, x) => t + x.packets, 0);
         console.log(
-          `${bold(node)}  datapath ${bold(d.mode)}  ${view.ready ? green('ready') : red('starting')}  ipcache ${d.ipcacheEntries}  services ${d.services}  policy drops ${drops}  flows ${view.flows.num_flows}/${view.flows.max_flows}` +
+          `${bold(node)}  datapath ${bold(d.mode)}${d.hook ? dim(` (${d.hook})`) : ''}  ${view.ready ? green('ready') : red('starting')}  ipcache ${d.ipcacheEntries}  services ${d.services}  policy drops ${drops}  flows ${view.flows.num_flows}/${view.flows.max_flows}` +
             (d.lastApply ? dim(`  last apply ${d.lastApply.full ? 'full' : 'incremental'} ${d.lastApply.durationMs} ms`) : ''),
         );
         if (d.netdev) console.log(`  underlay ${d.netdev.ifname}: from_netdev ${d.netdev.fromNetdev ? `prog ${d.netdev.fromNetdev}` : red('not attached')}`);

@@ -22,6 +22,7 @@
  *   8. throughput with 2,000 nftables rules in the forward chain, eBPF vs kernel routing
  */
 import assert from 'node:assert/strict';
+import { release } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../exec.ts';
 import type { ApplyResult, DropCounter } from '../types.ts';
@@ -45,6 +46,12 @@ const WORLD_1 = '198.51.100.10';
 const WORLD_2 = '198.51.100.11';
 
 const agent = (node: string): NodeAgent => agents.get(node)!;
+
+/** tcx came with Linux 6.6. */
+function kernelHasTcx(): boolean {
+  const [major = 0, minor = 0] = release().split('.').map(Number);
+  return major > 6 || (major === 6 && minor >= 6);
+}
 
 /** Policy and services every node applies (each agent renders its own endpoints). */
 let policies: object[] = [];
@@ -109,6 +116,7 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     assert.ok(fwd('default/a', 'egress') > 0 && fwd('default/b', 'ingress') > 0, JSON.stringify(counters));
     const st = await agent('node-1').call<EbpfStatus>('status');
     assert.equal(st.mode, 'ebpf');
+    assert.equal(st.hook, kernelHasTcx() ? 'tcx' : 'tc');
     assert.equal(st.programs.length, 2);
     assert.ok(st.programs.every((p) => p.current && p.fromContainer > 0 && p.toContainer > 0), JSON.stringify(st.programs));
     assert.ok(st.netdev?.current);
@@ -221,6 +229,9 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
   test('killed datapath process: forwarding and policy go on from the pins; a new process re-adopts them', async () => {
     const old = agent('node-1');
     const oldStatus = await old.call<EbpfStatus>('status');
+    // As an agent from before tcx would have left b's veth: a clsact filter too.
+    const bVeth = oldStatus.programs.find((p) => p.endpoint === 'default/b')!.ifname;
+    assert.ok((await old.call<{ id: number }>('tc-attach', { ifname: bVeth, program: 'from_container' })).id > 0);
     await old.kill();
     assert.equal(await lab.connect('a', B, 8080), `b ${A}`, 'forwarding without its process');
     assert.equal(await lab.connect('c', B, 8080, 1), null, 'policy without its process');
@@ -238,6 +249,16 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     assert.ok(st.programs.every((p) => p.current), 'the new process attached its own programs');
     assert.notEqual(st.programs[0]!.fromContainer, oldStatus.programs[0]!.fromContainer);
     assert.ok(st.netdev?.current);
+    // Each hook holds the new program alone: the old one replaced, not stacked, the clsact filter gone.
+    for (const p of st.programs) {
+      const h = await fresh.call<{ tcx: number[][] | null; tc: number[] }>('hooks', { ifname: p.ifname });
+      if (st.hook === 'tcx') {
+        assert.deepEqual(h.tcx, [[p.fromContainer], [p.toContainer]], `one program per hook on ${p.ifname}`);
+        assert.deepEqual(h.tc, [0, 0], `no clsact filter left on ${p.ifname}`);
+      } else {
+        assert.deepEqual(h.tc, [p.fromContainer, p.toContainer]);
+      }
+    }
 
     // And it changes policy: c may now reach b too.
     policies = policies.map((p) =>

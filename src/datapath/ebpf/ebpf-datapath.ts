@@ -5,17 +5,16 @@
  *   setupNode   sysctls, routes to other nodes' pod CIDRs, masquerade, the
  *               proxies' policy route (the legacy datapath's node setup), the
  *               `socket transparent` mark for masqueraded answers to the
- *               proxies, node config map, from_netdev on the underlay's tc ingress
+ *               proxies, node config map, from_netdev on the underlay's ingress
  *   apply       render (render.ts) ─► diff against the maps' contents ─►
- *               write changes (adds, then tc attach on new veths, then deletes)
+ *               write changes (adds, then attach on new veths, then deletes)
  *   events      ring buffer ─► onEvents subscribers (events.ts)
  *
  * Maps and programs are pinned under `pinDir` (bpffs.ts). A new process
  * loads the object again with every map's pin path set, so libbpf re-uses the
  * pinned maps (connection tracking included), reads their content as its
  * starting point, and on its first apply writes only what differs; attaching
- * with a fixed handle/priority replaces the previous process's programs in
- * one step. Between the two processes the kernel keeps forwarding and
+ * replaces the previous process's programs on each hook in one step (hooks.ts). Between the two processes the kernel keeps forwarding and
  * enforcing with the old programs and maps.
  *
  * Runs inside the node's network namespace, single-threaded: applies must be
@@ -41,6 +40,7 @@ import { BPF_OBJECT } from './build.ts';
 import { preparePinDir } from './bpffs.ts';
 import { decodeEvent, DROP_POLICY_DENIED, DROP_POLICY_DENY, DROP_REASONS, type DatapathEvent } from './events.ts';
 import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf, type Libbpf, type Ptr } from './libbpf.ts';
+import { deviceHooks, type DeviceHooks, type HookKind } from './hooks.ts';
 import {
   BpfMap,
   CFG_VERDICT_EVENTS,
@@ -88,10 +88,6 @@ const PROXY_RETURN_TABLE = [
   '}',
 ].join('\n') + '\n';
 
-/** tc filter handle and priority of every Palisade program: a re-attach replaces, never stacks. */
-export const TC_HANDLE = 0xa15a;
-export const TC_PRIORITY = 1;
-
 const PROGRAMS = ['from_container', 'to_container', 'from_netdev'] as const;
 type ProgramName = (typeof PROGRAMS)[number];
 
@@ -124,6 +120,8 @@ export interface MapFill {
 
 export interface EbpfStatus extends DatapathStatus {
   pinDir: string;
+  /** How the programs sit on devices: tcx hooks, or clsact filters on kernels before 6.6. */
+  hook: HookKind | null;
   programs: EndpointPrograms[];
   netdev: { ifname: string; ifindex: number; fromNetdev: number; current: boolean } | null;
   maps: MapFill[];
@@ -147,6 +145,7 @@ export class EbpfDatapath implements Datapath {
   readonly mode = 'ebpf' as const;
   readonly #opts: EbpfDatapathOptions;
   #bpf: Libbpf | null = null;
+  #hooks: DeviceHooks | null = null;
   #obj: Ptr | null = null;
   readonly #maps = new Map<MapName, BpfMap>();
   readonly #progFd = new Map<ProgramName, number>();
@@ -184,8 +183,7 @@ export class EbpfDatapath implements Datapath {
     if (ifindex === 0) throw new Error(`ebpf datapath: no underlay interface ${node.underlayIf}`);
     const flags = this.#opts.verdictEvents === false ? 0 : CFG_VERDICT_EVENTS;
     this.#map('config').update(ifindexKey(0), nodeConfigValue(ifindex, node.clusterPodCIDR, flags));
-    bpf.tcHookCreate(ifindex);
-    bpf.tcAttach(ifindex, BPF_TC_INGRESS, this.#progFd.get('from_netdev')!, TC_HANDLE, TC_PRIORITY);
+    this.#hooks!.attach(ifindex, BPF_TC_INGRESS, this.#progFd.get('from_netdev')!, this.#progId.get('from_netdev')!);
     this.#netdev = { ifname: node.underlayIf, ifindex };
   }
 
@@ -267,12 +265,12 @@ export class EbpfDatapath implements Datapath {
 
   status(): EbpfStatus {
     const r = this.#rendered;
-    const bpf = this.#bpf;
+    const hooks = this.#hooks;
     const programs: EndpointPrograms[] = [];
-    if (r && bpf) {
+    if (r && hooks) {
       for (const e of r.endpoints) {
-        const fromContainer = bpf.tcQuery(e.ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
-        const toContainer = bpf.tcQuery(e.ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY);
+        const fromContainer = hooks.attached(e.ifindex, BPF_TC_INGRESS);
+        const toContainer = hooks.attached(e.ifindex, BPF_TC_EGRESS);
         programs.push({
           endpoint: e.key,
           ifname: e.hostIfname,
@@ -284,8 +282,8 @@ export class EbpfDatapath implements Datapath {
       }
     }
     let netdev: EbpfStatus['netdev'] = null;
-    if (this.#netdev && bpf) {
-      const id = bpf.tcQuery(this.#netdev.ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+    if (this.#netdev && hooks) {
+      const id = hooks.attached(this.#netdev.ifindex, BPF_TC_INGRESS);
       netdev = { ...this.#netdev, fromNetdev: id, current: id === this.#progId.get('from_netdev') };
     }
     return {
@@ -302,6 +300,7 @@ export class EbpfDatapath implements Datapath {
       services: r?.services ?? 0,
       ...(this.#lastApply ? { lastApply: this.#lastApply } : {}),
       pinDir: this.#opts.pinDir,
+      hook: this.#hooks?.kind ?? null,
       programs,
       netdev,
       maps: this.mapFill(),
@@ -397,20 +396,21 @@ export class EbpfDatapath implements Datapath {
     if (this.#obj !== null && this.#bpf) this.#bpf.closeObject(this.#obj);
     this.#obj = null;
     this.#bpf = null;
+    this.#hooks = null;
     this.#maps.clear();
     this.#installed = null;
   }
 
   /** Removes our programs from every veth we attached and from the underlay (pins stay). */
   detachAll(): void {
-    const bpf = this.#bpf;
-    if (!bpf) return;
+    const hooks = this.#hooks;
+    if (!hooks) return;
     for (const ifindex of this.#attached.keys()) {
-      bpf.tcDetach(ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
-      bpf.tcDetach(ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY);
+      hooks.detach(ifindex, BPF_TC_INGRESS);
+      hooks.detach(ifindex, BPF_TC_EGRESS);
     }
     this.#attached.clear();
-    if (this.#netdev) bpf.tcDetach(this.#netdev.ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
+    if (this.#netdev) hooks.detach(this.#netdev.ifindex, BPF_TC_INGRESS);
   }
 
   // ------------------------------------------------------------ internals
@@ -464,6 +464,7 @@ export class EbpfDatapath implements Datapath {
       throw err;
     }
     this.#bpf = bpf;
+    this.#hooks = deviceHooks(bpf, new Set(PROGRAMS));
     this.#obj = obj;
     // Re-adopt: what the pinned maps hold is the starting point of the first diff.
     const installed = {} as Record<StateMapName, MapContents>;
@@ -476,6 +477,7 @@ export class EbpfDatapath implements Datapath {
 
   #attachEndpoints(endpoints: readonly RenderedEndpoint[]): void {
     const bpf = this.#bpf!;
+    const hooks = this.#hooks!;
     const ingress = this.#progId.get('from_container')!;
     const egress = this.#progId.get('to_container')!;
     const live = new Set<number>();
@@ -483,17 +485,16 @@ export class EbpfDatapath implements Datapath {
       live.add(e.ifindex);
       const a = this.#attached.get(e.ifindex);
       if (a && a.ingress === ingress && a.egress === egress && a.ifname === e.hostIfname) continue;
-      bpf.tcHookCreate(e.ifindex);
-      bpf.tcAttach(e.ifindex, BPF_TC_INGRESS, this.#progFd.get('from_container')!, TC_HANDLE, TC_PRIORITY);
-      bpf.tcAttach(e.ifindex, BPF_TC_EGRESS, this.#progFd.get('to_container')!, TC_HANDLE, TC_PRIORITY);
+      hooks.attach(e.ifindex, BPF_TC_INGRESS, this.#progFd.get('from_container')!, ingress);
+      hooks.attach(e.ifindex, BPF_TC_EGRESS, this.#progFd.get('to_container')!, egress);
       this.#attached.set(e.ifindex, { ifname: e.hostIfname, endpoint: e.key, ingress, egress });
     }
     // Endpoints gone while their veth stays: take the programs off (a deleted veth takes them itself).
     for (const [ifindex, a] of [...this.#attached]) {
       if (live.has(ifindex)) continue;
       if (bpf.ifNameToIndex(a.ifname) === ifindex) {
-        bpf.tcDetach(ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY);
-        bpf.tcDetach(ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY);
+        hooks.detach(ifindex, BPF_TC_INGRESS);
+        hooks.detach(ifindex, BPF_TC_EGRESS);
       }
       this.#attached.delete(ifindex);
     }

@@ -5,7 +5,8 @@
  * ClusterIPs in BPF maps, and report drops and verdicts through a ring buffer.
  *
  *   build.ts          clang → build/bpf/palisade.bpf.o (when stale)
- *   libbpf.ts         libbpf.so.1 through koffi (objects, maps, tc, ring buffer)
+ *   libbpf.ts         libbpf.so.1 through koffi (objects, maps, tc/tcx, ring buffer)
+ *   hooks.ts          programs on a device's ingress/egress: tcx (6.6+), else clsact
  *   maps.ts           byte layout of every map (mirror of bpf/palisade.h)
  *   render.ts         DatapathState → desired map contents (pure): policy keys (allow, deny,
  *                     redirect to the L7 proxies), ipcache, endpoints, services
@@ -15,7 +16,7 @@
  *   events.ts         ring buffer records → DatapathEvent
  *   bpffs.ts          the pin directory on bpffs
  */
-export { EbpfDatapath, TC_HANDLE, TC_PRIORITY, type EbpfDatapathOptions, type EbpfStatus, type PacketCounter, type MapFill, type EndpointPrograms } from './ebpf-datapath.ts';
+export { EbpfDatapath, type EbpfDatapathOptions, type EbpfStatus, type PacketCounter, type MapFill, type EndpointPrograms } from './ebpf-datapath.ts';
 export { buildBpfObject, bpfObjectStale, BPF_OBJECT } from './build.ts';
 export { DROP_REASONS, type DatapathEvent } from './events.ts';
 export { isBpffs, preparePinDir, removePinDir, BPF_FS_MAGIC } from './bpffs.ts';

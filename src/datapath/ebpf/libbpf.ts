@@ -4,6 +4,9 @@
  *   object:  open_file ─► set_pin_path (every map) ─► load ─► program fds
  *   maps:    update / lookup / delete / get_next_key on a map fd
  *   tc:      hook_create (clsact) ─► attach (fixed handle+priority, REPLACE) / query / detach
+ *   tcx:     prog_query_opts ─► prog_attach_opts (append, or REPLACE one) / prog_detach2
+ *            (kernel 6.6+; libbpf 1.1's calls carry the ifindex where the
+ *            kernel reads target_ifindex, the same field of bpf_attr)
  *   events:  ring_buffer__new(fd, registered callback) ─► epoll fd ─► libuv poll ─► consume
  *
  * libbpf 1.x reports errors as negative errno (and NULL + errno for
@@ -35,6 +38,12 @@ export const BPF_NOEXIST = 1;
 export const BPF_TC_INGRESS = 1;
 export const BPF_TC_EGRESS = 2;
 export const BPF_TC_F_REPLACE = 1;
+/** enum bpf_attach_type (kernel 6.6); Debian 12's uapi headers predate them. */
+const BPF_TCX_INGRESS = 46;
+const BPF_TCX_EGRESS = 47;
+const BPF_F_REPLACE = 1 << 2;
+/** struct bpf_prog_info: `name` (16 bytes) at offset 64. */
+const PROG_INFO_NAME_END = 80;
 
 export type Ptr = bigint;
 
@@ -46,6 +55,15 @@ const TcOpts = koffi.struct('pl_bpf_tc_opts', {
   prog_id: 'uint32_t',
   handle: 'uint32_t',
   priority: 'uint32_t',
+});
+const AttachOpts = koffi.struct('pl_bpf_prog_attach_opts', { sz: 'size_t', flags: 'uint32_t', replace_prog_fd: 'int' });
+const QueryOpts = koffi.struct('pl_bpf_prog_query_opts', {
+  sz: 'size_t',
+  query_flags: 'uint32_t',
+  attach_flags: 'uint32_t',
+  prog_ids: 'uint32_t *',
+  prog_cnt: 'uint32_t',
+  prog_attach_flags: 'uint32_t *',
 });
 const SampleCb = koffi.proto('int pl_ringbuf_sample_fn(void *ctx, void *data, size_t size)');
 
@@ -89,6 +107,19 @@ export interface Libbpf {
   /** The program id attached at handle/priority, or 0. */
   tcQuery(ifindex: number, point: number, handle: number, priority: number): number;
   tcDetach(ifindex: number, point: number, handle: number, priority: number): void;
+  /** Whether the kernel has tcx hooks (6.6+). */
+  hasTcx(): boolean;
+  /** Ids of the programs on a device's tcx hook (`point`: BPF_TC_INGRESS or BPF_TC_EGRESS), in run order. */
+  tcxQuery(ifindex: number, point: number): number[];
+  /** Appends the program to the hook or, given `replaceId`, puts it in that program's place. */
+  tcxAttach(ifindex: number, point: number, progFd: number, replaceId?: number): void;
+  /** Takes a program off the hook (gone already: fine). */
+  tcxDetach(ifindex: number, point: number, progId: number): void;
+  /** A loaded program's name ('' once it is gone). */
+  programName(id: number): string;
+  /** An fd of the object pinned at `path` (close it with closeFd). */
+  pinnedFd(path: string): number;
+  closeFd(fd: number): void;
   ifNameToIndex(name: string): number;
   ringBuffer(mapFd: number, onSample: (data: DataView) => void): { epollFd: number; consume(): number; free(): void };
 }
@@ -127,7 +158,13 @@ export function libbpf(): Libbpf {
     rbConsume: lib.func('int ring_buffer__consume(void *rb)'),
     rbEpollFd: lib.func('int ring_buffer__epoll_fd(const void *rb)'),
     rbFree: lib.func('void ring_buffer__free(void *rb)'),
+    progFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+    progAttach: lib.func('int bpf_prog_attach_opts(int prog_fd, int target, int type, const pl_bpf_prog_attach_opts *opts)'),
+    progDetach: lib.func('int bpf_prog_detach2(int prog_fd, int target, int type)'),
+    progQuery: lib.func('int bpf_prog_query_opts(int target, int type, _Inout_ pl_bpf_prog_query_opts *opts)'),
     nameToIndex: libc.func('unsigned int if_nametoindex(const char *name)'),
+    closeFd: libc.func('int close(int fd)'),
+    objGet: lib.func('int bpf_obj_get(const char *path)'),
   };
   const check = (call: string, rc: number, detail = ''): number => {
     if (rc < 0) throw new LibbpfError(call, -rc, detail);
@@ -136,6 +173,27 @@ export function libbpf(): Libbpf {
   const hook = (ifindex: number, point: number) => ({ sz: TcHook.size, ifindex, attach_point: point, parent: 0 });
   const opts = (o: Partial<TcOptsValue>): TcOptsValue => ({ sz: TcOpts.size, prog_fd: 0, flags: 0, prog_id: 0, handle: 0, priority: 0, ...o });
   const cpus = check('libbpf_num_possible_cpus', f.cpus() as number);
+  const tcxType = (point: number): number => (point === BPF_TC_EGRESS ? BPF_TCX_EGRESS : BPF_TCX_INGRESS);
+  const ENODEV = ERRNO['ENODEV'] ?? 19;
+  const EINVAL = ERRNO['EINVAL'] ?? 22;
+  /** Runs `use` on an fd of program `id`; undefined when the program is gone. */
+  const withProgFd = <T>(id: number, use: (fd: number) => T): T | undefined => {
+    const fd = f.progFdById(id) as number;
+    if (fd === -ENOENT) return undefined;
+    check('bpf_prog_get_fd_by_id', fd, `id ${id}`);
+    try {
+      return use(fd);
+    } finally {
+      f.closeFd(fd);
+    }
+  };
+  /** rc of a tcx query; ids filled in up to `ids.length`. */
+  const tcxQueryRaw = (ifindex: number, point: number, ids: Uint32Array): { rc: number; count: number } => {
+    const o = { sz: QueryOpts.size, query_flags: 0, attach_flags: 0, prog_ids: ids, prog_cnt: ids.length, prog_attach_flags: null };
+    const rc = f.progQuery(ifindex, tcxType(point), o) as number;
+    return { rc, count: o.prog_cnt };
+  };
+  let tcx: boolean | undefined;
 
   bound = {
     openObject(path) {
@@ -217,6 +275,41 @@ export function libbpf(): Libbpf {
         check('bpf_tc_detach', rc, `ifindex ${ifindex}`);
       }
     },
+    hasTcx() {
+      // A kernel without tcx rejects the attach type; the loopback (ifindex 1) is in every namespace.
+      tcx ??= tcxQueryRaw(1, BPF_TC_INGRESS, new Uint32Array(1)).rc !== -EINVAL;
+      return tcx;
+    },
+    tcxQuery(ifindex, point) {
+      for (let room = 8; ; room *= 4) {
+        const ids = new Uint32Array(room);
+        const { rc, count } = tcxQueryRaw(ifindex, point, ids);
+        if (rc === -ENODEV) return [];
+        if (rc === -(ERRNO['ENOSPC'] ?? 28)) continue;
+        check('bpf_prog_query_opts', rc, `tcx ifindex ${ifindex}`);
+        return [...ids.subarray(0, count)];
+      }
+    },
+    tcxAttach(ifindex, point, progFd, replaceId) {
+      const attach = (replaceFd: number): number =>
+        f.progAttach(progFd, ifindex, tcxType(point), { sz: AttachOpts.size, flags: replaceFd ? BPF_F_REPLACE : 0, replace_prog_fd: replaceFd }) as number;
+      const rc = replaceId ? (withProgFd(replaceId, attach) ?? attach(0)) : attach(0);
+      check('bpf_prog_attach_opts', rc, `tcx ifindex ${ifindex}`);
+    },
+    tcxDetach(ifindex, point, progId) {
+      const rc = withProgFd(progId, (fd) => f.progDetach(fd, ifindex, tcxType(point)) as number) ?? 0;
+      if (rc < 0 && rc !== -ENOENT && rc !== -ENODEV) check('bpf_prog_detach2', rc, `tcx ifindex ${ifindex}`);
+    },
+    programName(id) {
+      const info = new Uint8Array(PROG_INFO_NAME_END);
+      const rc = withProgFd(id, (fd) => f.infoByFd(fd, info, [info.length]) as number);
+      if (rc === undefined) return '';
+      check('bpf_obj_get_info_by_fd', rc, `program ${id}`);
+      const name = info.subarray(PROG_INFO_NAME_END - 16);
+      return Buffer.from(name.subarray(0, name.indexOf(0) < 0 ? 16 : name.indexOf(0))).toString();
+    },
+    pinnedFd: (path) => check('bpf_obj_get', f.objGet(path) as number, path),
+    closeFd: (fd) => void f.closeFd(fd),
     ifNameToIndex: (name) => f.nameToIndex(name) as number,
     ringBuffer(mapFd, onSample) {
       // Registered (not transient): libbpf keeps the pointer for the ring buffer's life.

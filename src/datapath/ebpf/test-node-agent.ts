@@ -11,6 +11,10 @@
  *   {"id":5,"cmd":"detach"}  {"id":6,"cmd":"exit"}
  *   {"id":7,"cmd":"proxies","httpPort":P,"dnsPort":Q}  transparent stand-ins for the agent's proxies
  *   {"id":8,"cmd":"proxy-seen"}  what they saw (then cleared)   {"id":9,"cmd":"proxies-close"}
+ *   {"id":10,"cmd":"hooks","ifname":X}  program ids on X's hooks, read from the kernel:
+ *                                        {tcx: [ingress ids, egress ids] | null, tc: [ingress id, egress id]}
+ *   {"id":11,"cmd":"tc-attach","ifname":X,"program":P}  P (as pinned) on X's ingress as a clsact
+ *                                        filter, the way agents before tcx attached it
  *
  * The stand-in proxies are what the agent's are at the socket level: the HTTP
  * one (TCP, listenTransparent) records the original destination and client
@@ -33,6 +37,8 @@ import { connectTransparent, listenTransparent } from '../transparent-tcp.ts';
 import { openTransparentUdp, type TransparentUdp } from '../transparent-udp.ts';
 import type { LocalEndpoint, NodeNetwork, PeerNode, ServiceEntry } from '../types.ts';
 import { EbpfDatapath } from './ebpf-datapath.ts';
+import { TC_HANDLE, TC_PRIORITY } from './hooks.ts';
+import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf } from './libbpf.ts';
 import type { DatapathEvent } from './events.ts';
 
 export interface World {
@@ -63,6 +69,8 @@ interface Command {
   world?: World;
   httpPort?: number;
   dnsPort?: number;
+  ifname?: string;
+  program?: string;
 }
 
 const pinDir = process.argv[2];
@@ -189,6 +197,25 @@ async function handle(c: Command): Promise<unknown> {
       return dp.packetCounters();
     case 'events':
       return events.splice(0);
+    case 'hooks': {
+      const bpf = libbpf();
+      const ifindex = bpf.ifNameToIndex(c.ifname!);
+      return {
+        tcx: bpf.hasTcx() ? [bpf.tcxQuery(ifindex, BPF_TC_INGRESS), bpf.tcxQuery(ifindex, BPF_TC_EGRESS)] : null,
+        tc: [bpf.tcQuery(ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY), bpf.tcQuery(ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY)],
+      };
+    }
+    case 'tc-attach': {
+      const bpf = libbpf();
+      const ifindex = bpf.ifNameToIndex(c.ifname!);
+      const fd = bpf.pinnedFd(`${pinDir}/progs/${c.program!}`);
+      try {
+        bpf.tcHookCreate(ifindex);
+        return { id: bpf.tcAttach(ifindex, BPF_TC_INGRESS, fd, TC_HANDLE, TC_PRIORITY) };
+      } finally {
+        bpf.closeFd(fd);
+      }
+    }
     case 'detach':
       dp.detachAll();
       return { ok: true };
