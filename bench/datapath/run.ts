@@ -13,15 +13,18 @@
  *     without them: iperf3 1 stream (what the rules cost each datapath)
  *   → eBPF / legacy across nodes (target ≥ 1.3×), eBPF same node / ceiling (target ≥ 90 %)
  *
- * The ceiling comparison is a block of its own with more rounds
- * (--ceiling-rounds): eBPF same node, the bare pair and a second, identical
- * bare pair (the twin). On this kind of shared machine one bare pair's
- * consecutive runs differ by up to 3× (seen: 6.7 and 25.6 Gbit/s), so a
- * 10 % margin needs many rounds; bare / twin is the same measurement of two
- * identical paths, which shows in every run how far the bench's own ratios
- * stray from 100 %.
+ * The ceiling comparison is a block of its own with shorter runs and many
+ * more rounds (--ceiling-seconds, --ceiling-rounds): eBPF same node, the bare
+ * pair and a second, identical bare pair (the twin). On this kind of shared
+ * machine one bare pair's consecutive runs differ by up to 3× (seen: 6.7 and
+ * 25.6 Gbit/s), so a 10 % margin needs many rounds. Measured here, 1 s runs
+ * paired more tightly than 2 s ones (1 stream, interquartile range of 40
+ * per-pair ratios 0.79–1.05, against 0.72–1.20 for 30 pairs of 2 s): the two
+ * figures of a pair are closer in time. bare / twin is the same measurement
+ * of two identical paths, which shows in every run how far the bench's own
+ * ratios stray from 100 %.
  *
- * Run as root: node bench/datapath/run.ts [--seconds 2] [--rounds 6] [--ceiling-rounds 14] [--json]
+ * Run as root: node bench/datapath/run.ts [--seconds 2] [--rounds 6] [--ceiling-seconds 1] [--ceiling-rounds 40] [--json]
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -47,12 +50,14 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '6' },
-    'ceiling-rounds': { type: 'string', default: '14' },
+    'ceiling-seconds': { type: 'string', default: '1' },
+    'ceiling-rounds': { type: 'string', default: '40' },
     json: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
+const ceilingSeconds = Number(values['ceiling-seconds']);
 const ceilingRounds = Number(values['ceiling-rounds']);
 if (process.getuid?.() !== 0) throw new Error('bench/datapath needs root');
 
@@ -96,8 +101,8 @@ function kubeProxyLikeRules(): string {
 }
 
 type Datapath = 'legacy' | 'ebpf';
-/** setup, path, iperf3 with n streams, sockperf. */
-type Row = [string, string, (streams: number) => number, () => number];
+/** setup, path, iperf3 with n streams, sockperf; each run `secs` long. */
+type Row = [string, string, (streams: number, secs: number) => number, (secs: number) => number];
 const PATHS = [
   ['same node', 'near'],
   ['across nodes', 'far'],
@@ -151,30 +156,30 @@ try {
     await settle();
   };
   const steps: Step[] = [];
-  const bareRow = (setup: string, b: BareVeth): Row => [setup, 'one hop', (n) => iperf(b.client, b.serverIp, seconds, n).gbps, () => rr(b.client, b.serverIp, seconds)];
+  const bareRow = (setup: string, b: BareVeth): Row => [setup, 'one hop', (n, secs) => iperf(b.client, b.serverIp, secs, n).gbps, (secs) => rr(b.client, b.serverIp, secs)];
   const ceiling = bareRow(CEILING, bares[0]!);
   const twin = bareRow(TWIN, bares[1]!);
   const withRules: Row[] = [];
   for (const lab of up) {
     for (const [path, pod] of PATHS) {
       const ns = podNetns(lab.name, 'default', pod);
-      const tput = (n: number): number => iperf(ns, lab.server, seconds, n).gbps;
+      const tput = (n: number, secs: number): number => iperf(ns, lab.server, secs, n).gbps;
       // What the rules cost: without and with them, one stream, next to each other.
-      steps.push({ key: `${lab.datapath}, no extra rules|${path}|1`, setup: rules(false), measure: () => tput(1) });
-      withRules.push([`${lab.datapath} + 2,000 rules`, path, tput, () => rr(ns, lab.server, seconds)]);
+      steps.push({ key: `${lab.datapath}, no extra rules|${path}|1`, setup: rules(false), measure: () => tput(1, seconds) });
+      withRules.push([`${lab.datapath} + 2,000 rules`, path, tput, (secs) => rr(ns, lab.server, secs)]);
     }
   }
-  const step = ([setup, path, tput, reqs]: Row, what: '1' | '8' | 'rr'): Step => ({
+  const step = ([setup, path, tput, reqs]: Row, what: '1' | '8' | 'rr', secs = seconds): Step => ({
     key: `${setup}|${path}|${what}`,
     ...(setup.startsWith('bare') ? {} : { setup: rules(true) }),
-    measure: what === 'rr' ? reqs : () => tput(Number(what)),
+    measure: what === 'rr' ? () => reqs(secs) : () => tput(Number(what), secs),
   });
   // The ceiling block: eBPF on the same node right next to the bare pair and
   // its twin (a round runs forwards or backwards, they stay neighbours), so a
   // ratio's figures are seconds apart, as the machine's speed drifts on that scale.
   const ebpfSame = withRules.find(([setup, path]) => setup.startsWith('ebpf') && path === 'same node')!;
   const others = withRules.filter((r) => r !== ebpfSame);
-  const ceilingSteps = ALL.flatMap((what) => [step(ebpfSame, what), step(ceiling, what), step(twin, what)]);
+  const ceilingSteps = ALL.flatMap((what) => [ebpfSame, ceiling, twin].map((row) => step(row, what, ceilingSeconds)));
   for (const row of [...others].reverse()) steps.push(step(row, '1'));
   for (const what of ['8', 'rr'] as const) for (const row of others) steps.push(step(row, what));
   const log = (k: string, v: number, r: number): boolean => process.stderr.write(`round ${r + 1}: ${k} ${v.toFixed(2)}\n`);
@@ -209,11 +214,13 @@ if (values.json) {
     return { setup, path, gbps1: s(setup, path, '1'), gbps8: s(setup, path, '8'), rrPerSec: s(setup, path, 'rr') };
   });
   console.log(JSON.stringify({
-    seconds, rounds, ceilingRounds, load: { before: loadBefore, after: loadAfter }, rows,
+    seconds, rounds, ceilingSeconds, ceilingRounds, load: { before: loadBefore, after: loadAfter }, rows,
     targets: targets.map(({ line, ratio, met }) => ({ line, ratio, met })), benchError: aa.map(({ line, ratio }) => ({ line, ratio })),
   }));
 } else {
-  console.log(`bench/datapath — ${seconds} s per run × ${rounds} rounds (the ceiling block ${ceilingRounds}), configurations alternated; median ±half the range; policy in force`);
+  console.log(
+    `bench/datapath — ${seconds} s per run × ${rounds} rounds (the ceiling block: ${ceilingSeconds} s × ${ceilingRounds}), configurations alternated; median ±half the range; policy in force`,
+  );
   console.log(`  load average before: ${loadBefore}; after: ${loadAfter}`);
   console.log(`  ${'setup'.padEnd(26)} ${'path'.padEnd(13)} ${'1 stream Gb/s'.padStart(18)} ${'8 streams Gb/s'.padStart(18)} ${'req/resp /s'.padStart(18)}`);
   for (const k of setups) {
