@@ -8,6 +8,8 @@
  *   veth pair between two namespaces, no Palisade
  *   each round measures every configuration once (rounds repeat, so load that
  *   comes and goes hits all alike); reported: median ±half the range
+ *   iperf3's client and server run on one CPU (BULK_CPU) in every
+ *   configuration; sockperf is not pinned (below)
  *     with 2,000 kube-proxy-style non-matching rules in each node's forward
  *     chain: iperf3 TCP 1 and 8 streams, sockperf ping-pong transactions/s
  *     without them: iperf3 1 stream (what the rules cost each datapath)
@@ -24,6 +26,15 @@
  * of two identical paths, which shows in every run how far the bench's own
  * ratios stray from 100 %.
  *
+ * Pinning: left to the scheduler, iperf3's two busy processes land on one
+ * or both vCPUs run by run, and the rate with them (8 streams: sd of the
+ * per-pair log ratio 0.27 unpinned, 0.08 with both on one CPU; 1 stream 0.20
+ * and 0.17). sockperf's ends mostly wait on each other; a round trip between
+ * pods on a node normally crosses CPUs, with the wakeups that costs, so it
+ * is measured as the scheduler places it. (Pinned to one CPU, where nothing
+ * overlaps, eBPF's request/response rate was 87 % of the bare pair's,
+ * against 95 % unpinned, 30 and 60 pairs.)
+ *
  * Run as root: node bench/datapath/run.ts [--seconds 2] [--rounds 6] [--ceiling-seconds 1] [--ceiling-rounds 40] [--json]
  */
 import { parseArgs } from 'node:util';
@@ -38,7 +49,7 @@ import { nft, run } from '../../src/datapath/index.ts';
 import { PROJECT_ROOT } from '../../src/lab/processes.ts';
 import { alternate, cell, comparison, loadAverage, settle, summarise, verdict, type Step, type Summary } from './alternating.ts';
 import { createBareVeth, type BareVeth } from './bare-veth.ts';
-import { iperf, rr, RR_PORT, startServers, waitForServer } from './traffic.ts';
+import { iperf, pinIperfServers, rr, RR_PORT, startServers, waitForServer } from './traffic.ts';
 
 const CEILING = 'bare veth pair (ceiling)';
 const TWIN = 'bare veth pair (twin)';
@@ -92,6 +103,8 @@ spec:
 `;
 
 const RULES_TABLE = 'pl_bench_kubeproxy';
+/** Where iperf3's client and server run (see the header). */
+const BULK_CPU = 0;
 
 /** 2,000 rules of the shape kube-proxy writes (one per service port), none of which match pod traffic. */
 function kubeProxyLikeRules(): string {
@@ -125,6 +138,7 @@ async function startLab(datapath: Datapath, dir: string): Promise<Lab> {
   const r = spawnSync(`${PROJECT_ROOT}bin/palisade`, ['apply', '--lab', name, '-f', `${dir}/pods.yaml`, '--timeout', '60s'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stdout + r.stderr);
   const get = spawnSync(`${PROJECT_ROOT}bin/palisade`, ['get', 'pods', 'server', '--lab', name, '-o', 'json'], { encoding: 'utf8' });
+  pinIperfServers(podNetns(name, 'default', 'server'), BULK_CPU);
   return { datapath, name, server: (JSON.parse(get.stdout) as { status: { podIP: string } }).status.podIP };
 }
 
@@ -141,6 +155,7 @@ try {
     servers.push(...startServers(bare.server));
     await waitForServer(bare.client, bare.serverIp);
     await waitForServer(bare.client, bare.serverIp, RR_PORT);
+    pinIperfServers(bare.server, BULK_CPU);
   }
 
   let rulesOn: boolean | null = null;
@@ -156,14 +171,14 @@ try {
     await settle();
   };
   const steps: Step[] = [];
-  const bareRow = (setup: string, b: BareVeth): Row => [setup, 'one hop', (n, secs) => iperf(b.client, b.serverIp, secs, n).gbps, (secs) => rr(b.client, b.serverIp, secs)];
+  const bareRow = (setup: string, b: BareVeth): Row => [setup, 'one hop', (n, secs) => iperf(b.client, b.serverIp, secs, n, BULK_CPU).gbps, (secs) => rr(b.client, b.serverIp, secs)];
   const ceiling = bareRow(CEILING, bares[0]!);
   const twin = bareRow(TWIN, bares[1]!);
   const withRules: Row[] = [];
   for (const lab of up) {
     for (const [path, pod] of PATHS) {
       const ns = podNetns(lab.name, 'default', pod);
-      const tput = (n: number, secs: number): number => iperf(ns, lab.server, secs, n).gbps;
+      const tput = (n: number, secs: number): number => iperf(ns, lab.server, secs, n, BULK_CPU).gbps;
       // What the rules cost: without and with them, one stream, next to each other.
       steps.push({ key: `${lab.datapath}, no extra rules|${path}|1`, setup: rules(false), measure: () => tput(1, seconds) });
       withRules.push([`${lab.datapath} + 2,000 rules`, path, tput, (secs) => rr(ns, lab.server, secs)]);

@@ -4,6 +4,7 @@
  * sockperf ping-pong (TCP request/response, one outstanding at a time).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export const IPERF_PORT = 5201;
 export const RR_PORT = 7001;
@@ -23,17 +24,38 @@ export interface Throughput {
 
 /**
  * iperf3 TCP for `seconds` with `streams` parallel streams: the receiver's
- * rate. Not pinned to CPUs: on a shared machine a pinned run cannot escape
- * another job's load on its CPU (tried: single runs fell to a tenth).
+ * rate. With `cpu`, the client runs on that CPU only (its server pinned
+ * there too by pinIperfServers): where the scheduler puts two busy threads
+ * on a 2-vCPU machine otherwise moves a run's rate up to 3×. A pinned run
+ * cannot escape another job's load on its CPU (seen: single runs fell to a
+ * tenth), which alternated rounds and medians absorb.
  */
-export function iperf(netns: string, server: string, seconds: number, streams = 1): Throughput {
-  const r = spawnSync('ip', ['netns', 'exec', netns, 'iperf3', '-c', server, '-p', String(IPERF_PORT), '-t', String(seconds), '-P', String(streams), '--connect-timeout', '3000', '-J'], {
+export function iperf(netns: string, server: string, seconds: number, streams = 1, cpu?: number): Throughput {
+  const pin = cpu === undefined ? [] : ['taskset', '-c', String(cpu)];
+  const r = spawnSync('ip', ['netns', 'exec', netns, ...pin, 'iperf3', '-c', server, '-p', String(IPERF_PORT), '-t', String(seconds), '-P', String(streams), '--connect-timeout', '3000', '-J'], {
     encoding: 'utf8',
   });
   const doc = JSON.parse(r.stdout || '{}') as { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } };
   const bps = doc.end?.sum_received?.bits_per_second;
   if (bps === undefined) throw new Error(`iperf3 ${netns} → ${server}: ${doc.error ?? r.stdout.slice(0, 300)}${r.stderr}`);
   return { gbps: bps / 1e9, retransmits: doc.end?.sum_sent?.retransmits ?? 0 };
+}
+
+/** Pins every thread of the iperf3 servers running in `netns` to `cpu`; throws when there is none. */
+export function pinIperfServers(netns: string, cpu: number): void {
+  const pids = spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const servers = pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'iperf3';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+  if (servers.length === 0) throw new Error(`no iperf3 server in ${netns} to pin`);
+  for (const pid of servers) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), pid], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`taskset ${pid}: ${r.stderr}`);
+  }
 }
 
 /** sockperf ping-pong: transactions per second. */
