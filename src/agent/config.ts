@@ -9,6 +9,8 @@ const Config = z.strictObject({
   datapath: z.enum(['legacy', 'ebpf']).default('legacy'),
   /** eBPF datapath: where its maps and programs are pinned (a directory on bpffs). */
   pinDir: z.string().optional(),
+  /** eBPF datapath: programs on tcx hooks (Linux 6.6+), on clsact tc filters, or auto (tcx where the kernel has it). */
+  bpfAttach: z.enum(['auto', 'tcx', 'tc']).default('auto'),
   /**
    * Flow logs to disk, as ACNS writes container network logs: JSON lines,
    * size-rotated, only the flows that match `include` (Hubble FlowFilters; all when absent).

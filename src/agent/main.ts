@@ -18,7 +18,7 @@ export async function runAgent(configFile: string): Promise<void> {
   const cfg = await loadAgentConfig(configFile);
   const log = pino({ base: { node: cfg.node }, level: process.env['PALISADE_LOG_LEVEL'] ?? 'info' });
   await mkdir(cfg.runDir, { recursive: true });
-  const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf` }) : undefined;
+  const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf`, attach: cfg.bpfAttach }) : undefined;
   const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
   // L7 and DNS policy: steering to the proxies is programmed from the first apply.
   agent.httpProxyPort = HTTP_PROXY_PORT;

@@ -34,6 +34,7 @@ export function registerLabCommands(program: Command): void {
     .option('--demo', 'also deploy the demo application (examples/lab/demo-app.yaml)')
     .option('--fqdn-min-ttl <seconds>', 'toFQDNs: keep a learned address at least this long, whatever the DNS TTL (agents default to 60)')
     .option('--fqdn-max-ips <n>', 'toFQDNs: addresses kept per DNS name, oldest out first (agents default to 1000)')
+    .option('--bpf-attach <kind>', 'ebpf: put the programs on tcx hooks (Linux 6.6+) or on tc clsact filters (default: tcx where the kernel has it)')
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -47,15 +48,17 @@ Examples:
   palisade lab up --name test --nodes 3
   palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
-    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string }) => {
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string }) => {
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
+      if (o.bpfAttach !== undefined && o.bpfAttach !== 'tcx' && o.bpfAttach !== 'tc') throw new CliError(`--bpf-attach: ${JSON.stringify(o.bpfAttach)} is not tcx or tc`);
+      if (o.bpfAttach !== undefined && o.datapath !== 'ebpf') throw new CliError('--bpf-attach needs --datapath ebpf');
       const fqdn = {
         ...(o.fqdnMinTtl !== undefined ? { minTtl: wholeNumber('--fqdn-min-ttl', o.fqdnMinTtl, 0) } : {}),
         ...(o.fqdnMaxIps !== undefined ? { maxIpsPerName: wholeNumber('--fqdn-max-ips', o.fqdnMaxIps, 1) } : {}),
       };
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
       const progress = consoleProgress();
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}) }));
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}) }));
       if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);

@@ -45,6 +45,8 @@ export interface UpOptions {
   /** How long agents may take to become ready. */
   timeoutMs?: number;
   fqdn?: FqdnSettings;
+  /** eBPF: tcx or tc (clsact) for every agent instead of auto. */
+  bpfAttach?: 'tcx' | 'tc';
 }
 
 export class LabError extends Error {}
@@ -97,6 +99,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     agents: {},
     network: LAB_NETWORK,
     ...(o.fqdn ? { fqdn: o.fqdn } : {}),
+    ...(o.bpfAttach ? { bpfAttach: o.bpfAttach } : {}),
   };
   await mkdir(logsDir(o.name), { recursive: true });
   await writeLabState(state);
@@ -203,7 +206,7 @@ async function registerNodes(lab: string, s: LabState): Promise<void> {
           node: n.name,
           runDir: dir,
           datapath: s.datapath,
-          ...(s.datapath === 'ebpf' ? { pinDir: `${bpfDir(lab)}/${n.name}` } : {}),
+          ...(s.datapath === 'ebpf' ? { pinDir: `${bpfDir(lab)}/${n.name}`, ...(s.bpfAttach ? { bpfAttach: s.bpfAttach } : {}) } : {}),
           apiSocket: apiSocketPath(lab),
           ...(s.fqdn ? { fqdn: s.fqdn } : {}),
           // Drops and L7 events to disk, rotated at 10 MiB (palisade observe reads the ring buffer instead).

@@ -61,6 +61,8 @@ export interface LabState {
   network: LabNetwork;
   /** toFQDNs tuning handed to every agent (absent: the agent's defaults). */
   fqdn?: FqdnSettings;
+  /** eBPF: how the agents put programs on devices (absent: auto, tcx where the kernel has it). */
+  bpfAttach?: 'tcx' | 'tc';
 }
 
 export interface FqdnSettings {

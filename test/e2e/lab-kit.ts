@@ -42,12 +42,17 @@ export interface TestLab {
   down(): Promise<void>;
 }
 
-export async function startLab(name: string, nodes = 2, opts: { fqdn?: FqdnSettings } = {}): Promise<TestLab> {
+/** A lab on $PALISADE_E2E_DATAPATH unless `opts.datapath` names one. */
+export async function startLab(
+  name: string,
+  nodes = 2,
+  opts: { fqdn?: FqdnSettings; datapath?: 'legacy' | 'ebpf'; bpfAttach?: 'tcx' | 'tc' } = {},
+): Promise<TestLab> {
   requireRoot();
   const dir = mkdtempSync(`${tmpdir()}/palisade-e2e-`);
   let state: LabState;
   try {
-    state = await labUp({ name, nodes, datapath: DATAPATH, progress: silentProgress, ...opts });
+    state = await labUp({ name, nodes, progress: silentProgress, ...opts, datapath: opts.datapath ?? DATAPATH });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     await labDown(name).catch(() => undefined);

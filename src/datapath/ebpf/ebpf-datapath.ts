@@ -14,7 +14,8 @@
  * loads the object again with every map's pin path set, so libbpf re-uses the
  * pinned maps (connection tracking included), reads their content as its
  * starting point, and on its first apply writes only what differs; attaching
- * replaces the previous process's programs on each hook in one step (hooks.ts). Between the two processes the kernel keeps forwarding and
+ * replaces the previous process's programs on each hook in one step
+ * (hooks.ts). Between the two processes the kernel keeps forwarding and
  * enforcing with the old programs and maps.
  *
  * Runs inside the node's network namespace, single-threaded: applies must be
@@ -40,7 +41,7 @@ import { BPF_OBJECT } from './build.ts';
 import { preparePinDir } from './bpffs.ts';
 import { decodeEvent, DROP_POLICY_DENIED, DROP_POLICY_DENY, DROP_REASONS, type DatapathEvent } from './events.ts';
 import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf, type Libbpf, type Ptr } from './libbpf.ts';
-import { deviceHooks, type DeviceHooks, type HookKind } from './hooks.ts';
+import { deviceHooks, type AttachMode, type DeviceHooks, type HookKind } from './hooks.ts';
 import {
   BpfMap,
   CFG_VERDICT_EVENTS,
@@ -96,6 +97,8 @@ export interface EbpfDatapathOptions {
   pinDir: string;
   /** Compiled programs (default build/bpf/palisade.bpf.o; see build.ts). */
   objectPath?: string;
+  /** How programs go onto devices (hooks.ts); default auto: tcx where the kernel has it, else clsact. */
+  attach?: AttachMode;
   /** A policy-verdict event for every allowed new connection, not only denied ones (default true). */
   verdictEvents?: boolean;
   /** libbpf bindings (a fake in tests). */
@@ -464,7 +467,7 @@ export class EbpfDatapath implements Datapath {
       throw err;
     }
     this.#bpf = bpf;
-    this.#hooks = deviceHooks(bpf, new Set(PROGRAMS));
+    this.#hooks = deviceHooks(bpf, new Set(PROGRAMS), this.#opts.attach);
     this.#obj = obj;
     // Re-adopt: what the pinned maps hold is the starting point of the first diff.
     const installed = {} as Record<StateMapName, MapContents>;
