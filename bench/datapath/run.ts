@@ -15,16 +15,17 @@
  *     without them: iperf3 1 stream (what the rules cost each datapath)
  *   → eBPF / legacy across nodes (target ≥ 1.3×), eBPF same node / ceiling (target ≥ 90 %)
  *
- * The ceiling comparison is a block of its own with shorter runs and many
- * more rounds (--ceiling-seconds, --ceiling-rounds): eBPF same node, the bare
- * pair and a second, identical bare pair (the twin). On this kind of shared
- * machine one bare pair's consecutive runs differ by up to 3× (seen: 6.7 and
- * 25.6 Gbit/s), so a 10 % margin needs many rounds. Measured here, 1 s runs
- * paired more tightly than 2 s ones (1 stream, interquartile range of 40
- * per-pair ratios 0.79–1.05, against 0.72–1.20 for 30 pairs of 2 s): the two
- * figures of a pair are closer in time. bare / twin is the same measurement
- * of two identical paths, which shows in every run how far the bench's own
- * ratios stray from 100 %.
+ * The ceiling comparison is a block of its own with many more rounds
+ * (--ceiling-rounds) and shorter iperf3 runs (--ceiling-seconds): eBPF same
+ * node, the bare pair and a second, identical bare pair (the twin). On this
+ * kind of shared machine one bare pair's consecutive runs differ by up to 3×
+ * (seen: 6.7 and 25.6 Gbit/s), so a 10 % margin needs many rounds. Measured
+ * here, 1 s iperf3 runs paired more tightly than 2 s ones (1 stream,
+ * interquartile range of 40 per-pair ratios 0.79–1.05, against 0.72–1.20 for
+ * 30 pairs of 2 s); sockperf's noise is fast and averages out within a run,
+ * so it keeps --seconds (per-round ratios 75–106 % at 2 s, 61–158 % at 1 s).
+ * bare / twin is the same measurement of two identical paths, which shows in
+ * every run how far the bench's own ratios stray from 100 %.
  *
  * Pinning: left to the scheduler, iperf3's two busy processes land on one
  * or both vCPUs run by run, and the rate with them (8 streams: sd of the
@@ -47,7 +48,7 @@ import { silentProgress } from '../../src/lab/progress.ts';
 import { nodeNetns, podNetns } from '../../src/lab/paths.ts';
 import { nft, run } from '../../src/datapath/index.ts';
 import { PROJECT_ROOT } from '../../src/lab/processes.ts';
-import { alternate, cell, comparison, loadAverage, settle, summarise, verdict, type Step, type Summary } from './alternating.ts';
+import { alternate, cell, comparison, loadAverage, pairedRatio, settle, summarise, verdict, type Step, type Summary } from './alternating.ts';
 import { createBareVeth, type BareVeth } from './bare-veth.ts';
 import { iperf, pinIperfServers, rr, RR_PORT, startServers, waitForServer } from './traffic.ts';
 
@@ -145,7 +146,9 @@ async function startLab(datapath: Datapath, dir: string): Promise<Lab> {
 const servers: ChildProcess[] = [];
 const bares: BareVeth[] = [];
 const dir = mkdtempSync(`${tmpdir()}/palisade-bench-dp-`);
-const samples = new Map<string, number[]>();
+/** Samples by `setup|path|what`: the main block's, and the ceiling block's. */
+let samples = new Map<string, number[]>();
+let ceilingSamples = new Map<string, number[]>();
 const loadBefore = loadAverage();
 try {
   const up = [await startLab('legacy', dir), await startLab('ebpf', dir)];
@@ -193,13 +196,12 @@ try {
   // its twin (a round runs forwards or backwards, they stay neighbours), so a
   // ratio's figures are seconds apart, as the machine's speed drifts on that scale.
   const ebpfSame = withRules.find(([setup, path]) => setup.startsWith('ebpf') && path === 'same node')!;
-  const others = withRules.filter((r) => r !== ebpfSame);
-  const ceilingSteps = ALL.flatMap((what) => [ebpfSame, ceiling, twin].map((row) => step(row, what, ceilingSeconds)));
-  for (const row of [...others].reverse()) steps.push(step(row, '1'));
-  for (const what of ['8', 'rr'] as const) for (const row of others) steps.push(step(row, what));
-  const log = (k: string, v: number, r: number): boolean => process.stderr.write(`round ${r + 1}: ${k} ${v.toFixed(2)}\n`);
-  for (const [k, v] of await alternate(steps, rounds, log)) samples.set(k, v);
-  for (const [k, v] of await alternate(ceilingSteps, ceilingRounds, log)) samples.set(k, v);
+  const ceilingSteps = ALL.flatMap((what) => [ebpfSame, ceiling, twin].map((row) => step(row, what, what === 'rr' ? seconds : ceilingSeconds)));
+  for (const row of [...withRules].reverse()) steps.push(step(row, '1'));
+  for (const what of ['8', 'rr'] as const) for (const row of withRules) steps.push(step(row, what));
+  const log = (block: string) => (k: string, v: number, r: number): boolean => process.stderr.write(`${block} round ${r + 1}: ${k} ${v.toFixed(2)}\n`);
+  samples = await alternate(steps, rounds, log('main'));
+  ceilingSamples = await alternate(ceilingSteps, ceilingRounds, log('ceiling'));
 } finally {
   for (const s of servers) s.kill('SIGKILL');
   for (const b of bares) await b.destroy();
@@ -207,44 +209,58 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const s = (setup: string, path: string, what: '1' | '8' | 'rr'): Summary => summarise(samples.get(`${setup}|${path}|${what}`) ?? []);
+type Measure = '1' | '8' | 'rr';
+const from = (m: Map<string, number[]>) => (setup: string, path: string, what: Measure): Summary => summarise(m.get(`${setup}|${path}|${what}`) ?? []);
+const s = from(samples);
+const c = from(ceilingSamples);
 const targets = [
   ...(['1', '8'] as const).map((what) =>
     verdict(`eBPF / legacy, across nodes, ${MEASURES[what]}`, s('ebpf + 2,000 rules', 'across nodes', what), s('legacy + 2,000 rules', 'across nodes', what), 1.3),
   ),
-  ...ALL.map((what) => verdict(`eBPF same node / ceiling, ${MEASURES[what]}`, s('ebpf + 2,000 rules', 'same node', what), s(CEILING, 'one hop', what), 0.9, true)),
+  ...ALL.map((what) => verdict(`eBPF same node / ceiling, ${MEASURES[what]}`, c('ebpf + 2,000 rules', 'same node', what), c(CEILING, 'one hop', what), 0.9, true)),
 ];
 // No target: two identical paths, what the bench reads when nothing differs.
-const aa = ALL.map((what) => comparison(`bare / its twin (the bench's own error), ${MEASURES[what]}`, s(CEILING, 'one hop', what), s(TWIN, 'one hop', what), true));
-const cost = (dp: string, path: string): number => 1 - s(`${dp} + 2,000 rules`, path, '1').median / s(`${dp}, no extra rules`, path, '1').median;
+const aa = ALL.map((what) => comparison(`bare / its twin (the bench's own error), ${MEASURES[what]}`, c(CEILING, 'one hop', what), c(TWIN, 'one hop', what), true));
+/** 1 − (with rules / without), round by round: a fall in throughput, in %, with the rounds' range. */
+const cost = (dp: string, path: string): string => {
+  const r = pairedRatio(s(`${dp} + 2,000 rules`, path, '1'), s(`${dp}, no extra rules`, path, '1'));
+  const pct = (x: number): string => `${((1 - x) * 100).toFixed(0)} %`;
+  return `${path} ${pct(r.median)} (rounds ${pct(r.max)} to ${pct(r.min)})`;
+};
 const loadAfter = loadAverage();
-// Rows in reading order: without rules, the ceiling, with rules; legacy before eBPF, same node before across.
-const rank = (k: string): number =>
-  (k.includes('no extra rules') ? 0 : k.startsWith('bare') ? 10 + (k.startsWith(TWIN) ? 1 : 0) : 20) + (k.startsWith('ebpf') ? 2 : 0) + (k.includes('across nodes') ? 1 : 0);
-const setups = [...new Set([...samples.keys()].map((k) => k.split('|').slice(0, 2).join('|')))].sort((a, b) => rank(a) - rank(b));
+// Rows in reading order: without rules, then with them; legacy before eBPF, same node before across.
+const rank = (k: string): number => (k.includes('no extra rules') ? 0 : 10) + (k.startsWith('ebpf') ? 2 : 0) + (k.includes('across nodes') ? 1 : 0);
+const setupsOf = (m: Map<string, number[]>): string[] => [...new Set([...m.keys()].map((k) => k.split('|').slice(0, 2).join('|')))];
+const setups = setupsOf(samples).sort((a, b) => rank(a) - rank(b));
+const ceilingSetups = setupsOf(ceilingSamples);
 
 if (values.json) {
-  const rows = setups.map((k) => {
-    const [setup, path] = k.split('|') as [string, string];
-    return { setup, path, gbps1: s(setup, path, '1'), gbps8: s(setup, path, '8'), rrPerSec: s(setup, path, 'rr') };
-  });
+  const rowsOf = (keys: string[], get: typeof s) =>
+    keys.map((k) => {
+      const [setup, path] = k.split('|') as [string, string];
+      return { setup, path, gbps1: get(setup, path, '1'), gbps8: get(setup, path, '8'), rrPerSec: get(setup, path, 'rr') };
+    });
   console.log(JSON.stringify({
-    seconds, rounds, ceilingSeconds, ceilingRounds, load: { before: loadBefore, after: loadAfter }, rows,
+    seconds, rounds, ceilingSeconds, ceilingRounds, load: { before: loadBefore, after: loadAfter },
+    rows: rowsOf(setups, s), ceilingRows: rowsOf(ceilingSetups, c),
     targets: targets.map(({ line, ratio, met }) => ({ line, ratio, met })), benchError: aa.map(({ line, ratio }) => ({ line, ratio })),
   }));
 } else {
   console.log(
-    `bench/datapath — ${seconds} s per run × ${rounds} rounds (the ceiling block: ${ceilingSeconds} s × ${ceilingRounds}), configurations alternated; median ±half the range; policy in force`,
+    `bench/datapath — ${seconds} s per run × ${rounds} rounds, then the ceiling block; configurations alternated; median ±half the range; policy in force`,
   );
   console.log(`  load average before: ${loadBefore}; after: ${loadAfter}`);
-  console.log(`  ${'setup'.padEnd(26)} ${'path'.padEnd(13)} ${'1 stream Gb/s'.padStart(18)} ${'8 streams Gb/s'.padStart(18)} ${'req/resp /s'.padStart(18)}`);
-  for (const k of setups) {
-    const [setup, path] = k.split('|') as [string, string];
-    console.log(`  ${setup.padEnd(26)} ${path.padEnd(13)} ${cell(s(setup, path, '1'), 2, '', 18)} ${cell(s(setup, path, '8'), 2, '', 18)} ${cell(s(setup, path, 'rr'), -1, '', 18)}`);
-  }
-  for (const dp of ['legacy', 'ebpf']) {
-    console.log(`  what 2,000 forward rules cost ${dp.padEnd(6)}: same node ${(cost(dp, 'same node') * 100).toFixed(0)} %, across nodes ${(cost(dp, 'across nodes') * 100).toFixed(0)} %`);
-  }
+  const table = (keys: string[], get: typeof s): void => {
+    console.log(`  ${'setup'.padEnd(26)} ${'path'.padEnd(13)} ${'1 stream Gb/s'.padStart(18)} ${'8 streams Gb/s'.padStart(18)} ${'req/resp /s'.padStart(18)}`);
+    for (const k of keys) {
+      const [setup, path] = k.split('|') as [string, string];
+      console.log(`  ${setup.padEnd(26)} ${path.padEnd(13)} ${cell(get(setup, path, '1'), 2, '', 18)} ${cell(get(setup, path, '8'), 2, '', 18)} ${cell(get(setup, path, 'rr'), -1, '', 18)}`);
+    }
+  };
+  table(setups, s);
+  console.log(`  the ceiling block (${ceilingRounds} rounds; iperf3 runs ${ceilingSeconds} s, sockperf ${seconds} s):`);
+  table(ceilingSetups, c);
+  for (const dp of ['legacy', 'ebpf']) console.log(`  what 2,000 forward rules cost ${dp.padEnd(6)}: ${cost(dp, 'same node')}, ${cost(dp, 'across nodes')}`);
   for (const t of targets) console.log(`  ${t.line}`);
   for (const t of aa) console.log(`  ${t.line}`);
 }
