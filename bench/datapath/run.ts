@@ -22,8 +22,10 @@
  * (seen: 6.7 and 25.6 Gbit/s), so a 10 % margin needs many rounds. Measured
  * here, 1 s iperf3 runs paired more tightly than 2 s ones (1 stream,
  * interquartile range of 40 per-pair ratios 0.79–1.05, against 0.72–1.20 for
- * 30 pairs of 2 s); sockperf's noise is fast and averages out within a run,
- * so it keeps --seconds (per-round ratios 75–106 % at 2 s, 61–158 % at 1 s).
+ * 30 pairs of 2 s). sockperf keeps --seconds: its per-round log ratio had a
+ * standard deviation of 0.17–0.19 in three 40-round blocks of 1 s runs, and
+ * 0.10 and 0.20 in a 14- and a 40-round block of 2 s runs, so longer runs did not clearly help
+ * but do not hurt; at about 3.5 % the median's error is this bench's largest.
  * bare / twin is the same measurement of two identical paths, which shows in
  * every run how far the bench's own ratios stray from 100 %.
  *
