@@ -59,6 +59,7 @@ const TWIN = 'bare veth pair (twin)';
 /** What each run measures: iperf3 with 1 or 8 streams, sockperf request/response. */
 const MEASURES = { '1': '1 stream', '8': '8 streams', rr: 'req/resp' } as const;
 const ALL = ['1', '8', 'rr'] as const;
+type Measure = (typeof ALL)[number];
 
 const { values } = parseArgs({
   options: {
@@ -141,7 +142,7 @@ async function startLab(datapath: Datapath, dir: string): Promise<Lab> {
   const r = spawnSync(`${PROJECT_ROOT}bin/palisade`, ['apply', '--lab', name, '-f', `${dir}/pods.yaml`, '--timeout', '60s'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stdout + r.stderr);
   const get = spawnSync(`${PROJECT_ROOT}bin/palisade`, ['get', 'pods', 'server', '--lab', name, '-o', 'json'], { encoding: 'utf8' });
-  pinIperfServers(podNetns(name, 'default', 'server'), BULK_CPU);
+  await pinIperfServers(podNetns(name, 'default', 'server'), BULK_CPU);
   return { datapath, name, server: (JSON.parse(get.stdout) as { status: { podIP: string } }).status.podIP };
 }
 
@@ -160,7 +161,7 @@ try {
     servers.push(...startServers(bare.server));
     await waitForServer(bare.client, bare.serverIp);
     await waitForServer(bare.client, bare.serverIp, RR_PORT);
-    pinIperfServers(bare.server, BULK_CPU);
+    await pinIperfServers(bare.server, BULK_CPU);
   }
 
   let rulesOn: boolean | null = null;
@@ -189,7 +190,7 @@ try {
       withRules.push([`${lab.datapath} + 2,000 rules`, path, tput, (secs) => rr(ns, lab.server, secs)]);
     }
   }
-  const step = ([setup, path, tput, reqs]: Row, what: '1' | '8' | 'rr', secs = seconds): Step => ({
+  const step = ([setup, path, tput, reqs]: Row, what: Measure, secs = seconds): Step => ({
     key: `${setup}|${path}|${what}`,
     ...(setup.startsWith('bare') ? {} : { setup: rules(true) }),
     measure: what === 'rr' ? () => reqs(secs) : () => tput(Number(what), secs),
@@ -211,7 +212,6 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-type Measure = '1' | '8' | 'rr';
 const from = (m: Map<string, number[]>) => (setup: string, path: string, what: Measure): Summary => summarise(m.get(`${setup}|${path}|${what}`) ?? []);
 const s = from(samples);
 const c = from(ceilingSamples);

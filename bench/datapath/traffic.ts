@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { netnsPids } from '../../src/datapath/index.ts';
 
 export const IPERF_PORT = 5201;
 export const RR_PORT = 7001;
@@ -42,9 +43,8 @@ export function iperf(netns: string, server: string, seconds: number, streams = 
 }
 
 /** Pins every thread of the iperf3 servers running in `netns` to `cpu`; throws when there is none. */
-export function pinIperfServers(netns: string, cpu: number): void {
-  const pids = spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-  const servers = pids.filter((pid) => {
+export async function pinIperfServers(netns: string, cpu: number): Promise<void> {
+  const servers = (await netnsPids(netns)).filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'iperf3';
     } catch {
@@ -53,7 +53,7 @@ export function pinIperfServers(netns: string, cpu: number): void {
   });
   if (servers.length === 0) throw new Error(`no iperf3 server in ${netns} to pin`);
   for (const pid of servers) {
-    const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), pid], { encoding: 'utf8' });
+    const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`taskset ${pid}: ${r.stderr}`);
   }
 }
