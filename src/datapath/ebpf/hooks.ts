@@ -48,6 +48,10 @@ export function deviceHooks(bpf: Libbpf, programNames: ReadonlySet<string>, mode
           return programNames.has(names.get(id)!);
         })
       : [];
+  /** Takes Palisade's tcx programs off the hook, all but `keep`. */
+  const dropTcx = (ifindex: number, point: number, there = ours(ifindex, point), keep = 0): void => {
+    for (const id of there) if (id !== keep) bpf.tcxDetach(ifindex, point, id);
+  };
   const clsact = {
     attach(ifindex: number, point: number, progFd: number): void {
       bpf.tcHookCreate(ifindex);
@@ -62,12 +66,12 @@ export function deviceHooks(bpf: Libbpf, programNames: ReadonlySet<string>, mode
       attach(ifindex, point, progFd) {
         clsact.attach(ifindex, point, progFd);
         // An agent that used tcx before the switch: its program would run first.
-        for (const id of ours(ifindex, point)) bpf.tcxDetach(ifindex, point, id);
+        dropTcx(ifindex, point);
       },
       attached: clsact.attached,
       detach(ifindex, point) {
         clsact.detach(ifindex, point);
-        for (const id of ours(ifindex, point)) bpf.tcxDetach(ifindex, point, id);
+        dropTcx(ifindex, point);
       },
     };
   }
@@ -76,12 +80,12 @@ export function deviceHooks(bpf: Libbpf, programNames: ReadonlySet<string>, mode
     attach(ifindex, point, progFd, progId) {
       const there = ours(ifindex, point);
       if (!there.includes(progId)) bpf.tcxAttach(ifindex, point, progFd, there.shift());
-      for (const id of there) if (id !== progId) bpf.tcxDetach(ifindex, point, id);
+      dropTcx(ifindex, point, there, progId);
       clsact.detach(ifindex, point);
     },
     attached: (ifindex, point) => ours(ifindex, point)[0] ?? 0,
     detach(ifindex, point) {
-      for (const id of ours(ifindex, point)) bpf.tcxDetach(ifindex, point, id);
+      dropTcx(ifindex, point);
       clsact.detach(ifindex, point);
     },
   };
