@@ -10,11 +10,18 @@
  *
  * The datapath steers to the listener (nftables `tproxy`) and diverts the
  * answers of transparent connections back to this node (`socket transparent`).
+ *
+ * Only steered connections reach a proxy: steering keeps the pod's original
+ * destination, so an accepted socket whose local port is a proxy port was
+ * addressed to the proxy itself and is reset; and no transparent connection
+ * goes out to a proxy port. Either would let one pod make a proxy connect to
+ * itself, over and over.
  */
 import koffi from 'koffi';
 import { createServer, Socket, type Server } from 'node:net';
 import { sockaddrIn } from './transparent-udp-libc.ts';
 import { errnoName, libcLibrary, socketLibc, type SocketLibc } from './libc.ts';
+import { addProxyPort, isProxyPort, removeProxyPort } from './proxy-ports.ts';
 
 const AF_INET = 2;
 const SOCK_STREAM = 1;
@@ -56,16 +63,35 @@ function transparentSocket(): number {
   return fd;
 }
 
-/** A listening socket that accepts connections TPROXY steers to `port` (all addresses). */
-export async function listenTransparent(port: number, onConnection: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<Server> {
+/** A listener that also counts the connections it refused for being addressed to a proxy port directly. */
+export interface TransparentServer extends Server {
+  readonly notSteered: number;
+}
+
+/**
+ * A listening socket that accepts connections TPROXY steers to `port` (all
+ * addresses). Connections addressed to a proxy port itself are reset before
+ * `onConnection` sees them.
+ */
+export async function listenTransparent(port: number, onConnection: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<TransparentServer> {
   const fd = transparentSocket();
   if (c().bind(fd, sockaddrIn('0.0.0.0', port), 16) !== 0) fail(`bind 0.0.0.0:${port}`, fd);
   if (c().listen(fd, 1024) !== 0) fail('listen', fd);
-  const server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
+  let notSteered = 0;
+  const server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (s) => {
+    if (s.localPort !== undefined && isProxyPort(s.localPort)) {
+      notSteered++;
+      return void s.resetAndDestroy();
+    }
+    onConnection(s);
+  }) as TransparentServer;
+  Object.defineProperty(server, 'notSteered', { get: () => notSteered });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ fd }, () => resolve());
   });
+  addProxyPort(port);
+  server.once('close', () => removeProxyPort(port));
   return server;
 }
 
@@ -74,6 +100,7 @@ export async function listenTransparent(port: number, onConnection: (s: Socket) 
  * upstream sees the real client. Resolves once the connection is established.
  */
 export function connectTransparent(src: { ip: string; port?: number }, dst: { ip: string; port: number }, timeoutMs = 5000): Promise<Socket> {
+  if (isProxyPort(dst.port)) return Promise.reject(new Error(`connect ${dst.ip}:${dst.port}: a proxy port, never an upstream`));
   const fd = transparentSocket();
   if (c().bind(fd, sockaddrIn(src.ip, src.port ?? 0), 16) !== 0) fail(`bind ${src.ip}`, fd);
   const r = c().connect(fd, sockaddrIn(dst.ip, dst.port), 16);

@@ -64,6 +64,7 @@ import {
   writeSockaddrIn,
   type UdpLibc,
 } from './transparent-udp-libc.ts';
+import { addProxyPort, isProxyPort, removeProxyPort } from './proxy-ports.ts';
 
 export interface UdpEndpoint {
   ip: string;
@@ -81,8 +82,10 @@ export interface TransparentDatagram {
 export interface TransparentUdpStats {
   received: number;
   replies: number;
-  /** Datagrams without an IP_ORIGDSTADDR (not TPROXY'd: sent to PORT directly); delivered with origDst = the bound address. */
+  /** Datagrams without an IP_ORIGDSTADDR: not steered here (dropped). */
   noOrigDst: number;
+  /** Datagrams whose original destination is a proxy port: sent to a proxy directly (dropped). */
+  notSteered: number;
   /** Datagrams larger than the receive buffer (dropped). */
   truncated: number;
   /** Send failures (EAGAIN on a full send buffer included): the reply is lost. */
@@ -142,7 +145,9 @@ export async function openTransparentUdp(
     if (libc.bind(fd, sa, 16) < 0) throw sysError(`bind(${bindIp}:${port})`, libc.errno());
     const len = Int32Array.of(16);
     if (libc.getsockname(fd, sa, len) < 0) throw sysError('getsockname', libc.errno());
-    return new TransparentUdpSocket(libc, fd, sockaddrIp(sa, 0), sockaddrPort(sa, 0), onDatagram, opts);
+    const socket = new TransparentUdpSocket(libc, fd, sockaddrIp(sa, 0), sockaddrPort(sa, 0), onDatagram, opts);
+    addProxyPort(socket.port);
+    return socket;
   } catch (err) {
     libc.close(fd);
     throw err;
@@ -197,9 +202,10 @@ export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void
     port: sockaddrPort(sa, 0),
     send: (ip, port, payload, token = 0) => {
       const dst = ipv4Address(ip);
-      if (!closed) sender.send(fd, dst, port, payload, token);
+      // A proxy port is never an upstream (the proxy would be asking itself).
+      if (!closed && !isProxyPort(port)) sender.send(fd, dst, port, payload, token);
     },
-    sendNow: (ip, port, payload) => !closed && libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(ip, port, to), 16) >= 0,
+    sendNow: (ip, port, payload) => !closed && !isProxyPort(port) && libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, sockaddrIn(ip, port, to), 16) >= 0,
     unref: () => watch.unref(),
     close: () => {
       if (closed) return;
@@ -253,7 +259,7 @@ interface ReplySocket {
 class TransparentUdpSocket implements TransparentUdp {
   readonly port: number;
   readonly stats: TransparentUdpStats = {
-    received: 0, replies: 0, noOrigDst: 0, truncated: 0, sendErrors: 0, replySocketErrors: 0, replySockets: 0,
+    received: 0, replies: 0, noOrigDst: 0, notSteered: 0, truncated: 0, sendErrors: 0, replySocketErrors: 0, replySockets: 0,
   };
   readonly #libc: UdpLibc;
   readonly #fd: number;
@@ -302,13 +308,16 @@ class TransparentUdpSocket implements TransparentUdp {
     this.stats.received++;
     const b = batch.bytes;
     const od = batch.origDstOffset(i);
-    let origDst: UdpEndpoint;
     if (od < 0) {
       this.stats.noOrigDst++;
-      origDst = { ip: this.#bindIp, port: this.port };
-    } else {
-      origDst = { ip: sockaddrIp(b, od), port: sockaddrPort(b, od) };
+      return;
     }
+    // Steering keeps the pod's destination: a proxy port there means the datagram was aimed at a proxy.
+    if (isProxyPort(sockaddrPort(b, od))) {
+      this.stats.notSteered++;
+      return;
+    }
+    const origDst: UdpEndpoint = { ip: sockaddrIp(b, od), port: sockaddrPort(b, od) };
     const name = batch.nameOffset(i);
     const d: TransparentDatagram = {
       payload: Buffer.copyBytesFrom(b, batch.dataOffset(i), n),
@@ -396,6 +405,7 @@ class TransparentUdpSocket implements TransparentUdp {
     if (this.#closed) return;
     this.#sender.close(); // what is queued still leaves
     this.#closed = true;
+    removeProxyPort(this.port);
     clearInterval(this.#sweep);
     this.#watch.close(); // stop polling before the fd number can be reused
     this.#libc.close(this.#fd);

@@ -164,13 +164,32 @@ describe('DNS proxy behind TPROXY, privileged (own network namespaces)', () => {
     assert.match(denied, /status: REFUSED/);
   });
 
+  test('a query aimed at the proxy port itself is not answered and never forwarded (UDP and TCP): the proxy cannot be made to ask itself', async () => {
+    const NODE = '10.98.0.1';
+    for (const [i, transport] of (['udp', 'tcp'] as const).entries()) {
+      const name = `loop${i}.allowed.test`;
+      const out = await inNs(NS.pod, [process.execPath, CHILD, 'query', NODE, name, String(100 + i), transport, '--port', String(PROXY_PORT)]).then(
+        (o) => `answered: ${o}`,
+        (err: Error) => err.message,
+      );
+      assert.doesNotMatch(out, /answered/, `${transport}: no answer from ${NODE}:${PROXY_PORT}`);
+      assert.equal(proxy.lines.filter((l) => (l['event'] as { query?: string } | undefined)?.query === `${name}.`).length, 0, `${transport}: never seen as a query`);
+    }
+  });
+
   test('an onLearned that never resolves holds the answer 100 ms, then it is released and counted', async () => {
     const r = await podQuery(STEERED, 'slow.allowed.test', 77);
     assert.equal(dataOf(dnsPacket.decode(r.answer).answers?.[0]), '10.200.0.2');
     assert.ok(r.ms >= 95 && r.ms < 1000, `held ${r.ms.toFixed(1)} ms`);
     if (proxy.proc.pid !== undefined) process.kill(proxy.proc.pid, 'SIGTERM');
     const s = await waitFor('summary', () => proxy.lines.find((l) => 'summary' in l));
-    const summary = s['summary'] as { proxy: { holdTimeouts: number; refused: number }; udp: { noOrigDst: number; sendErrors: number } };
+    const summary = s['summary'] as {
+      proxy: { holdTimeouts: number; refused: number };
+      udp: { noOrigDst: number; notSteered: number; sendErrors: number };
+      tcpNotSteered: number;
+    };
+    assert.equal(summary.udp.notSteered, 1, 'the datagram aimed at the proxy port was counted, once');
+    assert.equal(summary.tcpNotSteered, 1, 'the connection aimed at the proxy port was counted, once');
     assert.equal(summary.proxy.holdTimeouts, 1);
     assert.ok(summary.proxy.refused >= 2);
     assert.equal(summary.udp.noOrigDst, 0, 'every datagram carried its original destination');

@@ -11,11 +11,11 @@
  *   query <server> <name> <id> [udp|tcp] [--port P]
  *       one A query with that ID, prints {"answer": hex, "at": ms}.
  */
-import koffi from 'koffi';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { openTransparentUdp, openUdp, type TransparentUdp } from '../datapath/transparent-udp.ts';
+import { listenTransparent } from '../datapath/transparent-tcp.ts';
 import { compileMatchPattern } from './matchpattern.ts';
 import { DnsProxy } from './dns-proxy.ts';
 
@@ -27,26 +27,6 @@ const flag = (name: string): string | undefined => {
 };
 /** Wall clock with sub-millisecond resolution, comparable across processes. */
 const wallMs = (): number => performance.timeOrigin + performance.now();
-
-/** A listening TCP fd with IP_TRANSPARENT (what the agent will create for TCP/53). */
-function transparentTcpListenFd(port: number): number {
-  const libc = koffi.load('libc.so.6');
-  const socket = libc.func('int socket(int, int, int)');
-  const setsockopt = libc.func('int setsockopt(int, int, int, const void *, uint32_t)');
-  const bind = libc.func('int bind(int, const void *, uint32_t)');
-  const listen = libc.func('int listen(int, int)');
-  const fd = socket(2, 1 | 0o2000000, 0) as number; // AF_INET, SOCK_STREAM|SOCK_CLOEXEC
-  const one = Int32Array.of(1);
-  setsockopt(fd, 1, 2, one, 4); // SO_REUSEADDR
-  if ((setsockopt(fd, 0, 19, one, 4) as number) < 0) throw new Error('IP_TRANSPARENT failed'); // SOL_IP, IP_TRANSPARENT
-  const sa = new Uint8Array(16);
-  sa[0] = 2;
-  sa[2] = port >> 8;
-  sa[3] = port & 0xff;
-  if ((bind(fd, sa, 16) as number) < 0) throw new Error(`bind tcp :${port} failed`);
-  if ((listen(fd, 1024) as number) < 0) throw new Error('listen failed');
-  return fd;
-}
 
 async function proxy(): Promise<void> {
   const port = Number(args[0]);
@@ -77,12 +57,12 @@ async function proxy(): Promise<void> {
   });
   let udp: TransparentUdp | undefined;
   udp = await openTransparentUdp(port, (d) => p.handleUdp(d, udp!));
-  const server = net.createServer({ allowHalfOpen: true }, (s) => p.handleTcp(s));
-  await new Promise<void>((resolve) => server.listen({ fd: transparentTcpListenFd(port) }, resolve));
+  // The agent's listener: connections aimed at the proxy port itself are reset there.
+  const server = await listenTransparent(port, (s) => p.handleTcp(s), { allowHalfOpen: true });
   process.on('SIGTERM', () => {
     server.close();
     void Promise.all([udp.close(), p.close()]).then(() => {
-      out({ summary: { proxy: p.stats(), udp: udp.stats, events } });
+      out({ summary: { proxy: p.stats(), udp: udp.stats, tcpNotSteered: server.notSteered, events } });
       process.exit(0);
     });
   });

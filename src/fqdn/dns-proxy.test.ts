@@ -295,6 +295,43 @@ describe('DnsProxy over TCP', () => {
     }
   });
 
+  test('one pod holds at most tcpMaxPerSource connections: more are reset, other pods still served', async () => {
+    const upstream = await tcpServer();
+    const upPort = (upstream.address() as net.AddressInfo).port;
+    const { p } = proxy({ allowedFor: () => 'all', tcpMaxPerSource: 2 });
+    const front = net.createServer({ allowHalfOpen: true }, (s) => p.handleTcp(s, { ip: '127.0.0.1', port: upPort }));
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const port = (front.address() as net.AddressInfo).port;
+    /** Connects from `from` and asks once: the answer's first address, or the error that ended it. */
+    const ask = (from: string, c = net.connect({ port, host: '127.0.0.1', localAddress: from })): Promise<string> =>
+      new Promise((resolve) => {
+        const q = query('a.test', 9);
+        c.once('data', (d: Buffer) => resolve(String(dataOf(dnsPacket.decode(d.subarray(2)).answers?.[0]))));
+        c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        c.once('close', () => resolve('closed'));
+        c.write(Buffer.concat([Buffer.from([0, q.length]), q]));
+      });
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' });
+        held.push(c);
+        assert.equal(await ask('127.0.0.1', c), '1.1.1.1', `connection ${i + 1} of the pod is served`);
+      }
+      assert.equal(await ask('127.0.0.1'), 'ECONNRESET', 'the third connection of the same pod is reset');
+      assert.equal(await ask('127.0.0.2'), '1.1.1.1', 'another pod is still served');
+      assert.equal(p.stats().tcpRefused, 1);
+      held.pop()!.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await ask('127.0.0.1'), '1.1.1.1', 'a closed connection frees its place');
+    } finally {
+      for (const c of held) c.destroy();
+      front.close();
+      upstream.close();
+      await p.close();
+    }
+  });
+
   test('an unreachable upstream gives SERVFAIL, not a hang', async () => {
     const { p } = proxy({ allowedFor: () => 'all', upstreamTcp: () => Promise.reject(new Error('ECONNREFUSED')) });
     const front = net.createServer({ allowHalfOpen: true }, (s) => p.handleTcp(s, SERVER));

@@ -88,6 +88,10 @@ export interface DnsProxyOptions {
   tcpIdleMs?: number;
   /** TCP: queries in flight per pod connection before reading pauses. Default 64. */
   tcpMaxInFlight?: number;
+  /** TCP: open connections one pod (source address) may hold; more are reset. Default 32. */
+  tcpMaxPerSource?: number;
+  /** TCP: open connections in all; more are reset, so the proxy's descriptors stay bounded. Default 1024. */
+  tcpMaxConnections?: number;
 }
 
 export interface DnsProxyStats {
@@ -113,6 +117,8 @@ export interface DnsProxyStats {
   /** onEvent threw. */
   eventErrors: number;
   tcpConnections: number;
+  /** TCP connections reset at accept: their pod, or the proxy, held the most allowed. */
+  tcpRefused: number;
   cache: ReturnType<NameCache['stats']>;
 }
 
@@ -140,6 +146,10 @@ export class DnsProxy {
   #holdTimer: NodeJS.Timeout | undefined;
   readonly #sweepTimer: NodeJS.Timeout;
   readonly #tcpSockets = new Set<net.Socket>();
+  /** Open TCP connections per pod address. */
+  readonly #tcpPerSource = new Map<string, number>();
+  readonly #tcpMaxPerSource: number;
+  readonly #tcpMaxConnections: number;
   #closed = false;
   #sweeping = false;
   readonly #s = {
@@ -158,12 +168,15 @@ export class DnsProxy {
     learnErrors: 0,
     eventErrors: 0,
     tcpConnections: 0,
+    tcpRefused: 0,
   };
 
   constructor(opts: DnsProxyOptions) {
     this.#o = opts;
     this.#holdMs = opts.holdMs ?? 100;
     this.#timeoutMs = opts.upstreamTimeoutMs ?? 2000;
+    this.#tcpMaxPerSource = opts.tcpMaxPerSource ?? 32;
+    this.#tcpMaxConnections = opts.tcpMaxConnections ?? 1024;
     this.fqdnCache = new NameCache({
       ...(opts.minTtl !== undefined ? { minTtl: opts.minTtl } : {}),
       ...(opts.maxIpsPerName !== undefined ? { maxIpsPerName: opts.maxIpsPerName } : {}),
@@ -219,9 +232,22 @@ export class DnsProxy {
   handleTcp(socket: net.Socket, origDst?: UdpEndpoint): void {
     if (this.#closed) return void socket.destroy();
     const server = origDst ?? { ip: socket.localAddress ?? '', port: socket.localPort ?? 53 };
+    // One pod must not take every descriptor: a bound per pod, and one for all.
+    const source = socket.remoteAddress ?? '';
+    const held = this.#tcpPerSource.get(source) ?? 0;
+    if (held >= this.#tcpMaxPerSource || this.#tcpSockets.size >= this.#tcpMaxConnections) {
+      this.#s.tcpRefused++;
+      return void socket.resetAndDestroy();
+    }
+    this.#tcpPerSource.set(source, held + 1);
     this.#s.tcpConnections++;
     this.#tcpSockets.add(socket);
-    socket.once('close', () => this.#tcpSockets.delete(socket));
+    socket.once('close', () => {
+      this.#tcpSockets.delete(socket);
+      const n = (this.#tcpPerSource.get(source) ?? 1) - 1;
+      if (n > 0) this.#tcpPerSource.set(source, n);
+      else this.#tcpPerSource.delete(source);
+    });
     handleTcpDns(socket, server, this.#tcp);
   }
 
