@@ -3,10 +3,13 @@
  *
  * Cilium hands these to Envoy as full-match regular expressions: "method,
  * path and host are extended POSIX regexes matched against the whole value";
- * the path is the request target including its query string. Fields of one
+ * in fact RE2 syntax (Go's regexp validates them, Envoy's RE2 matches them),
+ * compiled here once per rule by ../k8s/http-regex.ts, never per request.
+ * The path is the request target including its query string. Fields of one
  * rule AND; the rules of a port OR — a request passes when any rule matches.
  * `headers` entries are `Name` (must be present) or `Name: value` (exact).
  */
+import { compileHttpRegex } from '../k8s/http-regex.ts';
 import type { PortRuleHTTP } from '../k8s/objects.ts';
 import type { HttpHeaderRule, HttpRule } from './model.ts';
 
@@ -17,10 +20,6 @@ export interface HttpRequest {
   host?: string;
   /** Header names lower-case. */
   headers?: Readonly<Record<string, string>>;
-}
-
-function anchored(source: string): RegExp {
-  return new RegExp(`^(?:${source})$`);
 }
 
 function headerRule(entry: string): HttpHeaderRule {
@@ -43,17 +42,17 @@ export function compileHttpRule(r: PortRuleHTTP): HttpRule {
   for (const h of headers) parts.push(h.value === undefined ? `header ${h.name}` : `header ${h.name}: ${h.value}`);
   return {
     text: parts.length ? parts.join(' ') : 'any request',
-    ...(r.method !== undefined ? { method: anchored(r.method) } : {}),
-    ...(r.path !== undefined ? { path: anchored(r.path) } : {}),
-    ...(r.host !== undefined ? { host: anchored(r.host) } : {}),
+    ...(r.method !== undefined ? { method: compileHttpRegex(r.method) } : {}),
+    ...(r.path !== undefined ? { path: compileHttpRegex(r.path) } : {}),
+    ...(r.host !== undefined ? { host: compileHttpRegex(r.host) } : {}),
     headers,
   };
 }
 
 export function httpRuleMatches(rule: HttpRule, req: HttpRequest): boolean {
-  if (rule.method && !rule.method.test(req.method)) return false;
-  if (rule.path && !rule.path.test(req.path)) return false;
-  if (rule.host && !rule.host.test(req.host ?? '')) return false;
+  if (rule.method && !rule.method.matches(req.method)) return false;
+  if (rule.path && !rule.path.matches(req.path)) return false;
+  if (rule.host && !rule.host.matches(req.host ?? '')) return false;
   for (const h of rule.headers) {
     const v = req.headers?.[h.name];
     if (v === undefined) return false;

@@ -11,6 +11,7 @@
 import type { BlockList } from 'node:net';
 import type { NameMatcher } from '../fqdn/index.ts';
 import type { Selector } from '../labels/index.ts';
+import type { HttpRegex } from '../k8s/http-regex.ts';
 import type { PolicyKind } from '../k8s/objects.ts';
 
 export type Direction = 'ingress' | 'egress';
@@ -62,12 +63,12 @@ export interface HttpHeaderRule {
   readonly value?: string;
 }
 
-/** One `rules.http` entry, regexes anchored. Fields AND. */
+/** One `rules.http` entry, its RE2 patterns compiled for full-value matching. Fields AND. */
 export interface HttpRule {
   readonly text: string;
-  readonly method?: RegExp;
-  readonly path?: RegExp;
-  readonly host?: RegExp;
+  readonly method?: HttpRegex;
+  readonly path?: HttpRegex;
+  readonly host?: HttpRegex;
   readonly headers: readonly HttpHeaderRule[];
 }
 

@@ -85,9 +85,9 @@ const cases: [name: string, raw: Obj, path: string, fragment: string][] = [
   ['too many ports', egress({ toPorts: [{ ports: Array.from({ length: 41 }, (_, i) => ({ port: String(i + 1) })) }] }), `${P0}.ports`, 'at most 40'],
 
   // HTTP rules
-  ['HTTP method regex', l7([{ port: '80', protocol: 'TCP' }], { http: [{ method: 'GET(' }] }), `${P0}.rules.http[0].method`, 'not a valid regular expression: Invalid regular expression'],
-  ['HTTP path regex', l7([{ port: '80' }], { http: [{ path: '/a[' }] }), `${P0}.rules.http[0].path`, 'regular expression'],
-  ['HTTP host regex', l7([{ port: '80' }], { http: [{ host: '*.example.com' }] }), `${P0}.rules.http[0].host`, 'regular expression'],
+  ['HTTP method regex', l7([{ port: '80', protocol: 'TCP' }], { http: [{ method: 'GET(' }] }), `${P0}.rules.http[0].method`, 'not an RE2 regular expression (Cilium and Envoy match HTTP rules with RE2): missing closing ): `GET(`'],
+  ['HTTP path regex', l7([{ port: '80' }], { http: [{ path: '/a[' }] }), `${P0}.rules.http[0].path`, 'missing closing ]'],
+  ['HTTP host regex', l7([{ port: '80' }], { http: [{ host: '*.example.com' }] }), `${P0}.rules.http[0].host`, 'missing argument to repetition operator: `*`'],
   ['header name token', l7([{ port: '80' }], { http: [{ headers: ['X@Y'] }] }), `${P0}.rules.http[0].headers[0]`, 'not a valid HTTP header name'],
   ['header without space', l7([{ port: '80' }], { http: [{ headers: ['X-Env:prod'] }] }), `${P0}.rules.http[0].headers[0]`, 'space after the colon'],
   ['headerMatches name required', l7([{ port: '80' }], { http: [{ headerMatches: [{ value: 'x' }] }] }), `${P0}.rules.http[0].headerMatches[0].name`, 'required field is missing'],
@@ -173,6 +173,60 @@ const cases: [name: string, raw: Obj, path: string, fragment: string][] = [
   ['unknown field with hint', egress({ toFQDN: [{ matchName: 'a.com' }] }), 'spec.egress[0].toFQDN', 'unknown field "toFQDN" (did you mean toFQDNs?)'],
   ['unknown field without hint', cnp({ endpointSelector: {}, zzz: 1 }), 'spec.zzz', 'unknown field "zzz"'],
 ];
+
+// HTTP fields are RE2, as in Cilium (Go regexp) and Envoy (google_re2): what a
+// backtracking engine alone can express is refused, naming the field.
+const httpField = (field: 'method' | 'path' | 'host', pattern: string, rule = 0): Obj =>
+  ingress({ toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [...Array<Obj>(rule).fill({}), { [field]: pattern }] } }] });
+const BACKREF = 'backreferences such as \\1 or \\k<name> are not supported';
+const LOOKAROUND = 'lookahead and lookbehind';
+const notRE2: [pattern: string, raw: Obj, path: string, fragment: string][] = [
+  ['(a)\\1', httpField('path', '(a)\\1'), 'spec.ingress[0].toPorts[0].rules.http[0].path', `${BACKREF} (at \`\\1\`)`],
+  ['/(\\w+)/\\1', httpField('path', '/(\\w+)/\\1', 1), 'spec.ingress[0].toPorts[0].rules.http[1].path', BACKREF],
+  ['(?<n>a)\\k<n>', httpField('host', '(?<n>a)\\k<n>'), 'spec.ingress[0].toPorts[0].rules.http[0].host', `${BACKREF} (at \`\\k\`)`],
+  ['\\k<n>', httpField('method', '\\k<n>'), 'spec.ingress[0].toPorts[0].rules.http[0].method', BACKREF],
+  ['(?!/admin).*', httpField('path', '(?!/admin).*'), 'spec.ingress[0].toPorts[0].rules.http[0].path', `${LOOKAROUND} ((?=…), (?!…), (?<=…), (?<!…)) are not supported (at \`(?!\`)`],
+  ['/api(?=/v1)', httpField('path', '/api(?=/v1).*'), 'spec.ingress[0].toPorts[0].rules.http[0].path', LOOKAROUND],
+  ['(?<=x)y', httpField('path', '(?<=x)y'), 'spec.ingress[0].toPorts[0].rules.http[0].path', LOOKAROUND],
+  ['(?<!www\\.)example\\.com', httpField('host', '(?<!www\\.)example\\.com'), 'spec.ingress[0].toPorts[0].rules.http[0].host', LOOKAROUND],
+  ['possessive a++', httpField('path', '/a++'), 'spec.ingress[0].toPorts[0].rules.http[0].path', 'invalid nested repetition operator: `++`'],
+  ['JavaScript \\u escape', httpField('path', '/\\u0041'), 'spec.ingress[0].toPorts[0].rules.http[0].path', 'invalid escape sequence: `\\u`'],
+  ['repeat count over 1000', httpField('path', '/a{1001}'), 'spec.ingress[0].toPorts[0].rules.http[0].path', 'invalid repeat count'],
+];
+
+for (const [pattern, raw, path, fragment] of notRE2) {
+  test(`fault: HTTP field not RE2: ${pattern}`, () => {
+    const { object, faults } = validateObject(raw);
+    assert.equal(object, undefined);
+    assert.deepEqual(faults.map((f) => f.path), [path]);
+    assert.ok(faults[0]!.message.includes(fragment), `${path}: ${faults[0]!.message}\nwant: ${fragment}`);
+  });
+}
+
+// RE2 (Go) syntax a JavaScript RegExp does not take, or reads otherwise, and Cilium's own examples.
+const re2Accepted: [field: 'method' | 'path' | 'host', pattern: string][] = [
+  ['method', 'GET'],
+  ['method', 'PUT|POST'],
+  ['method', '(?i)get'],
+  ['path', '/v1/request-landing'],
+  ['path', '/public/.*'],
+  ['path', '/api/v[0-9]+/items/\\d+'],
+  ['path', '/[[:alpha:]]+'],
+  ['path', '/\\pL+'],
+  ['path', '\\Q/a.b?c\\E'],
+  ['path', '/(?P<id>[0-9]+)'],
+  ['path', '/files/([a-z]+/?)+\\.txt'],
+  ['host', '(?i)api\\.example\\.com'],
+  ['host', '[^.]+\\.example\\.com\\z'],
+];
+
+for (const [field, pattern] of re2Accepted) {
+  test(`valid HTTP ${field} in RE2 syntax: ${pattern}`, () => {
+    const { object, faults } = validateObject(httpField(field, pattern));
+    assert.deepEqual(faults, []);
+    assert.ok(object);
+  });
+}
 
 for (const [name, raw, path, fragment] of cases) {
   test(`fault: ${name}`, () => {

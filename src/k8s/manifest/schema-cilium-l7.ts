@@ -14,6 +14,7 @@
  * Deny rules take ports only (api.PortDenyRule has no `rules`).
  */
 import * as z from 'zod';
+import { httpRegexError } from '../http-regex.ts';
 import type { CiliumPortProtocol, FQDNSelector, HeaderMatch, L7Rules, PortRule, PortRuleHTTP } from '../objects.ts';
 import { matchNameError, matchPatternError } from './checks-dns.ts';
 import { httpHeaderNameError } from './checks-names.ts';
@@ -65,15 +66,6 @@ export const fqdnSelector: z.ZodType<FQDNSelector> = withChecks(
 
 // ---------------------------------------------------------------- HTTP
 
-function regexError(s: string): string | undefined {
-  try {
-    new RegExp(s);
-    return undefined;
-  } catch (e) {
-    return `not a valid regular expression: ${(e as Error).message}`;
-  }
-}
-
 /**
  * A `headers` entry is "Name" (the header must be present) or "Name: value"
  * (exact value). Cilium splits the entry at its first space and trims a ':'
@@ -99,9 +91,9 @@ const headerMatch: z.ZodType<HeaderMatch> = strictObject(
 );
 
 const httpRule: z.ZodType<PortRuleHTTP> = strictObject({
-  method: checkedString(regexError).optional(),
-  path: checkedString(regexError).optional(),
-  host: checkedString(regexError).optional(),
+  method: checkedString(httpRegexError).optional(),
+  path: checkedString(httpRegexError).optional(),
+  host: checkedString(httpRegexError).optional(),
   headers: z.array(checkedString(headerEntryError)).optional(),
   headerMatches: z.array(headerMatch).optional(),
 });
