@@ -9,6 +9,8 @@ import { labDown, labUp, LabError, listLabs, readLabState, restartAgent } from '
 import { consoleProgress } from '../lab/progress.ts';
 import { agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState } from '../lab/paths.ts';
 import { isAlive, PROJECT_ROOT } from '../lab/processes.ts';
+import { agentRestarts, withCurrentAgentPids } from '../lab/agent-process.ts';
+import type { AgentExit, AgentRestarts } from '../lab/agent-supervisor.ts';
 import { spawnSync } from 'node:child_process';
 import { unixRequest } from '../lab/unix-http.ts';
 import { runController } from '../lab/controller.ts';
@@ -83,8 +85,10 @@ Examples:
     .option('--name <name>', 'lab name', labFromEnv())
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (o: { name: string; output: string }) => {
-      const s = await readLabState(o.name);
-      if (!s) throw new CliError(`no lab ${o.name} on this machine (palisade lab list)`, 1);
+      const recorded = await readLabState(o.name);
+      if (!recorded) throw new CliError(`no lab ${o.name} on this machine (palisade lab list)`, 1);
+      const s = withCurrentAgentPids(recorded);
+      const restarts = Object.fromEntries(s.nodes.map((n) => [n.name, agentRestarts(s.name, n.name) ?? null]));
       const agents = await Promise.all(
         s.nodes.map(async (n) => {
           const r = await unixRequest(agentSocketPath(s.name, n.name), 'GET', '/v1/status', undefined, 2000).catch(() => undefined);
@@ -92,10 +96,11 @@ Examples:
         }),
       );
       if (o.output === 'json') {
-        console.log(JSON.stringify({ ...s, published: readPublished(s.name) ?? null, agentStatus: Object.fromEntries(agents.map((a) => [a.node, a.status ?? null])) }, null, 2));
+        const agentStatus = Object.fromEntries(agents.map((a) => [a.node, a.status ?? null]));
+        console.log(JSON.stringify({ ...s, published: readPublished(s.name) ?? null, agentStatus, agentRestarts: restarts }, null, 2));
         return;
       }
-      printStatus(s, agents);
+      printStatus(s, agents, restarts);
       if (agents.some((a) => !a.status?.ready)) process.exitCode = 1;
     });
 
@@ -173,7 +178,7 @@ function printSummary(s: LabState): void {
   console.log(`\nNext: palisade apply${flag} -f examples/lab/demo-app.yaml · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
 }
 
-function printStatus(s: LabState, agents: { node: string; status: AgentStatusView | undefined }[]): void {
+function printStatus(s: LabState, agents: { node: string; status: AgentStatusView | undefined }[], restarts: Record<string, AgentRestarts | null>): void {
   const ok = (b: boolean): string => (b ? green('✓') : red('✗'));
   console.log(`Lab ${bold(s.name)} — ${s.datapath} datapath, up since ${s.createdAt}`);
   console.log(`  API server   ${ok(isAlive(s.apiServer.pid))} ${s.apiServer.url} ${dim(`pid ${s.apiServer.pid}`)}`);
@@ -185,16 +190,29 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
     const a = agents.find((x) => x.node === n.name)?.status;
     const pid = s.agents[n.name]?.pid ?? 0;
     const drops = a ? a.drops.reduce((t, d) => t + d.packets, 0) : 0;
-    const state = a ? (a.ready ? 'ready' : 'starting') : isAlive(pid) ? 'not answering' : 'down';
+    const r = restarts[n.name];
+    const backoff = r?.backoffUntil && Date.parse(r.backoffUntil) > Date.now();
+    const state = a ? (a.ready ? 'ready' : 'starting') : backoff ? 'CrashLoopBackOff' : isAlive(pid) ? 'not answering' : 'down';
     console.log(
       `  ${n.name.padEnd(12)} ${n.underlayIp.padEnd(14)} pods ${n.podCIDR.padEnd(15)} agent ${ok(a?.ready ?? false)} ${state}` +
         (a ? `  endpoints ${a.endpoints.length}  policy drops ${drops}` : '') +
+        `  restarts ${r?.restarts ?? 0}${r?.lastExit ? ` ${dim(`(last: ${exitText(r.lastExit)}, ${ago(r.lastExit.at)})`)}` : ''}` +
         ` ${dim(`pid ${pid}`)}`,
     );
     if (pub?.metrics[n.name]) console.log(`      metrics ${pub.metrics[n.name]}`);
     for (const r of a?.rejectedPolicies ?? []) console.log(`      ${red('rejected')} ${r.policy}: ${r.faults.join('; ')}`);
     for (const e of a?.datapath.endpoints ?? []) for (const u of e.unenforceable) console.log(`      ${red('not enforced')} ${e.endpoint} ${u}`);
   }
+}
+
+/** How an agent ended, as kubectl describes a container's last state. */
+function exitText(e: AgentExit): string {
+  return e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`;
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
 }
 
 function wholeNumber(flag: string, text: string, min: number): number {

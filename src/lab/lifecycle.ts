@@ -29,7 +29,9 @@ import {
   type LabState,
 } from './paths.ts';
 import { LAB_NETWORK, labNodes } from './addressing.ts';
-import { isOurs, PROJECT_ROOT, recordedPids, startLabProcess, stopPid } from './processes.ts';
+import { isAlive, isOurs, PROJECT_ROOT, recordedPids, startLabProcess, stopPid } from './processes.ts';
+import { agentPid, agentPidPath, supervisorName } from './agent-process.ts';
+import { fileURLToPath } from 'node:url';
 import { readLabState, writeLabState } from './state.ts';
 import { unixRequest } from './unix-http.ts';
 import type { Progress } from './progress.ts';
@@ -51,21 +53,7 @@ export interface UpOptions {
 
 export class LabError extends Error {}
 
-/**
- * An agent's memory is bounded by construction, as a DaemonSet's limit would
- * bound it: flows live in a fixed-size ring, and V8's heap may not outgrow this
- * (under a flood of events it would otherwise grow lazily before collecting).
- * The young generation is 32 MiB a semi-space (8 before): fewer scavenges
- * under DNS load. GC runs on the event-loop thread alone
- * (`--single-threaded-gc`): an agent gets about one core, as its CPU limit
- * would give it, and V8's helper threads on that core took the loop's turn
- * during every scavenge (one 4 ms scavenge became an 18 ms stall, seen with
- * sched_switch on the proxy's core). bench/dns, five pairs of runs: added p99
- * 107–163 µs with it, 166–761 µs without; answers over 1 ms 79–168 vs 218–479.
- * The price is memory: under test/e2e/flows-load's flood the agent peaks at
- * 367–381 MiB RSS instead of 273–293, still inside the old-space bound.
- */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=32', '--single-threaded-gc'];
+export { AGENT_NODE_FLAGS } from './agent-process.ts';
 
 export async function preflight(): Promise<void> {
   if (process.getuid?.() !== 0) throw new LabError('the lab needs root (it creates network namespaces); run with sudo');
@@ -124,17 +112,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     state.controller.pid = await o.progress('lab controller (scheduler and kubelets)', () =>
       startLabProcess({ lab: o.name, name: 'controller', args: ['lab', 'controller', '--name', o.name, '--run-dir', labMarker(o.name)] }),
     );
-    for (const n of nodes) {
-      state.agents[n.name] = {
-        pid: await startLabProcess({
-          lab: o.name,
-          name: `agent-${n.name}`,
-          netns: nodeNetns(o.name, n.name),
-          nodeFlags: AGENT_NODE_FLAGS,
-          args: ['agent', '--config', `${nodeDir(o.name, n.name)}/agent.json`],
-        }),
-      };
-    }
+    for (const n of nodes) state.agents[n.name] = { pid: await startAgent(o.name, n.name) };
     await writeLabState(state);
     await o.progress(`agents ready on ${nodes.map((n) => n.name).join(', ')}`, () => waitForAgents(o.name, nodes.map((n) => n.name), o.timeoutMs ?? 30_000));
     return state;
@@ -281,8 +259,10 @@ export async function labDown(lab: string): Promise<DownReport> {
   if (bad) throw new LabError(bad);
   await preflight();
   let processes = 0;
-  // 1. The lab's own processes, by recorded pid, if they still are ours.
-  for (const [, pid] of await recordedPids(lab)) {
+  // 1. The lab's own processes, by recorded pid, if they still are ours;
+  //    supervisors first, or they would start the agents again.
+  const pids = [...(await recordedPids(lab))].sort(([a], [b]) => Number(b.startsWith('agent-supervisor-')) - Number(a.startsWith('agent-supervisor-')));
+  for (const [, pid] of pids) {
     if (isOurs(pid, labMarker(lab))) {
       await stopPid(pid);
       processes++;
@@ -333,30 +313,69 @@ export async function listLabs(): Promise<string[]> {
 
 export { readLabState };
 
-/** Stops a node's agent (policy stays in the kernel) and starts it again; resolves when it is ready. */
+/**
+ * Starts a node's agent under its supervisor, which restarts it whenever it
+ * dies (src/lab/agent-supervisor.ts); resolves with the agent's pid.
+ */
+async function startAgent(lab: string, node: string): Promise<number> {
+  await rm(agentPidPath(lab, node), { force: true });
+  const supervisor = await startLabProcess({
+    lab,
+    name: supervisorName(node),
+    script: SUPERVISOR_MAIN,
+    args: ['--lab', lab, '--node', node, '--run-dir', labMarker(lab)],
+  });
+  return waitForAgentPid(lab, node, 0, supervisor);
+}
+
+const SUPERVISOR_MAIN = fileURLToPath(new URL('./agent-supervisor-main.ts', import.meta.url));
+
+/** Waits until the supervisor has started an agent other than `old`. */
+async function waitForAgentPid(lab: string, node: string, old: number, supervisor: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pid = agentPid(lab, node);
+    if (pid && pid !== old && isAlive(pid)) return pid;
+    if (!isAlive(supervisor)) throw new LabError(`the agent supervisor of ${node} exited; see ${logsDir(lab)}/${supervisorName(node)}.log`);
+    if (Date.now() > deadline) throw new LabError(`no agent started on ${node} within 10 s; see ${logsDir(lab)}/agent-${node}.log`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The node's supervisor pid when it is running and ours, else 0. */
+async function supervisorPid(lab: string, node: string): Promise<number> {
+  const pid = (await recordedPids(lab)).get(supervisorName(node)) ?? 0;
+  return pid && isOurs(pid, labMarker(lab)) ? pid : 0;
+}
+
+/**
+ * Restarts a node's agent (policy stays in the kernel meanwhile) and resolves
+ * with the new pid once it is ready. The agent is ended and its supervisor
+ * starts the next one; with `downMs`, the node stays without an agent that long.
+ */
 export async function restartAgent(lab: string, node: string, opts: { downMs?: number } = {}): Promise<number> {
   const s = await readLabState(lab);
   if (!s) throw new LabError(`no lab ${lab}`);
   if (!s.nodes.some((n) => n.name === node)) throw new LabError(`lab ${lab} has no node ${node} (nodes: ${s.nodes.map((n) => n.name).join(', ')})`);
-  const old = s.agents[node]?.pid;
-  if (old && isOurs(old, labMarker(lab))) await stopPid(old);
-  if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
-  const pid = await startLabProcess({
-    lab,
-    name: `agent-${node}`,
-    netns: nodeNetns(lab, node),
-    nodeFlags: AGENT_NODE_FLAGS,
-    args: ['agent', '--config', `${nodeDir(lab, node)}/agent.json`],
-  });
-  s.agents[node] = { pid };
-  await writeLabState(s);
+  const supervisor = await supervisorPid(lab, node);
+  let pid: number;
+  if (supervisor && !opts.downMs) {
+    const old = agentPid(lab, node);
+    if (old && isOurs(old, labMarker(lab))) await stopPid(old);
+    pid = await waitForAgentPid(lab, node, old, supervisor);
+  } else {
+    await stopAgent(lab, node);
+    if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
+    pid = await startAgent(lab, node);
+  }
   await waitForAgents(lab, [node], 30_000);
   return pid;
 }
 
-/** Stops a node's agent and leaves it stopped (the kernel keeps its policy). */
+/** Stops a node's agent and its supervisor, and leaves it stopped (the kernel keeps its policy). */
 export async function stopAgent(lab: string, node: string): Promise<void> {
-  const s = await readLabState(lab);
-  const pid = s?.agents[node]?.pid;
+  const supervisor = await supervisorPid(lab, node);
+  if (supervisor) await stopPid(supervisor, 5000);
+  const pid = agentPid(lab, node);
   if (pid && isOurs(pid, labMarker(lab))) await stopPid(pid);
 }

@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { DATAPATH, labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent, stopAgent } from '../../src/lab/lifecycle.ts';
+import { agentPid } from '../../src/lab/agent-process.ts';
 import { listNetns } from '../../src/datapath/index.ts';
 import { bpfDir, kubeconfigPath, labDir, labMarker } from '../../src/lab/paths.ts';
 
@@ -191,6 +192,28 @@ spec:
   assert.ok(report.intervals.length >= 5 && slowest > 0, `every second of the stream moved data (slowest ${slowest} bit/s)`);
   assert.ok(!tcpOpen('default/frontend', 'default/backend', 5201), 'still blocked after the restart');
   lab.remove(policy);
+});
+
+test('an agent killed with SIGKILL is running again within 1 s (its supervisor restarts it), ready and enforcing; lab status counts the restart', async () => {
+  const restartsOf = (): number => {
+    const j = JSON.parse(lab.cli(['lab', 'status', '-o', 'json']).out) as { agentRestarts: Record<string, { restarts: number; lastExit?: { signal: string | null } } | null> };
+    return j.agentRestarts['node-1']?.restarts ?? -1;
+  };
+  const before = restartsOf();
+  assert.ok(before >= 0, 'lab status reports restarts');
+  const old = agentPid(name, 'node-1');
+  assert.ok(old > 0 && existsSync(`/proc/${old}`));
+  process.kill(old, 'SIGKILL');
+  const tookMs = await within(1000, 'a new agent process', async () => {
+    const pid = agentPid(name, 'node-1');
+    return pid !== old && pid > 0 && existsSync(`/proc/${pid}`);
+  });
+  await within(30_000, 'the new agent ready', async () => lab.cli(['lab', 'status']).code === 0);
+  const status = lab.cli(['lab', 'status']);
+  assert.match(status.out, new RegExp(`node-1 .*restarts ${before + 1} \\(last: killed by SIGKILL`), status.out);
+  assert.equal(restartsOf(), before + 1);
+  assert.ok(await ok('default/frontend', 'default/backend'), 'allowed traffic flows');
+  console.log(`# agent process back ${tookMs} ms after SIGKILL`);
 });
 
 test('apply of a file with one invalid object names its field path and applies nothing', () => {
