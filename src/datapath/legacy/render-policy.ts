@@ -43,7 +43,8 @@ export const counterName = (id: string, dir: NftDirection, reason: 'deny' | 'den
 
 /**
  * Decisions are logged to this NFLOG group for flow records: the prefix says
- * what happened — `d:<endpoint>:<in|eg>:<deny|denied>` a drop,
+ * what happened — `d:<endpoint>:<in|eg>:<deny|denied>` a policy drop,
+ * `d:<endpoint>:eg:INVALID_SOURCE_IP` a packet the pod sent from an address not its own,
  * `a:<endpoint>:<in|eg>` an allowed new connection, `f` a forwarded one.
  */
 export const NFLOG_GROUP = 1;
@@ -54,7 +55,8 @@ export const NFLOG_GROUP = 1;
  * are otherwise seen only when a later event arrives).
  */
 export const NFLOG_PROBE = { ip: '127.0.0.127', port: 9 } as const;
-const logDrop = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): string =>
+/** `reason`: deny or denied (policy), else the name of one of Cilium's drop reasons (e.g. INVALID_SOURCE_IP). */
+export const logDrop = (id: string, dir: NftDirection, reason: string): string =>
   `log group ${NFLOG_GROUP} prefix "d:${id}:${dir === 'ingress' ? 'in' : 'eg'}:${reason}" `;
 const logAllow = (id: string, dir: NftDirection): string => `log group ${NFLOG_GROUP} prefix "a:${id}:${dir === 'ingress' ? 'in' : 'eg'}" `;
 
