@@ -44,7 +44,7 @@ export const counterName = (id: string, dir: NftDirection, reason: 'deny' | 'den
 /**
  * Decisions are logged to this NFLOG group for flow records: the prefix says
  * what happened — `d:<endpoint>:<in|eg>:<deny|denied>` a policy drop,
- * `d:<endpoint>:eg:INVALID_SOURCE_IP` a packet the pod sent from an address not its own,
+ * `d:<namespace/name>:eg:INVALID_SOURCE_IP` a packet the pod sent from an address not its own,
  * `a:<endpoint>:<in|eg>` an allowed new connection, `f` a forwarded one.
  */
 export const NFLOG_GROUP = 1;

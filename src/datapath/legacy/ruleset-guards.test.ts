@@ -1,6 +1,6 @@
 // The legacy ruleset's guards that hold whatever the policy: every pod veth
 // passes only its pod's own source address (before conntrack, counted, logged
-// as INVALID_SOURCE_IP with the sending pod's endpoint id), a pod veth with no
+// as INVALID_SOURCE_IP naming the sending pod), a pod veth with no
 // endpoint drops everything, and only steered (TPROXY'd) traffic reaches a
 // proxy port. Pure rendering; test/e2e/hostile-legacy.test.ts runs it in the kernel.
 import assert from 'node:assert/strict';
@@ -52,7 +52,7 @@ test('every local pod, with or without policy, gets a source check on its veth: 
     const id = endpointChainId(ep.key);
     assert.deepEqual(chain(script, `${id}_sc`), [
       `ip saddr ${ep.ip} accept`,
-      `meta nfproto ipv4 counter name "${id}_spoofed" log group 1 prefix "d:${id}:eg:INVALID_SOURCE_IP" drop`,
+      `meta nfproto ipv4 counter name "${id}_spoofed" log group 1 prefix "d:${ep.key}:eg:INVALID_SOURCE_IP" drop`,
       `counter name "${id}_spoofed" drop`,
     ]);
     assert.ok(script.includes(`"${ep.hostIfname}" : jump ${id}_sc`), `${ep.key}: its veth jumps to its check`);
@@ -72,6 +72,23 @@ test('the source check runs before conntrack, on every pod veth, and fails close
   assert.deepEqual(early, [
     'meta nfproto ipv6 ip6 saddr { ::, fe80::/10 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept',
   ]);
+});
+
+test('the drop record names the sending pod by its key; a key unfit for an NFLOG prefix falls back to the endpoint id', () => {
+  const longest = `${'n'.repeat(44)}/${'p'.repeat(59)}`; // 104 bytes: the prefix is 127
+  const long = `${'n'.repeat(44)}/${'p'.repeat(60)}`;
+  const cases: [string, string][] = [
+    ['prod/frontend', 'prod/frontend'],
+    ['kube-system/coredns-7d.x', 'kube-system/coredns-7d.x'],
+    [longest, longest],
+    [long, endpointChainId(long)],
+    ['prod/Front"end', endpointChainId('prod/Front"end')],
+    ['a:b/c', endpointChainId('a:b/c')],
+  ];
+  for (const [key, named] of cases) {
+    const script = fullTransaction(rendered([{ ...FRONTEND, key }]));
+    assert.ok(script.includes(`prefix "d:${named}:eg:INVALID_SOURCE_IP"`), `${key}:\n${chain(script, `${endpointChainId(key)}_sc`).join('\n')}`);
+  }
 });
 
 test('registrations nft cannot safely take get no source entry, so their veths drop everything', () => {
@@ -120,7 +137,7 @@ test('diff: source checks and proxy ports follow endpoints and proxies as they c
         new RegExp(`^add counter inet palisade ${fe}_spoofed$`, 'm'),
         new RegExp(`^add chain inet palisade ${fe}_sc$`, 'm'),
         new RegExp(`^add rule inet palisade ${fe}_sc ip saddr 10\\.0\\.1\\.1 accept$`, 'm'),
-        new RegExp(`^add rule inet palisade ${fe}_sc meta nfproto ipv4 counter name "${fe}_spoofed" log group 1 prefix "d:${fe}:eg:INVALID_SOURCE_IP" drop$`, 'm'),
+        new RegExp(`^add rule inet palisade ${fe}_sc meta nfproto ipv4 counter name "${fe}_spoofed" log group 1 prefix "d:prod/frontend:eg:INVALID_SOURCE_IP" drop$`, 'm'),
         new RegExp(`^add element inet palisade source_eps \\{ "lxc111111111111" : jump ${fe}_sc \\}$`, 'm'),
       ],
       not: [new RegExp(be)],

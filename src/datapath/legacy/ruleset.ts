@@ -133,13 +133,24 @@ export function renderState(s: DatapathState): RulesetState {
 }
 
 /**
+ * The sending pod as the drop's prefix names it: its key (`namespace/name`),
+ * as eBPF events carry it, since a spoofed source address names another pod.
+ * Kubernetes names are safe in an nft string; a key that is not one, or too
+ * long for a 127-byte NFLOG prefix, falls back to the endpoint id.
+ */
+const LOGGABLE_KEY_RE = /^[a-z0-9.-]+\/[a-z0-9.-]+$/;
+/** 127 bytes less `d:` and `:eg:INVALID_SOURCE_IP`. */
+const LOGGABLE_KEY_MAX = 104;
+const senderInPrefix = (p: PodSource): string => (p.key.length <= LOGGABLE_KEY_MAX && LOGGABLE_KEY_RE.test(p.key) ? p.key : p.id);
+
+/**
  * A pod's own address passes; anything else is counted and dropped, IPv4
- * logged for flows (the prefix names the sending pod). The pods are
- * IPv4-only, so an IPv6 source is never theirs either.
+ * logged for flows. The pods are IPv4-only, so an IPv6 source is never
+ * theirs either (and NFLOG records carry IPv4 only).
  */
 function sourceCheckRules(p: PodSource): string[] {
   const counter = `counter name "${spoofCounterName(p.id)}" `;
-  return [`ip saddr ${p.ip} accept`, `meta nfproto ipv4 ${counter}${logDrop(p.id, 'egress', INVALID_SOURCE_IP)}drop`, `${counter}drop`];
+  return [`ip saddr ${p.ip} accept`, `meta nfproto ipv4 ${counter}${logDrop(senderInPrefix(p), 'egress', INVALID_SOURCE_IP)}drop`, `${counter}drop`];
 }
 const sourceChain = (id: string): string => `${id}_sc`;
 const sourceElement = (p: PodSource): string => `"${p.ifname}" : jump ${sourceChain(p.id)}`;
