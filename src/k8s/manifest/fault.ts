@@ -90,7 +90,7 @@ function unknownFieldMessage(field: string, params: UnknownFieldParams): string 
 // ---------------------------------------------------------------- zod issues
 
 function describeInput(input: unknown): string {
-  if (input === null) return 'null (an empty value: remove the key or give it a value)';
+  if (input === null) return 'null (an empty value: give it a value, or remove it)';
   if (Array.isArray(input)) return 'a list';
   switch (typeof input) {
     case 'string':

@@ -68,7 +68,7 @@ const cases: [name: string, raw: Obj, path: string, fragment: string][] = [
   ['description string', cnp({ endpointSelector: {}, description: 5 }), 'spec.description', 'expected a string'],
   ['specs rule path', cnp(undefined, { specs: [{ endpointSelector: {} }, { endpointSelector: {}, egress: [{ toEntities: ['moon'] }] }] }), 'specs[1].egress[0].toEntities[0]', 'must be one of all, world'],
   ['host policy L7', ccnp({ nodeSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{}] } }] }] }), 'spec.ingress[0].toPorts[0].rules', 'host policies'],
-  ['null where a list is due', cnp({ endpointSelector: {}, egress: null }), 'spec.egress', 'null (an empty value'],
+  ['null where a list item is due', cnp({ endpointSelector: {}, egress: [null] }), 'spec.egress[0]', 'null (an empty value'],
 
   // ports
   ['port out of range', egress({ toPorts: [{ ports: [{ port: 70000 }] }] }), `${P0}.ports[0].port`, 'from 0 to 65535'],

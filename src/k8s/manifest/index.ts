@@ -22,7 +22,8 @@
  *   zod issues ──fault.ts──► Fault {source, doc, path, message} ──► ManifestFile.faults
  *
  * Contract: a file with any fault is applied not at all; every fault of a file
- * is reported in one go.
+ * is reported in one go. A field set to null is the field left out, as the
+ * API server reads it (schema-kit.ts; the table in nulls.test.ts).
  *
  * Caveats: HTTP `method`/`path`/`host` are checked as JavaScript regular
  * expressions, while upstream Cilium compiles them as Go RE2; a pattern using

@@ -14,7 +14,7 @@ import { parseAllDocuments, type YAMLError } from 'yaml';
 import * as z from 'zod';
 import type { KubeObject } from '../objects.ts';
 import { compareFieldPaths, issuesToFaults, joinPath, manifestErrorMap, type Fault, type FieldFault } from './fault.ts';
-import { isRecord, strictObject } from './schema-kit.ts';
+import { isRecord, isSet, strictObject } from './schema-kit.ts';
 import { KINDS, listElementKind, validateObject } from './validate.ts';
 
 export interface ManifestEntry {
@@ -76,11 +76,13 @@ function documentMembers(value: Record<string, unknown>, faults: FieldFault[]): 
   return value.items.map((item, i): Member => {
     const path = `items[${i}]`;
     if (element === '' || !isRecord(item)) return { raw: item, path };
-    if (item.kind !== undefined && item.kind !== element) {
+    if (isSet(item.kind) && item.kind !== element) {
       faults.push({ path: `${path}.kind`, message: `a ${kind} holds ${element} objects, not ${JSON.stringify(item.kind)}` });
       return { raw: undefined, path };
     }
-    return { raw: { apiVersion: expectedVersion, kind: element, ...item }, path };
+    // An item's apiVersion/kind may be left out (or null): the List names them.
+    const { apiVersion, kind: _kind, ...rest } = item;
+    return { raw: { apiVersion: apiVersion ?? expectedVersion, kind: element, ...rest }, path };
   });
 }
 

@@ -10,6 +10,12 @@
  *   The value it sees may therefore be malformed: checks read it through the
  *   guards below, never trusting its type.
  * - checkedString: a string with a syntax check that returns an error message.
+ *
+ * A field set to null (`to:` with no value in YAML) is read as the field left
+ * out, as the API server does: Go's JSON decoding leaves a null field at its
+ * zero value (built-in kinds), and null fields of custom resources are pruned.
+ * strictObject drops such fields before its shape sees them. A null list item
+ * or label value is not a field and stays an error, as is a null unknown field.
  */
 import * as z from 'zod';
 import { UNKNOWN_FIELD, type PathSegment, type UnknownFieldParams } from './fault.ts';
@@ -46,14 +52,24 @@ export interface StrictObjectOptions {
   missing?: string;
 }
 
+/** The object without its null fields among `fields`; the same object when it has none. */
+function withoutNullFields(value: unknown, fields: ReadonlySet<string>): unknown {
+  if (!isRecord(value)) return value;
+  const isNullField = (key: string): boolean => value[key] === null && fields.has(key);
+  if (!Object.keys(value).some(isNullField)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !isNullField(key)));
+}
+
 export function strictObject<S extends z.core.$ZodShape>(shape: S, options: StrictObjectOptions = {}) {
   const params: UnknownFieldParams = { known: Object.keys(shape), refused: options.refused ?? {} };
+  // Refused fields are upstream fields too: null there means "not used", which Palisade can honour.
+  const fields = new Set([...params.known, ...Object.keys(params.refused)]);
   const unknownField = z.unknown().superRefine((_value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'unknown field', params: { [UNKNOWN_FIELD]: params } });
   });
   const missing = options.missing;
   const objectParams = missing === undefined ? undefined : { error: (iss: { input?: unknown }) => (iss.input === undefined ? missing : undefined) };
-  return z.object(shape, objectParams).catchall(unknownField);
+  return z.preprocess((value) => withoutNullFields(value, fields), z.object(shape, objectParams).catchall(unknownField));
 }
 
 const always = (): boolean => true;

@@ -11,7 +11,7 @@ import { ciliumClusterwideNetworkPolicySchema, ciliumNetworkPolicySchema } from 
 import { namespaceSchema, podSchema, serviceSchema } from './schema-core.ts';
 import { networkPolicySchema } from './schema-k8s-networkpolicy.ts';
 import { externalHostSchema } from './schema-lab.ts';
-import { isRecord } from './schema-kit.ts';
+import { isRecord, isSet } from './schema-kit.ts';
 
 interface KindSpec {
   apiVersion: string;
@@ -58,10 +58,11 @@ export function validateObject(raw: unknown): { object?: KubeObject; faults: Fie
   }
   const kind = raw.kind;
   if (typeof kind !== 'string') {
+    // null is the field left out, as everywhere in a manifest (schema-kit.ts).
     const faults: FieldFault[] = [
-      { path: 'kind', message: kind === undefined ? `required field is missing: every object needs a kind; Palisade reads ${supportedKinds()}` : 'kind must be a string' },
+      { path: 'kind', message: isSet(kind) ? 'kind must be a string' : `required field is missing: every object needs a kind; Palisade reads ${supportedKinds()}` },
     ];
-    if (raw.apiVersion === undefined) faults.unshift({ path: 'apiVersion', message: 'required field is missing: every object needs an apiVersion' });
+    if (!isSet(raw.apiVersion)) faults.unshift({ path: 'apiVersion', message: 'required field is missing: every object needs an apiVersion' });
     return { faults };
   }
   const spec = KINDS[kind];
