@@ -32,7 +32,7 @@ import type { CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, KubeObject, N
 import { PolicyEngine } from '../../policy/engine.ts';
 import { translateCiliumPolicy } from '../../policy/translate-cilium.ts';
 import { translateNetworkPolicy } from '../../policy/translate-k8s.ts';
-import { ask, objects } from '../../policy/test-world.ts';
+import { ask, objects, world } from '../../policy/test-world.ts';
 import { parseManifestText, validateObject } from './index.ts';
 import { KINDS } from './validate.ts';
 
@@ -394,6 +394,28 @@ test('kind and apiVersion set to null are missing, in a document and in a List i
   const file = parseManifestText('apiVersion: networking.k8s.io/v1\nkind: NetworkPolicyList\nitems:\n- apiVersion:\n  kind:\n  metadata: {name: p}\n  spec: {podSelector: {}}\n', 'list.yaml');
   assert.deepEqual(file.faults, []);
   assert.equal(file.entries[0]?.object.kind, 'NetworkPolicy');
+});
+
+// ---------------------------------------------------------------- empty lists upstream defaults
+
+test('NetworkPolicy policyTypes: [] and egress: [] mean what leaving them out means, as upstream defaulting reads them', () => {
+  const verdicts = (spec: string): { ingress: boolean; egress: boolean } => {
+    const { object, faults } = validateObject(yamlObject(`apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: prod}\nspec:\n  podSelector: {matchLabels: {app: db}}\n${spec}`));
+    assert.deepEqual(faults, []);
+    const engine = world();
+    engine.upsert(object!);
+    return {
+      ingress: ask(engine, { src: 'prod/frontend', dst: 'prod/db', port: 5432 }).allowed,
+      egress: ask(engine, { src: 'prod/db', dst: 'prod/frontend', port: 80 }).allowed,
+    };
+  };
+  const leftOut = { ingress: false, egress: true }; // [Ingress]: isolated with no rule; egress untouched
+  assert.deepEqual(verdicts(''), leftOut);
+  assert.deepEqual(verdicts('  policyTypes: []\n'), leftOut);
+  assert.deepEqual(verdicts('  egress: []\n'), leftOut);
+  assert.deepEqual(verdicts('  policyTypes: []\n  egress: []\n'), leftOut);
+  // A listed Egress with no rules still isolates egress.
+  assert.deepEqual(verdicts('  policyTypes: [Ingress, Egress]\n  egress: []\n'), { ingress: false, egress: false });
 });
 
 // ---------------------------------------------------------------- Cilium's own manifest

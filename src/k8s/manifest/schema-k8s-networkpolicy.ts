@@ -15,7 +15,7 @@ import { intOrPortNameField } from './checks-ports.ts';
 import { k8sProtocol } from './schema-core.ts';
 import { labelSelector, objectMeta } from './schema-meta.ts';
 import { dns1123SubdomainError } from './checks-names.ts';
-import { apiVersionField, checkedString, isSet, list, STATUS_REFUSED, strictObject, withChecks } from './schema-kit.ts';
+import { apiVersionField, checkedString, isRecord, isSet, list, STATUS_REFUSED, strictObject, withChecks } from './schema-kit.ts';
 
 const k8sSelector = labelSelector('k8s');
 
@@ -78,7 +78,21 @@ const port = withChecks(
 const ingressRule = strictObject({ from: z.array(peer).optional(), ports: z.array(port).optional() });
 const egressRule = strictObject({ to: z.array(peer).optional(), ports: z.array(port).optional() });
 
-const spec = withChecks(
+/**
+ * Upstream defaulting (SetDefaults_NetworkPolicy) gives an empty policyTypes
+ * [Ingress], plus Egress when `len(egress) != 0`: `policyTypes: []` and
+ * `egress: []` mean what leaving them out means. They are dropped here, so a
+ * policy means the same wherever it is compiled (translate-k8s.ts reads a
+ * present `egress` as "Egress", and a present `policyTypes` as given).
+ */
+function withoutEmptyDefaulted(value: unknown): unknown {
+  if (!isRecord(value)) return value;
+  const isEmpty = (key: string): boolean => (key === 'policyTypes' || key === 'egress') && Array.isArray(value[key]) && list(value[key]).length === 0;
+  if (!Object.keys(value).some(isEmpty)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !isEmpty(key)));
+}
+
+const spec = z.preprocess(withoutEmptyDefaulted, withChecks(
   strictObject(
     {
       podSelector: labelSelector('k8s', 'required field is missing: podSelector selects the pods the policy applies to ({} selects all pods in the namespace)'),
@@ -95,7 +109,7 @@ const spec = withChecks(
       seen.add(t);
     });
   },
-);
+));
 
 export const networkPolicySchema: z.ZodType<NetworkPolicy> = strictObject(
   {
