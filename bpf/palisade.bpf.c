@@ -43,10 +43,20 @@
  *   2. an allow entry allows (most specific reported: L3+L4, L4-only, L3-only, all);
  *   3. otherwise the direction's default: drop when enforced.
  *
- * Caveats: IPv4 only (IPv6 is passed to the stack); non-first IP fragments are
- * dropped; ICMP errors are judged as new ICMP traffic (no "related" state) and
- * are not reverse-NATed; a pod reaching itself through a ClusterIP (hairpin)
- * is not SNATed.
+ * Fragments are tracked as Cilium tracks them (bpf/lib/ipv4.h): a datagram's
+ * first fragment carries the L4 header and is judged like any packet; it
+ * records its L4 fields in `frags`, and each later fragment (no L4 header)
+ * takes them from there, so CT, policy and service translation treat it as
+ * they treated the first. A later fragment whose first was not seen (lost,
+ * reordered, or never sent) is dropped: FRAG_NOT_FOUND.
+ *
+ * Caveats: IPv4 only (IPv6 is passed to the stack); a fragmented datagram
+ * steered to a proxy's listener is dropped (FRAG_NOSUPPORT: the stack's
+ * reassembly orphans the socket assignment, so only a flow's own socket,
+ * which the stack finds again by the tuple, can take fragments); ICMP errors
+ * are judged as new ICMP traffic (no "related" state) and are not
+ * reverse-NATed; a pod reaching itself through a ClusterIP (hairpin) is not
+ * SNATed.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -126,6 +136,14 @@ struct {
 	__type(value, struct ct_entry);
 } ct SEC(".maps");
 
+/* Cilium's default size (CILIUM_IPV4_FRAG_MAP_MAX_ENTRIES): datagrams in flight, not connections. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct frag_key);
+	__type(value, struct frag_l4);
+} frags SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -195,12 +213,23 @@ struct pkt {
 	__u8 ttl;
 	__u8 has_ports;  /* TCP/UDP/SCTP: sport/dport are real ports (NAT can rewrite them) */
 	__u16 policy_port; /* host order: the L4 port policy matches, the ICMP type for ICMP */
-	__u16 l4_off;
+	__u16 l4_off;      /* 0 until an IPv4 header was read: addresses are known once it is set */
 	__u32 len;
+	__u16 ip_id;       /* fragments only: the datagram's IP id (network order) */
+	__u8 frag;         /* FRAG_* */
+	__u8 pad;
 };
+
+/* pkt.frag */
+#define FRAG_NONE 0
+#define FRAG_FIRST 1 /* offset 0, more to come: the L4 header is here */
+#define FRAG_LATER 2 /* no L4 header: its L4 fields are its first fragment's (frags) */
 
 #define PARSE_OK 0
 #define PARSE_PASS 1 /* not IPv4: leave it to the stack */
+
+#define IP_MF_OFFSET 0x3fff /* frag_off: "more fragments" and the offset */
+#define IP_OFFSET 0x1fff
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
@@ -224,6 +253,56 @@ static __always_inline int load_hdr(struct __sk_buff *skb, __u32 off, void *to, 
 	return bpf_skb_load_bytes(skb, off, to, len);
 }
 
+/* A later fragment takes the L4 fields its datagram's first fragment recorded. */
+static __always_inline int frag_lookup(struct pkt *p)
+{
+	struct frag_key k = { .saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto };
+	struct frag_l4 *f = bpf_map_lookup_elem(&frags, &k);
+
+	if (!f)
+		return -DROP_FRAG_NOT_FOUND;
+	p->sport = f->sport;
+	p->dport = f->dport;
+	p->policy_port = f->policy_port;
+	p->has_ports = f->has_ports;
+	return PARSE_OK;
+}
+
+/*
+ * The first fragment's L4 fields, for the later ones. Called once the packet
+ * is known to be the sender's own (after anti-spoofing), before any
+ * translation. A full map costs only the later fragments (FRAG_NOT_FOUND);
+ * this one goes on, as in Cilium's ipv4_handle_fragmentation().
+ */
+static __always_inline void frag_register(const struct pkt *p)
+{
+	struct frag_key k = { .saddr = p->saddr, .daddr = p->daddr, .id = p->ip_id, .proto = p->proto };
+	struct frag_l4 v = { .sport = p->sport, .dport = p->dport, .policy_port = p->policy_port, .has_ports = p->has_ports };
+
+	bpf_map_update_elem(&frags, &k, &v, BPF_ANY);
+}
+
+/* The shortest L4 header a first fragment must hold whole (RFC 1858: no tiny fragments). */
+static __always_inline __u16 l4_min_len(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return sizeof(struct tcphdr);
+	case IPPROTO_UDP:
+	case IPPROTO_ICMP:
+		return 8;
+	case IPPROTO_SCTP:
+		return 12;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Returns PARSE_OK, PARSE_PASS or -DROP_*; on a drop the addresses are set
+ * whenever the IPv4 header could be read (p->l4_off != 0), the ports when
+ * known.
+ */
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 {
 	struct iphdr ip;
@@ -234,9 +313,6 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 		return -DROP_INVALID;
 	if (ip.version != 4 || ip.ihl < 5)
 		return -DROP_INVALID;
-	/* A non-first fragment has no L4 header to judge: fail closed. */
-	if (ip.frag_off & bpf_htons(0x1fff))
-		return -DROP_FRAG_NOSUPPORT;
 	p->saddr = ip.saddr;
 	p->daddr = ip.daddr;
 	p->proto = ip.protocol;
@@ -248,6 +324,17 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 	p->tcp_flags = 0;
 	p->has_ports = 0;
 	p->policy_port = 0;
+	p->frag = FRAG_NONE;
+	if (ip.frag_off & bpf_htons(IP_MF_OFFSET)) {
+		p->ip_id = ip.id;
+		if (ip.frag_off & bpf_htons(IP_OFFSET)) {
+			p->frag = FRAG_LATER;
+			return frag_lookup(p);
+		}
+		p->frag = FRAG_FIRST;
+		if (bpf_ntohs(ip.tot_len) < ip.ihl * 4 + l4_min_len(ip.protocol))
+			return -DROP_INVALID;
+	}
 
 	switch (ip.protocol) {
 	case IPPROTO_TCP: {
@@ -346,6 +433,7 @@ static __always_inline void emit(struct __sk_buff *skb, const struct pkt *p, __u
 	e->len = p->len;
 	e->tcp_flags = p->tcp_flags;
 	e->is_reply = is_reply;
+	e->icmp_type = p->proto == IPPROTO_ICMP ? p->policy_port : 0;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 }
@@ -552,12 +640,18 @@ static __always_inline int ct_create(const struct pkt *p, __u32 rev_addr, __u16 
 
 /* ------------------------------------------------------------------ rewriting */
 
-/* Rewrites the destination (which = 0) or source (1) address and port, checksums included. */
+/*
+ * Rewrites the destination (which = 0) or source (1) address and port,
+ * checksums included. A later fragment has no L4 header: only its address
+ * changes; the first fragment's L4 checksum and ports stood for the whole
+ * datagram.
+ */
 static __always_inline int nat_rewrite(struct __sk_buff *skb, struct pkt *p, int which, __u32 addr, __u16 port)
 {
 	__u32 old_addr = which ? p->saddr : p->daddr;
 	__u16 old_port = which ? p->sport : p->dport;
-	__u32 csum_off;
+	int l4 = p->frag != FRAG_LATER;
+	__u32 csum_off = 0;
 	__u64 mangled0 = 0;
 
 	if (p->proto == IPPROTO_TCP) {
@@ -569,14 +663,14 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, struct pkt *p, int
 		return -DROP_WRITE_ERROR;
 	}
 	if (old_addr != addr) {
-		if (bpf_l4_csum_replace(skb, csum_off, old_addr, addr, BPF_F_PSEUDO_HDR | mangled0 | sizeof(addr)) < 0)
+		if (l4 && bpf_l4_csum_replace(skb, csum_off, old_addr, addr, BPF_F_PSEUDO_HDR | mangled0 | sizeof(addr)) < 0)
 			return -DROP_CSUM_L4;
 		if (bpf_l3_csum_replace(skb, IP_OFF_CHECK, old_addr, addr, sizeof(addr)) < 0)
 			return -DROP_CSUM_L3;
 		if (bpf_skb_store_bytes(skb, which ? IP_OFF_SADDR : IP_OFF_DADDR, &addr, sizeof(addr), 0) < 0)
 			return -DROP_WRITE_ERROR;
 	}
-	if (old_port != port) {
+	if (l4 && old_port != port) {
 		if (bpf_l4_csum_replace(skb, csum_off, old_port, port, mangled0 | sizeof(port)) < 0)
 			return -DROP_CSUM_L4;
 		if (bpf_skb_store_bytes(skb, p->l4_off + (which ? 0 : 2), &port, sizeof(port), 0) < 0)
@@ -776,9 +870,10 @@ static __always_inline int own_tcp_socket_ok(const struct bpf_sock *sk, __u32 da
 /*
  * proxy_port 0: only the flow's own socket (the answers to a proxy's onward
  * connection). Returns 0 when assigned, 1 when no socket (proxy_port 0), or
- * -DROP_*.
+ * -DROP_*. A fragment may go to a flow's own socket only: the stack finds
+ * that one again by the tuple once it has reassembled the datagram.
  */
-static __always_inline int assign_tcp(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u16 proxy_port)
+static __always_inline int assign_tcp(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u16 proxy_port, __u8 frag)
 {
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
 	long err;
@@ -791,6 +886,10 @@ static __always_inline int assign_tcp(struct __sk_buff *skb, struct bpf_sock_tup
 	}
 	if (!proxy_port)
 		return 1;
+	/* Reassembly (ip_defrag) orphans the skb: an assigned listener would be
+	 * lost, and the datagram's own tuple (original destination) finds none. */
+	if (frag)
+		return -DROP_FRAG_NOSUPPORT;
 	t->ipv4.saddr = 0;
 	t->ipv4.daddr = 0;
 	t->ipv4.sport = 0;
@@ -808,7 +907,7 @@ assign:
 	return err ? -DROP_PROXY_SET_FAILED : 0;
 }
 
-static __always_inline int assign_udp(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u16 proxy_port)
+static __always_inline int assign_udp(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u16 proxy_port, __u8 frag)
 {
 	struct bpf_sock *sk = bpf_sk_lookup_udp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
 	long err;
@@ -820,6 +919,10 @@ static __always_inline int assign_udp(struct __sk_buff *skb, struct bpf_sock_tup
 	}
 	if (!proxy_port)
 		return 1;
+	/* Reassembly (ip_defrag) orphans the skb: an assigned listener would be
+	 * lost, and the datagram's own tuple (original destination) finds none. */
+	if (frag)
+		return -DROP_FRAG_NOSUPPORT;
 	t->ipv4.saddr = 0;
 	t->ipv4.daddr = 0;
 	t->ipv4.sport = 0;
@@ -849,9 +952,9 @@ static __always_inline int to_socket(struct __sk_buff *skb, const struct pkt *p,
 	t.ipv4.sport = p->sport;
 	t.ipv4.dport = p->dport;
 	if (p->proto == IPPROTO_TCP)
-		rc = assign_tcp(skb, &t, proxy_port);
+		rc = assign_tcp(skb, &t, proxy_port, p->frag);
 	else if (p->proto == IPPROTO_UDP)
-		rc = assign_udp(skb, &t, proxy_port);
+		rc = assign_udp(skb, &t, proxy_port, p->frag);
 	else
 		rc = proxy_port ? -DROP_PROXY_UNKNOWN_PROTO : 1;
 	if (rc != 0)
@@ -907,15 +1010,18 @@ int from_container(struct __sk_buff *skb)
 	rc = parse(skb, &p);
 	if (rc == PARSE_PASS)
 		return TC_ACT_OK;
-	if (rc < 0) {
-		p.saddr = p.daddr = 0;
-		p.proto = 0;
+	if (rc < 0 && !p.l4_off) {
 		p.len = skb->len;
 		return drop(skb, &p, -rc, DIR_EGRESS, ep->ep_id, ep->identity, 0);
 	}
-	/* A pod may only speak with its own address. */
+	/* A pod may only speak with its own address: checked before anything the
+	 * packet claims is believed (a spoofed fragment registers nothing). */
 	if (p.saddr != ep->ip)
-		return drop(skb, &p, DROP_INVALID_SIP, DIR_EGRESS, ep->ep_id, 0, 0);
+		return drop(skb, &p, DROP_INVALID_SIP, DIR_EGRESS, ep->ep_id, ep->identity, 0);
+	if (rc < 0)
+		return drop(skb, &p, -rc, DIR_EGRESS, ep->ep_id, ep->identity, 0);
+	if (p.frag == FRAG_FIRST)
+		frag_register(&p);
 
 	/* A local pod's address is never a ClusterIP: only other destinations
 	 * are looked up as services (pod → pod on the node skips that lookup). */
@@ -987,11 +1093,15 @@ int from_netdev(struct __sk_buff *skb)
 	int rc;
 
 	rc = parse(skb, &p);
-	if (rc != PARSE_OK)
-		return TC_ACT_OK; /* not IPv4, or nothing we would deliver: the stack judges */
+	if (rc == PARSE_PASS || !p.l4_off)
+		return TC_ACT_OK; /* not IPv4, or no header to say for whom: the stack judges */
 	dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
 	if (!dst)
 		return TC_ACT_OK; /* for the node itself (or masqueraded replies) */
+	if (rc < 0)
+		return drop(skb, &p, -rc, DIR_INGRESS, dst->ep_id, identity_of(p.saddr), dst->identity);
+	if (p.frag == FRAG_FIRST)
+		frag_register(&p);
 	rc = ct_lookup(&p, &e);
 	if (rc == CT_ESTABLISHED && e && (e->flags & CT_F_PROXY_UPSTREAM))
 		rc = CT_NEW;
@@ -1042,8 +1152,12 @@ int to_container(struct __sk_buff *skb)
 	if (!ep)
 		return TC_ACT_OK;
 	rc = parse(skb, &p);
-	if (rc != PARSE_OK)
+	if (rc == PARSE_PASS || !p.l4_off)
 		return TC_ACT_OK;
+	if (rc < 0)
+		return drop(skb, &p, -rc, DIR_INGRESS, ep->ep_id, identity_of(p.saddr), ep->identity);
+	if (p.frag == FRAG_FIRST)
+		frag_register(&p);
 	rc = ct_lookup(&p, &e);
 	if (rc == CT_REPLY && e) {
 		int err = rev_nat(skb, &p, e);

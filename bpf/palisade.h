@@ -9,6 +9,7 @@
  *   ep_ifindex   hash host veth ifindex -> endpoint_info   local pods, by their veth
  *   policy       hash policy_key        -> policy_value    per endpoint, per direction
  *   ct           LRU  ct_key            -> ct_entry        connections (and service picks)
+ *   frags        LRU  frag_key          -> frag_l4         L4 fields of fragmented datagrams
  *   services     hash svc_key           -> svc_value       ClusterIP frontends
  *   svc_slots    hash slot_key          -> backend id      slot 1..count of a service
  *   backends     hash backend id        -> backend         where a backend lives
@@ -38,9 +39,10 @@
 #define DROP_CSUM_L3 153            /* ERROR_WHILE_CORRECTING_L3_CHECKSUM */
 #define DROP_CSUM_L4 154            /* ERROR_WHILE_CORRECTING_L4_CHECKSUM */
 #define DROP_CT_CREATE_FAILED 155   /* CT_MAP_INSERTION_FAILED */
-#define DROP_FRAG_NOSUPPORT 157     /* IP_FRAGMENTATION_NOT_SUPPORTED */
+#define DROP_FRAG_NOSUPPORT 157     /* IP_FRAGMENTATION_NOT_SUPPORTED: a fragment for a proxy's listener */
 #define DROP_NO_SERVICE 158         /* SERVICE_BACKEND_NOT_FOUND */
 #define DROP_FIB_LOOKUP 169         /* FIB_LOOKUP_FAILED */
+#define DROP_FRAG_NOT_FOUND 175     /* FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND: a later fragment, its first unseen */
 #define DROP_PROXY_LOOKUP_FAILED 178 /* SOCKET_LOOKUP_FAILED: no proxy socket (proxy down) */
 #define DROP_PROXY_SET_FAILED 179   /* SOCKET_ASSIGN_FAILED */
 #define DROP_PROXY_UNKNOWN_PROTO 180 /* PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL */
@@ -158,6 +160,29 @@ struct ct_entry {
 	__u32 src_identity;  /* identity of the side that opened the connection */
 };
 
+/*
+ * A fragmented datagram, as Cilium's IPV4_FRAG_DATAGRAMS_MAP keys it: only its
+ * first fragment has an L4 header, so that fragment records its L4 fields
+ * here and the later ones (same source, destination, protocol and IP id) take
+ * them, to be judged by CT and policy as the first was. Keyed by the
+ * addresses on the wire, before any service translation.
+ */
+struct frag_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag_l4 {
+	__u16 sport;       /* network order; ICMP echo: the identifier */
+	__u16 dport;
+	__u16 policy_port; /* host order: the port policy matches, the ICMP type for ICMP */
+	__u8 has_ports;
+	__u8 pad;
+};
+
 struct svc_key {
 	__u32 addr;
 	__u16 port;
@@ -242,7 +267,8 @@ struct pl_event {
 	__u32 len;
 	__u8 tcp_flags;
 	__u8 is_reply;
-	__u16 pad;
+	__u8 icmp_type; /* ICMP: the type (sport and dport hold an echo's identifier) */
+	__u8 pad;
 };
 
 #endif

@@ -10,7 +10,11 @@
  */
 import { ipFromBytes } from './maps.ts';
 
-/** Cilium's drop reason numbers with Hubble's `drop_reason_desc` names. */
+/**
+ * Cilium's drop reason numbers with Hubble's `drop_reason_desc` names: every
+ * DROP_* of bpf/palisade.h (drop-reasons.test.ts checks this table and the
+ * flow layer's against the header).
+ */
 export const DROP_REASONS: Readonly<Record<number, string>> = {
   132: 'INVALID_SOURCE_IP',
   133: 'POLICY_DENIED',
@@ -22,6 +26,7 @@ export const DROP_REASONS: Readonly<Record<number, string>> = {
   157: 'IP_FRAGMENTATION_NOT_SUPPORTED',
   158: 'SERVICE_BACKEND_NOT_FOUND',
   169: 'FIB_LOOKUP_FAILED',
+  175: 'FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND',
   178: 'SOCKET_LOOKUP_FAILED',
   179: 'SOCKET_ASSIGN_FAILED',
   180: 'PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL',
@@ -60,6 +65,8 @@ export interface DatapathEvent {
   ifindex: number;
   length: number;
   tcpFlags: number;
+  /** ICMP only: the message type (the ports hold an echo's identifier). */
+  icmpType?: number;
 }
 
 export const EVENT_SIZE = 48;
@@ -96,5 +103,6 @@ export function decodeEvent(v: DataView, endpointName: (epId: number) => string 
     destinationPort: v.getUint16(38, false),
     length: v.getUint32(40, true),
     tcpFlags: v.getUint8(44),
+    ...(proto === 1 ? { icmpType: v.getUint8(46) } : {}),
   };
 }

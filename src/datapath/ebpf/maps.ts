@@ -14,6 +14,7 @@ export const MAP_NAMES = [
   'ep_ifindex',
   'policy',
   'ct',
+  'frags',
   'services',
   'svc_slots',
   'backends',
