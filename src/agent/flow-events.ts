@@ -5,9 +5,10 @@
  *   policy snapshot (who is this IP? which rule?) ────────────────┼──► Flow ──► FlowStore ──► observe, gRPC, metrics
  *
  * Prefixes (src/datapath/legacy/render-policy.ts): `d:<ep>:<in|eg>:<deny|denied>`
- * a dropped packet, `a:<ep>:<in|eg>` an allowed new connection (a policy
- * verdict), `r:<ep>:<in|eg>` one redirected to an L7 proxy (eBPF events only),
- * `f` a forwarded new connection (a trace). The endpoints and the
+ * a dropped packet (or `d:<ep>:<in|eg>:<Hubble drop reason>` for a drop that
+ * is not a policy decision), `a:<ep>:<in|eg>` an allowed new connection (a
+ * policy verdict), `r:<ep>:<in|eg>` one redirected to an L7 proxy (eBPF events
+ * only), `f` a forwarded new connection (a trace). The endpoints and the
  * policies behind a decision come from the engine's snapshot, so a record
  * names the same rules `palisade policy trace` would.
  */
@@ -15,7 +16,7 @@ import type { DatapathEvent, NflogPacket } from '../datapath/index.ts';
 import { snapshotMemo } from './snapshot-memo.ts';
 import { DROP_REASONS, EVENT_TYPE, makeFlow, type DropReasonDesc, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
-import type { DirectionVerdict, FqdnLookup, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
+import type { DirectionVerdict, EndpointInfo, FqdnLookup, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
 
 export interface FlowContext {
   node: string;
@@ -30,24 +31,39 @@ const EXPLAIN_CACHE_MAX = 4096;
 
 const MATCH_TYPE: Record<MatchKind, number> = { none: 0, 'l3-only': 1, 'l3-l4': 2, 'l4-only': 3, all: 4, 'l7/http': 2, 'l7/dns': 2 };
 
-/** Endpoint descriptions per snapshot and address: shared, never mutated. */
+/** Endpoint descriptions per snapshot and address (or pod key): shared, never mutated. */
 const described = snapshotMemo<Endpoint>(EXPLAIN_CACHE_MAX);
+const podsByKey = snapshotMemo<Endpoint | undefined>(EXPLAIN_CACHE_MAX);
 
 export function endpointOf(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
   return described(snap, ip, () => describe(ctx, snap, ip));
 }
 
+function describePod(ep: EndpointInfo): Endpoint {
+  return {
+    ID: ep.identity,
+    identity: ep.identity,
+    namespace: ep.namespace,
+    labels: ep.labels.toStrings().filter((l) => l.startsWith('k8s:') && !l.startsWith('k8s:io.cilium.k8s.namespace.labels.')),
+    pod_name: ep.name,
+  };
+}
+
+/**
+ * The pod a datapath decision was taken for, by the `<ep>` of its prefix
+ * (eBPF events carry the endpoint's key, `namespace/name`), or undefined.
+ */
+function decidingPod(snap: PolicySnapshot, ep: string | undefined): Endpoint | undefined {
+  if (!ep?.includes('/')) return undefined;
+  return podsByKey(snap, ep, () => {
+    const info = snap.endpoint(ep);
+    return info ? describePod(info) : undefined;
+  });
+}
+
 function describe(ctx: FlowContext, snap: PolicySnapshot, ip: string): Endpoint {
   const ep = snap.endpointByIp(ip);
-  if (ep) {
-    return {
-      ID: ep.identity,
-      identity: ep.identity,
-      namespace: ep.namespace,
-      labels: ep.labels.toStrings().filter((l) => l.startsWith('k8s:') && !l.startsWith('k8s:io.cilium.k8s.namespace.labels.')),
-      pod_name: ep.name,
-    };
-  }
+  if (ep) return describePod(ep);
   if (ctx.ownAddresses().includes(ip)) return { identity: IDENTITY_HOST, labels: ['reserved:host'] };
   if (ctx.peerAddresses().includes(ip)) return { identity: IDENTITY_REMOTE_NODE, labels: ['reserved:remote-node'] };
   return { identity: IDENTITY_WORLD, labels: ['reserved:world'] };
@@ -119,7 +135,7 @@ function explain(
 export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefined {
   const ip = p.ip;
   if (!ip) return undefined;
-  const [kind, , dirText, reason] = p.prefix.split(':');
+  const [kind, epField, dirText, reason] = p.prefix.split(':');
   if (kind !== 'f' && kind !== 'a' && kind !== 'r' && kind !== 'd') return undefined; // the loss probe, or not ours
   const snap = ctx.snapshot();
   const l4 = l4Of(ip);
@@ -141,7 +157,12 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   if (kind === 'd' && reason !== 'deny' && reason !== 'denied') {
     // A datapath drop that is not a policy decision (eBPF: anti-spoofing, no backend, …).
     const desc = (reason ?? '') in DROP_REASONS ? (reason as DropReasonDesc) : 'DROP_REASON_UNKNOWN';
-    return makeFlow({ ...base, verdict: 'DROPPED', drop_reason_desc: desc, traffic_direction });
+    // The pod whose interface the packet crossed is the sender (egress) or
+    // the receiver (ingress), whatever the addresses claim: a spoofed source
+    // address belongs to another pod, and the record names the real sender.
+    const pod = decidingPod(snap, epField);
+    const side = pod ? (direction === 'egress' ? { source: pod } : { destination: pod }) : {};
+    return makeFlow({ ...base, ...side, verdict: 'DROPPED', drop_reason_desc: desc, traffic_direction });
   }
   if (kind === 'd') {
     const deny = reason === 'deny';
@@ -172,15 +193,29 @@ export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefin
   return undefined;
 }
 
+/** The prefix kind of a policy-verdict event: `v` (a denial, which its drop event reports) makes no record. */
+const VERDICT_KIND: Readonly<Record<DatapathEvent['verdict'], string>> = {
+  unknown: 'v',
+  allowed: 'a',
+  'not-enforced': 'a',
+  redirected: 'r',
+  denied: 'v',
+  'deny-rule': 'v',
+};
+
 /**
  * An eBPF datapath event in the shape of a logged packet, so one function
  * builds records for both datapaths. Drop reasons other than the two policy
- * ones travel in the prefix.
+ * ones travel in the prefix, and so does the endpoint's key when known: the
+ * pod the program ran for (a spoofed packet's sender).
  */
 export function eventAsPacket(e: DatapathEvent): NflogPacket {
   const dir = e.direction === 'ingress' ? 'in' : 'eg';
+  const ep = e.endpoint ?? e.endpointId;
   const prefix =
-    e.type === 'policy-verdict' ? `${e.verdict === 'redirected' ? 'r' : 'a'}:${e.endpointId}:${dir}` : `d:${e.endpointId}:${dir}:${e.reason === 181 ? 'deny' : e.reason === 133 ? 'denied' : (e.reasonName ?? 'DROP_REASON_UNKNOWN')}`;
+    e.type === 'policy-verdict'
+      ? `${VERDICT_KIND[e.verdict]}:${ep}:${dir}`
+      : `d:${ep}:${dir}:${e.reason === 181 ? 'deny' : e.reason === 133 ? 'denied' : (e.reasonName ?? 'DROP_REASON_UNKNOWN')}`;
   const flags = e.tcpFlags;
   return {
     group: 0,
@@ -196,6 +231,7 @@ export function eventAsPacket(e: DatapathEvent): NflogPacket {
       ttl: 64,
       srcPort: e.sourcePort,
       dstPort: e.destinationPort,
+      ...(e.icmpType !== undefined ? { icmpType: e.icmpType, icmpCode: 0 } : {}),
       ...(e.protocol === 'TCP'
         ? { tcpFlags: { FIN: !!(flags & 1), SYN: !!(flags & 2), RST: !!(flags & 4), PSH: !!(flags & 8), ACK: !!(flags & 16), URG: !!(flags & 32), ECE: !!(flags & 64), CWR: !!(flags & 128) } }
         : {}),

@@ -9,8 +9,11 @@
  *   1. routing: pod → pod on a node and across nodes, none through FORWARD
  *   2. policy: a CNP allowing one peer blocks the other; replies and
  *      established connections pass; a deny rule wins; drop events arrive
- *   3. anti-spoofing
+ *   3. anti-spoofing, with the sender and the packet's addresses in the event
  *   4. ClusterIP translation and reverse translation
+ *   4b. IP fragments: allowed ones pass (same node, across nodes, through a
+ *      ClusterIP both ways), denied ones drop, a fragment without its first
+ *      drops with its own reason
  *   5. the datapath process is killed: forwarding and policy go on from the
  *      pins; a new process re-adopts them and changes policy
  *   6. L7: HTTP steered to a transparent proxy (same node, across nodes,
@@ -199,7 +202,27 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     assert.equal(spoof.reason, 132);
     assert.equal(spoof.source, '10.244.1.99');
     assert.equal(spoof.endpoint, 'default/a');
+
+    // Written by hand (IP_HDRINCL) with another pod's address, whole or as a
+    // lone fragment: the reason is the spoofing, with the packet's own
+    // addresses and the sender's identity.
+    await lab.rawIp(lab.pod('a').netns, ['spoof-udp', C, B, '5000', '2', 'spoofed']);
+    await lab.rawIp(lab.pod('a').netns, ['frag-tail', C, B, 'udp', '1']);
     assert.equal(await lab.connect('a', B, 8080), `b ${A}`, 'its own address still works');
+    const later = await eventsOf('node-1');
+    const aIdentity = later.find((e) => e.type === 'policy-verdict' && e.source === A)?.sourceIdentity;
+    assert.ok(aIdentity! > 255, JSON.stringify(later));
+    assert.equal(spoof.sourceIdentity, aIdentity);
+    const raw = later.filter((e) => e.type === 'drop' && e.source === C);
+    assert.equal(raw.length, 3, JSON.stringify(raw));
+    for (const e of raw) {
+      assert.deepEqual(
+        [e.reasonName, e.reason, e.destination, e.endpoint, e.sourceIdentity, e.direction, e.protocol],
+        ['INVALID_SOURCE_IP', 132, B, 'default/a', aIdentity, 'egress', 'UDP'],
+        JSON.stringify(e),
+      );
+    }
+    assert.deepEqual(raw.map((e) => e.destinationPort).sort(), [0, 5000, 5000]);
   });
 
   test('a ClusterIP is translated per connection to its backends, and replies come back from it', async () => {
@@ -224,6 +247,75 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     const st = await agent('node-1').call<EbpfStatus>('status');
     assert.equal(st.services, 1);
     assert.equal(st.maps.find((m) => m.name === 'backends')!.entries, 2);
+  });
+
+  test('IP fragments: allowed ones pass, through ClusterIPs too; denied ones and orphans drop with their reason', async () => {
+    // b's ingress admits a on TCP 8080/9999 (and now UDP 5353); c has no policy.
+    policies = policies.map((p) =>
+      (p as { metadata: { name: string } }).metadata.name === 'web-from-a'
+        ? cnp('web-from-a', {
+            endpointSelector: { matchLabels: { app: 'web' } },
+            ingress: [{ fromEndpoints: [{ matchLabels: { app: 'a' } }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }, { port: '9999', protocol: 'TCP' }, { port: '5353', protocol: 'UDP' }] }] }],
+          })
+        : p,
+    );
+    const NEAR_VIP = '10.96.0.20';
+    const FAR_VIP = '10.96.0.21';
+    const tcpServices = services;
+    services = [
+      ...tcpServices,
+      { key: 'default/near:53/UDP', clusterIP: NEAR_VIP, port: 53, protocol: 'UDP', backends: [{ ip: B, port: 5353 }] },
+      { key: 'default/far:53/UDP', clusterIP: FAR_VIP, port: 53, protocol: 'UDP', backends: [{ ip: C, port: 5353 }] },
+    ];
+    await applyAll();
+    await lab.startUdpEcho('b', 5353);
+    await lab.startUdpEcho('c', 5353);
+    await eventsOf('node-1', 0);
+
+    // 3,000 bytes of ICMP: three fragments each way.
+    assert.equal(await lab.ping('b', A, 3000), 2, 'same node');
+    assert.equal(await lab.ping('a', C, 3000), 2, 'across nodes');
+    assert.equal(await lab.ping('c', A, 3000), 2, 'across nodes, the other way');
+    // A 3,000-byte datagram to a ClusterIP and its echo: every fragment of the
+    // question is translated to the backend and every fragment of the answer
+    // back (later fragments by the ports their first recorded), so the pod's
+    // stack reassembles the whole answer, from the ClusterIP.
+    for (const [vip, what] of [[NEAR_VIP, 'same node'], [FAR_VIP, 'across nodes']] as const) {
+      const r = await lab.udpAsk('a', vip, 53, 1.5, 3000);
+      assert.ok(r, `an answer through ${vip} (${what})`);
+      assert.equal(r.from, `${vip}:53`, what);
+      assert.equal(r.reply, 'q'.repeat(3000), what);
+    }
+    const r = await lab.udpAsk('a', B, 5353, 1.5, 3000);
+    assert.equal(r?.reply.length, 3000, 'straight to the pod, allowed on UDP 5353');
+
+    // b's ingress does not admit ICMP: each fragment is judged, each dropped, with its ICMP type.
+    await eventsOf('node-1', 0);
+    assert.equal(await lab.ping('a', B, 3000, 1), 0, 'denied');
+    let events = (await eventsOf('node-1')).filter((e) => e.type === 'drop');
+    assert.equal(events.length, 3, JSON.stringify(events));
+    for (const e of events) {
+      assert.deepEqual([e.reasonName, e.source, e.destination, e.endpoint, e.protocol, e.icmpType], ['POLICY_DENIED', A, B, 'default/b', 'ICMP', 8], JSON.stringify(e));
+    }
+
+    // A later fragment whose first was never sent: nothing can judge it,
+    // leaving a pod (from_container) or arriving from the underlay (from_netdev).
+    const node2 = lab.node('node-2');
+    await lab.rawIp(lab.pod('a').netns, ['frag-tail', A, C, 'udp', '2']);
+    await lab.rawIp(node2.netns, ['frag-tail', node2.ip, A, 'tcp', '1']);
+    events = (await eventsOf('node-1')).filter((e) => e.type === 'drop');
+    const orphans = events.filter((e) => e.reason === 175);
+    assert.equal(orphans.length, 3, JSON.stringify(events));
+    for (const e of orphans) assert.equal(e.reasonName, 'FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND');
+    assert.deepEqual(
+      orphans.map((e) => [e.source, e.destination, e.protocol, e.direction, e.endpoint]).sort(),
+      [[A, C, 'UDP', 'egress', 'default/a'], [A, C, 'UDP', 'egress', 'default/a'], [node2.ip, A, 'TCP', 'ingress', 'default/a']].sort(),
+    );
+    const counters = await agent('node-1').call<PacketCounter[]>('counters');
+    const orphaned = (dir: string) => counters.find((c) => c.endpoint === 'default/a' && c.direction === dir && c.reason === 'FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND')?.packets;
+    assert.deepEqual([orphaned('egress'), orphaned('ingress')], [2, 1], JSON.stringify(counters));
+    services = tcpServices;
+    await applyAll();
   });
 
   test('killed datapath process: forwarding and policy go on from the pins; a new process re-adopts them', async () => {
@@ -359,6 +451,17 @@ describe('eBPF datapath (privileged)', { concurrency: false }, () => {
     assert.deepEqual(seen.map((x) => x.proxy).sort(), ['dns-tcp', 'dns-udp', 'dns-udp']);
     assert.ok(seen.every((x) => x.original === `${C}:53`), JSON.stringify(seen));
     assert.equal(await lab.connect('a', C, 8080, 1), null, 'other ports of the same peer stay closed');
+
+    // A fragmented query cannot reach the listener (the stack's reassembly
+    // drops a socket assignment): every fragment is dropped, by name.
+    await eventsOf('node-1', 0);
+    assert.equal(await lab.udpAsk('a', DNS_VIP, 53, 1, 3000), null);
+    const frags = (await eventsOf('node-1')).filter((e) => e.type === 'drop');
+    assert.equal(frags.length, 3, JSON.stringify(frags));
+    for (const e of frags) {
+      assert.deepEqual([e.reasonName, e.source, e.destination, e.destinationPort], ['IP_FRAGMENTATION_NOT_SUPPORTED', A, C, 53], JSON.stringify(e));
+    }
+    assert.deepEqual(await seenBy('node-1'), []);
   });
 
   test('L7: while no proxy listens, steered traffic is dropped (SOCKET_LOOKUP_FAILED), never passed', async () => {

@@ -29,6 +29,7 @@ import { buildBpfObject } from './build.ts';
 import type { World } from './test-node-agent.ts';
 
 const AGENT_SCRIPT = fileURLToPath(new URL('./test-node-agent.ts', import.meta.url));
+const RAW_IP = fileURLToPath(new URL('../../../test/e2e/fixtures/raw-ip.py', import.meta.url));
 export const BPFFS = '/sys/fs/bpf';
 
 export interface TestPod {
@@ -129,6 +130,11 @@ for (const p of ports) net.createServer((s) => {
   s.write(name + ' ' + s.remoteAddress + '\\n');
   s.on('data', (d) => s.write(d));
 }).listen(Number(p), '0.0.0.0', () => { if (--pending === 0) console.log('listening'); });`;
+
+const UDP_ECHO = `
+const s = require('node:dgram').createSocket('udp4');
+s.on('message', (d, r) => s.send(d, r.port, r.address));
+s.bind(Number(process.argv[1]), '0.0.0.0', () => console.log('listening'));`;
 
 const PERSISTENT_CLIENT = `
 const s = require('node:net').connect(Number(process.argv[2]), process.argv[1]);
@@ -255,15 +261,19 @@ export class EbpfTestLab {
     });
   }
 
-  /** One UDP datagram from a pod and the answer: its text and the address it came from, or null. */
-  async udpAsk(from: string, ip: string, port: number, timeoutS = 1.5): Promise<{ reply: string; from: string } | null> {
+  /**
+   * One UDP datagram from a pod and the answer: its text and the address it
+   * came from, or null. `size`: the datagram carries that many bytes ('q's)
+   * instead of "question" (above 1,472 the pod's stack fragments it).
+   */
+  async udpAsk(from: string, ip: string, port: number, timeoutS = 1.5, size?: number): Promise<{ reply: string; from: string } | null> {
     const py = [
       'import socket',
       's=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
       `s.settimeout(${timeoutS})`,
-      `s.sendto(b'question', ('${ip}', ${port}))`,
+      `s.sendto(${size === undefined ? "b'question'" : `b'q'*${size}`}, ('${ip}', ${port}))`,
       'try:',
-      '  d,a=s.recvfrom(2048)',
+      '  d,a=s.recvfrom(65535)',
       "  print(a[0]+':'+str(a[1])+' '+d.decode())",
       'except Exception as e:',
       "  print('timeout')",
@@ -284,6 +294,28 @@ export class EbpfTestLab {
       child.stdout!.once('data', () => resolve());
       child.once('exit', (c) => reject(new Error(`server in ${pod} exited ${c}`)));
     });
+  }
+
+  /** A UDP server in a pod sending every datagram back to its sender. */
+  async startUdpEcho(pod: string, port: number): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', this.pod(pod).netns, process.execPath, '-e', UDP_ECHO, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.#children.add(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (c) => reject(new Error(`UDP echo in ${pod} exited ${c}`)));
+    });
+  }
+
+  /** `ping -c count -s size` from a pod: how many answers came back. */
+  async ping(from: string, ip: string, size: number, count = 2): Promise<number> {
+    const r = await run('ip', ['netns', 'exec', this.pod(from).netns, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', '-s', String(size), ip], { allowFailure: true });
+    return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
+  }
+
+  /** The hostile-packet writer (test/e2e/fixtures/raw-ip.py) run in a pod or node namespace: its JSON answer. */
+  async rawIp(netns: string, args: string[]): Promise<Record<string, unknown>> {
+    const r = await run('ip', ['netns', 'exec', netns, 'python3', RAW_IP, ...args]);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
   /** One TCP connection from a pod: the server's greeting line, or null when it did not connect in time. */
