@@ -57,7 +57,7 @@ async function handle(agent: Agent, req: IncomingMessage, res: ServerResponse): 
   if (await handleFlowsRequest(agent.flows, req, res)) return;
   if (handleMetricsRequest(agent.metrics, req, res)) return;
   if (req.method === 'GET' && url.pathname === '/v1/fqdn/cache') {
-    send(res, 200, agent.fqdnCacheEntries());
+    send(res, 200, await agent.fqdnCacheEntries());
     return;
   }
   if (req.method === 'GET' && url.pathname === '/v1/status') {

@@ -1,30 +1,30 @@
 /**
  * The node agent: Kubernetes objects in, kernel state out.
  *
- *   informers ──► PolicyEngine (identities, compiled policy) ──┐
+ *   ClusterCache (informers ─► PolicyEngine) ──────────────────┐
  *   CNI plugin ──► endpoint registry (this node's pods) ───────┼──► datapath.apply(snapshot)
- *   Node objects ──► routes to the other nodes' pods ──────────┘
+ *   node proxy ──► learned names (toFQDNs), L7 flow records ───┘
  *
  * Start-up order matters for "no allowed connection fails while the agent
  * restarts": nothing in the kernel is touched until every resource has been
- * listed and the registry is loaded; then the whole policy is swapped in one
- * atomic transaction. A rejected (invalid) policy leaves the previous version
- * of that object in force.
+ * listed, the registry and the name cache are loaded; then the whole policy
+ * is swapped in one atomic transaction.
+ *
+ * The HTTP and DNS proxies run in a process of their own (node-proxy.ts), so
+ * they keep serving while the agent restarts; the agent mirrors their name
+ * cache, which is what the toFQDNs sets hold.
  */
-import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { PolicyEngine } from '../policy/index.ts';
-import { validateObject } from '../k8s/manifest/index.ts';
-import type { KubeObject, Pod, Service } from '../k8s/objects.ts';
-import { serviceEntries, type EndpointSlice } from './service-table.ts';
-import type { ApplyResult, Datapath, DatapathStatus, DropCounter, PeerNode } from '../datapath/index.ts';
+import type { PolicyEngine } from '../policy/index.ts';
+import { serviceEntries } from './service-table.ts';
+import type { ApplyResult, Datapath, DatapathStatus, DropCounter } from '../datapath/index.ts';
 import type { AgentConfig } from './config.ts';
 import { EndpointRegistry, type Registration } from './endpoint-registry.ts';
-import { watchCluster, type EventType, type Watchers, type WatchedKind } from './informers.ts';
-import { openApiTunnel, type Tunnel } from './api-tunnel.ts';
+import { ClusterCache } from './cluster-cache.ts';
+import type { ProxyLink, ProxyLinkHandlers } from './proxy-link.ts';
 import { FlowLog, FlowMetrics, FlowStore, type FlowFilter, type FlowStoreStatus } from '../flows/index.ts';
 import type { FlowContext } from './flow-events.ts';
-import { fqdnSelectorKey, type DnsProxy, type DnsProxyStats, type NameMatcher } from '../fqdn/index.ts';
+import { fqdnSelectorKey, NameCache, type DnsProxyStats, type NameMatcher } from '../fqdn/index.ts';
 
 export interface AgentStatus {
   node: string;
@@ -37,6 +37,8 @@ export interface AgentStatus {
   drops: DropCounter[];
   applies: number;
   flows: FlowStoreStatus;
+  /** Whether the node proxy (HTTP and DNS) is connected. */
+  proxyLinked: boolean;
   dnsProxy?: DnsProxyStats;
 }
 
@@ -53,15 +55,8 @@ export class Agent {
   readonly #cfg: AgentConfig;
   readonly #datapath: Datapath;
   readonly #log: Logger;
-  readonly #engine = new PolicyEngine();
+  readonly #cluster: ClusterCache;
   readonly #registry: EndpointRegistry;
-  readonly #pods = new Map<string, Pod>();
-  readonly #nodes = new Map<string, PeerNode>();
-  readonly #services = new Map<string, Service>();
-  readonly #slices = new Map<string, EndpointSlice>();
-  readonly #rejected = new Map<string, string[]>();
-  #watchers: Watchers | undefined;
-  #tunnel: Tunnel | undefined;
   #ready = false;
   #applies = 0;
   #applyChain: Promise<ApplyResult | undefined> = Promise.resolve(undefined);
@@ -70,8 +65,21 @@ export class Agent {
   /** The node's proxies: the datapath steers L7 ports to them. */
   httpProxyPort: number | undefined;
   dnsProxyPort: number | undefined;
-  /** The node's DNS proxy: toFQDNs selectors allow what its name cache holds. */
-  dnsProxy: DnsProxy | undefined;
+  /** The node proxy's name cache, mirrored: toFQDNs selectors allow what it holds. */
+  #names: NameCache;
+  /** The link to the node proxy (set once it is dialled): its DNS counters for status. */
+  proxyLink: ProxyLink | undefined;
+  #proxyLinked = false;
+  /** The proxy's rules for expiry and eviction, so a mirrored record expires when the proxy's does. */
+  #newNameMirror(): NameCache {
+    const f = this.#cfg.fqdn;
+    return new NameCache({ ...(f?.minTtl !== undefined ? { minTtl: f.minTtl } : {}), ...(f?.maxIpsPerName !== undefined ? { maxIpsPerName: f.maxIpsPerName } : {}) });
+  }
+
+  /** Resolves with the node proxy's first names message. */
+  readonly #firstNames = Promise.withResolvers<void>();
+  /** Resolves once the first apply is in the kernel: only then can learned addresses be confirmed. */
+  readonly #firstApply = Promise.withResolvers<void>();
   /** toFQDNs selector → the addresses the kernel holds for it (as of the last apply). */
   #fqdnInstalled = new Map<string, { selectors: readonly NameMatcher[]; ips: ReadonlySet<string> }>();
   #queuedApply: Promise<ApplyResult | undefined> | undefined;
@@ -84,6 +92,16 @@ export class Agent {
     this.#datapath = datapath;
     this.#log = log;
     this.#registry = new EndpointRegistry(`${cfg.runDir}/endpoints.json`);
+    this.#names = this.#newNameMirror();
+    this.#cluster = new ClusterCache({
+      cfg,
+      log,
+      localAddress: (ns, pod) => this.#registry.byPod(ns, pod)?.ip,
+      onChange: (change) => {
+        if (change === 'nodes') this.#nodesDirty = true;
+        this.#scheduleApply();
+      },
+    });
     this.flows = new FlowStore({ nodeName: cfg.node, ...(cfg.flowBufferSize ? { capacity: cfg.flowBufferSize } : {}) });
     this.metrics = new FlowMetrics();
     this.flows.onFlow((e) => this.metrics.observeFlow(e));
@@ -99,10 +117,10 @@ export class Agent {
   flowContext(): FlowContext {
     return {
       node: this.#cfg.node,
-      snapshot: () => this.#engine.snapshot(),
-      fqdns: (ip) => this.dnsProxy?.fqdnCache.namesForIp(ip) ?? [],
+      snapshot: () => this.#cluster.snapshot(),
+      fqdns: (ip) => this.#names.namesForIp(ip),
       ownAddresses: () => [this.#cfg.network.underlayIp],
-      peerAddresses: () => [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node).map((n) => n.ip),
+      peerAddresses: () => [...this.#cluster.nodes.values()].filter((n) => n.name !== this.#cfg.node).map((n) => n.ip),
     };
   }
 
@@ -110,110 +128,54 @@ export class Agent {
     return this.#ready;
   }
 
+  /** The file the node proxy saves its name cache to: loaded before the first apply. */
+  get nameCacheFile(): string {
+    return `${this.#cfg.runDir}/fqdn-cache.json`;
+  }
+
   async start(): Promise<void> {
     await this.#registry.load();
-    const kc = new k8s.KubeConfig();
-    if (this.#cfg.apiSocket) {
-      this.#tunnel = await openApiTunnel(this.#cfg.apiSocket);
-      kc.loadFromOptions({
-        clusters: [{ name: 'lab', server: this.#tunnel.url, skipTLSVerify: true }],
-        users: [{ name: 'agent' }],
-        contexts: [{ name: 'lab', cluster: 'lab', user: 'agent' }],
-        currentContext: 'lab',
-      });
-    } else if (this.#cfg.kubeconfig) {
-      kc.loadFromFile(this.#cfg.kubeconfig);
-    }
-    this.#watchers = watchCluster(kc, (kind, type, obj) => this.#onEvent(kind, type, obj), (m) => this.#log.warn(m));
-    await this.#watchers.synced;
+    // toFQDNs sets come back full after a restart: the proxy's last saved names, before the first apply.
+    const names = await this.#names.load(this.nameCacheFile);
+    if (names > 0) this.#log.info({ entries: names }, 'FQDN names loaded from the node proxy\'s cache');
+    await this.#cluster.start();
+    // The proxy's cache is newer than its file (saved once a second): take it if it comes soon.
+    if (this.proxyLink) await Promise.race([this.#firstNames.promise, new Promise((r) => setTimeout(r, 2000))]);
     await this.#setupNode();
     const first = await this.#apply();
     this.#ready = true;
-    this.#log.info({ apply: first, stats: this.#engine.stats }, 'agent ready');
+    this.#firstApply.resolve();
+    this.#log.info({ apply: first, stats: this.#cluster.engine.stats }, 'agent ready');
   }
 
   async stop(): Promise<void> {
-    await this.#watchers?.stop();
-    await this.#tunnel?.close();
+    await this.#cluster.stop();
   }
 
-  // ------------------------------------------------------------ objects
-
-  #onEvent(kind: WatchedKind, type: EventType, obj: Record<string, unknown>): void {
-    const meta = (obj['metadata'] ?? {}) as { name?: string; namespace?: string };
-    const name = meta.name ?? '';
-    try {
-      if (kind === 'Node') {
-        this.#onNode(type, obj);
-        return;
-      }
-      if (kind === 'EndpointSlice') {
-        const key = `${meta.namespace}/${name}`;
-        if (type === 'delete') this.#slices.delete(key);
-        else this.#slices.set(key, obj as unknown as EndpointSlice);
+  /** What the node proxy's link delivers (proxy-link.ts). */
+  proxyLinkHandlers(): ProxyLinkHandlers {
+    return {
+      names: (entries) => {
+        // The proxy's cache is the truth: what it forgot while we were away goes too.
+        const mirror = this.#newNameMirror();
+        mirror.restore(entries);
+        this.#names = mirror;
+        this.#proxyLinked = true;
+        this.#firstNames.resolve();
         this.#scheduleApply();
-        return;
-      }
-      if (kind === 'Service') {
-        const key = `${meta.namespace}/${name}`;
-        if (type === 'delete') this.#services.delete(key);
-        else this.#services.set(key, obj as unknown as Service);
-      }
-      if (type === 'delete') {
-        if (kind === 'Pod') this.#pods.delete(`${meta.namespace}/${name}`);
-        this.#rejected.delete(`${kind}/${meta.namespace ?? ''}/${name}`);
-        this.#engine.delete(kind, meta.namespace, name);
-      } else {
-        const object = this.#accept(kind, obj);
-        if (!object) return;
-        if (object.kind === 'Pod') {
-          this.#pods.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
-          this.#engine.upsert(this.#withLocalAddress(object));
-        } else {
-          this.#engine.upsert(object);
-        }
-      }
-      this.#scheduleApply();
-    } catch (err) {
-      this.#log.error({ err, kind, name }, 'could not absorb object');
-    }
-  }
-
-  /** Policies are validated again here: the API server of a real cluster does not know Palisade's rules. */
-  #accept(kind: WatchedKind, obj: Record<string, unknown>): KubeObject | undefined {
-    if (kind === 'CiliumNetworkPolicy' || kind === 'CiliumClusterwideNetworkPolicy' || kind === 'NetworkPolicy') {
-      const { status: _s, ...spec } = obj;
-      const r = validateObject({ ...spec, kind, apiVersion: kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'cilium.io/v2' });
-      const meta = obj['metadata'] as { name?: string; namespace?: string };
-      const key = `${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
-      if (!r.object) {
-        const faults = r.faults.map((f) => `${f.path}: ${f.message}`);
-        this.#rejected.set(key, faults);
-        this.#log.warn({ policy: key, faults }, 'policy rejected; the previous version stays in force');
-        return undefined;
-      }
-      this.#rejected.delete(key);
-      return r.object;
-    }
-    return { ...obj, kind } as unknown as KubeObject;
-  }
-
-  /** The CNI plugin knows a local pod's address before the API does: use it. */
-  #withLocalAddress(pod: Pod): Pod {
-    const reg = this.#registry.byPod(pod.metadata.namespace ?? 'default', pod.metadata.name);
-    if (!reg || pod.status?.podIP) return pod;
-    return { ...pod, status: { ...pod.status, podIP: reg.ip, podIPs: [{ ip: reg.ip }] } };
-  }
-
-  #onNode(type: EventType, obj: Record<string, unknown>): void {
-    const name = (obj['metadata'] as { name: string }).name;
-    const spec = (obj['spec'] ?? {}) as { podCIDR?: string };
-    const addrs = ((obj['status'] as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ?? []);
-    const ip = addrs.find((a) => a.type === 'InternalIP')?.address;
-    if (type === 'delete' || !ip || !spec.podCIDR) this.#nodes.delete(name);
-    else this.#nodes.set(name, { name, ip, podCIDR: spec.podCIDR });
-    this.#nodesDirty = true;
-    this.#scheduleApply();
+      },
+      unlinked: () => void (this.#proxyLinked = false),
+      learned: (pod, name, ips, ttl) => {
+        this.#names.record(pod, name, ips, ttl);
+        return this.#firstApply.promise.then(() => this.fqdnLearned(name, ips));
+      },
+      forgotten: (name, ips) => {
+        this.#names.forget(name, ips);
+        this.#scheduleApply();
+      },
+      flow: (flow) => void this.flows.addFlow(flow),
+      lost: (n) => this.flows.recordLost('HUBBLE_RING_BUFFER', n),
+    };
   }
 
   async #setupNode(): Promise<void> {
@@ -221,7 +183,7 @@ export class Agent {
     const n = this.#cfg.network;
     await this.#datapath.setupNode(
       { name: this.#cfg.node, underlayIp: n.underlayIp, underlayIf: n.underlayIf, underlayCIDR: n.underlayCIDR, podCIDR: n.podCIDR, clusterPodCIDR: n.clusterPodCIDR },
-      [...this.#nodes.values()],
+      [...this.#cluster.nodes.values()],
     );
   }
 
@@ -232,11 +194,11 @@ export class Agent {
     await this.#registry.add(r);
     const key = `${r.namespace}/${r.pod}`;
     const deadline = Date.now() + timeoutMs;
-    while (!this.#pods.has(key)) {
+    while (!this.#cluster.pods.has(key)) {
       if (Date.now() > deadline) throw new Error(`pod ${key} is not known to the API server`);
       await new Promise((res) => setTimeout(res, 20));
     }
-    this.#engine.upsert(this.#withLocalAddress(this.#pods.get(key)!));
+    this.#cluster.refreshLocalPod(r.namespace, r.pod);
     await this.#apply();
   }
 
@@ -277,25 +239,21 @@ export class Agent {
 
   async #applyNow(): Promise<ApplyResult> {
     if (this.#nodesDirty) await this.#setupNode();
-    const snapshot = this.#engine.snapshot();
+    const snapshot = this.#cluster.snapshot();
     const known = new Set([...snapshot.endpoints()].map((e) => e.key));
-    const peers = [...this.#nodes.values()].filter((n) => n.name !== this.#cfg.node);
+    const peers = [...this.#cluster.nodes.values()].filter((n) => n.name !== this.#cfg.node);
     const installed = new Map<string, { selectors: readonly NameMatcher[]; ips: ReadonlySet<string> }>();
-    const cache = this.dnsProxy?.fqdnCache;
+    const names = this.#names;
     const result = await this.#datapath.apply({
       snapshot,
-      services: serviceEntries(this.#services.values(), this.#slices.values()),
+      services: serviceEntries(this.#cluster.services.values(), this.#cluster.slices.values()),
       ...(this.httpProxyPort !== undefined ? { httpProxyPort: this.httpProxyPort } : {}),
       ...(this.dnsProxyPort !== undefined ? { dnsProxyPort: this.dnsProxyPort } : {}),
-      ...(cache
-        ? {
-            fqdnIps: (selectors: readonly NameMatcher[]) => {
-              const ips = cache.ipsMatching(selectors);
-              installed.set(fqdnSelectorKey(selectors), { selectors, ips });
-              return ips;
-            },
-          }
-        : {}),
+      fqdnIps: (selectors: readonly NameMatcher[]) => {
+        const ips = names.ipsMatching(selectors);
+        installed.set(fqdnSelectorKey(selectors), { selectors, ips });
+        return ips;
+      },
       localEndpoints: this.#registry.localEndpoints().filter((e) => known.has(e.key)),
       ownAddresses: [this.#cfg.network.underlayIp],
       peerAddresses: peers.map((n) => n.ip),
@@ -320,15 +278,13 @@ export class Agent {
     return undefined;
   }
 
-  /** Addresses left the name cache: take them out of the datapath soon. */
-  fqdnForgotten(): void {
-    this.#scheduleApply();
-  }
-
-  /** The name cache with the pods behind each lookup named: `palisade fqdn cache`. */
-  fqdnCacheEntries(): FqdnCacheRow[] {
-    const snap = this.#engine.snapshot();
-    return (this.dnsProxy?.fqdnCache.cacheEntries() ?? []).map((e) => ({
+  /** The name cache with the pods behind each lookup named: `palisade fqdn cache`. The proxy's own when it answers, else the mirror. */
+  async fqdnCacheEntries(): Promise<FqdnCacheRow[]> {
+    const fresh = await this.proxyLink?.names();
+    const names = fresh ? this.#newNameMirror() : this.#names;
+    if (fresh) names.restore(fresh);
+    const snap = this.#cluster.snapshot();
+    return names.cacheEntries().map((e) => ({
       ...e,
       resolvedBy: e.resolvedBy.map((ip) => {
         const ep = snap.endpointByIp(ip);
@@ -338,18 +294,20 @@ export class Agent {
   }
 
   async status(): Promise<AgentStatus> {
+    const dnsProxy = await this.proxyLink?.stats();
     return {
       node: this.#cfg.node,
       pid: process.pid,
       ready: this.#ready,
       datapath: this.#datapath.status(),
       endpoints: this.#registry.all(),
-      engine: this.#engine.stats,
-      rejectedPolicies: [...this.#rejected].map(([policy, faults]) => ({ policy, faults })),
+      engine: this.#cluster.engine.stats,
+      rejectedPolicies: this.#cluster.rejected(),
       drops: await this.#datapath.dropCounters(),
       applies: this.#applies,
       flows: this.flows.status(),
-      ...(this.dnsProxy ? { dnsProxy: this.dnsProxy.stats() } : {}),
+      proxyLinked: this.#proxyLinked,
+      ...(dnsProxy ? { dnsProxy } : {}),
     };
   }
 }

@@ -29,9 +29,9 @@ export interface NodeDnsProxyOptions {
   minTtl?: number;
   maxIpsPerName?: number;
   /** New addresses for a name: resolve once the datapath allows them (the answer waits ≤ 100 ms). */
-  onLearned(name: string, ips: readonly string[]): Promise<void> | undefined;
+  onLearned(pod: string, name: string, ips: readonly string[], ttl: number): Promise<void> | undefined;
   /** Addresses left the cache (expired or evicted): the datapath should drop them. */
-  onForgotten(): void;
+  onForgotten(name: string, ips: readonly string[]): void;
 }
 
 const MEMO_MAX = 4096;
@@ -48,8 +48,8 @@ export function createDnsProxy(o: NodeDnsProxyOptions): DnsProxy {
         snap.dnsRules(podIp, server, transport === 'udp' ? 'UDP' : 'TCP', o.ctx.fqdns),
       );
     },
-    onLearned: (_pod, name, ips) => o.onLearned(name, ips),
-    onForgotten: () => o.onForgotten(),
+    onLearned: (pod, name, ips, ttl) => o.onLearned(pod, name, ips, ttl),
+    onForgotten: (name, ips) => o.onForgotten(name, ips),
     onEvent: (e) => o.flows.addFlow(dnsFlow(o.ctx, e, deciders)),
     // Upstream queries in batches (sendmmsg/recvmmsg), like the listener's.
     openUpstreamSocket: openUdp,

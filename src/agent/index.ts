@@ -4,7 +4,10 @@
  *   informers (API server) ─► policy engine ─┐
  *   CNI plugin ─► /v1/endpoints ─► registry ─┼─► datapath
  *   /healthz, /v1/status on a unix socket ◄──┘
+ *
+ *   node proxy (own process): HTTP :15001, DNS :15053 ─► learned names, L7 records ─► agent
  */
 export { Agent, type AgentStatus, type FqdnCacheRow } from './agent.ts';
 export { runAgent } from './main.ts';
+export { runNodeProxy } from './node-proxy.ts';
 export { loadAgentConfig, type AgentConfig } from './config.ts';

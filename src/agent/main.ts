@@ -1,6 +1,7 @@
 /**
  * `palisade agent --config FILE`: the node agent. In the lab it runs inside
- * its node's network namespace; on Kubernetes, as a DaemonSet pod.
+ * its node's network namespace; on Kubernetes, as a DaemonSet pod. Its
+ * HTTP and DNS proxies run beside it as `palisade node-proxy` (node-proxy.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
@@ -10,8 +11,10 @@ import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
 import { eventAsPacket, packetSink } from './flow-events.ts';
-import { HTTP_PROXY_PORT, startHttpProxy } from './http-proxy.ts';
-import { createDnsProxy, DNS_PROXY_PORT, listenDnsProxy } from './dns-proxy.ts';
+import { HTTP_PROXY_PORT } from './http-proxy.ts';
+import { DNS_PROXY_PORT } from './dns-proxy.ts';
+import { dialProxy } from './proxy-link.ts';
+import { proxyLinkPath } from './node-proxy.ts';
 import { startObserverServer } from '../flows/index.ts';
 
 export async function runAgent(configFile: string): Promise<void> {
@@ -20,43 +23,24 @@ export async function runAgent(configFile: string): Promise<void> {
   await mkdir(cfg.runDir, { recursive: true });
   const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf`, attach: cfg.bpfAttach }) : undefined;
   const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
-  // L7 and DNS policy: steering to the proxies is programmed from the first apply.
+  // L7 and DNS policy: steering to the node proxy's ports is programmed from the first apply.
   agent.httpProxyPort = HTTP_PROXY_PORT;
   agent.dnsProxyPort = DNS_PROXY_PORT;
-  // The name cache loads before the first apply: toFQDNs sets come back full after a restart.
-  const dns = createDnsProxy({
-    ctx: agent.flowContext(),
-    flows: agent.flows,
-    cacheFile: `${cfg.runDir}/fqdn-cache.json`,
-    ...(cfg.fqdn?.minTtl !== undefined ? { minTtl: cfg.fqdn.minTtl } : {}),
-    ...(cfg.fqdn?.maxIpsPerName !== undefined ? { maxIpsPerName: cfg.fqdn.maxIpsPerName } : {}),
-    onLearned: (name, ips) => agent.fqdnLearned(name, ips),
-    onForgotten: () => agent.fqdnForgotten(),
-  });
-  const loaded = await dns.start();
-  agent.dnsProxy = dns;
-  if (loaded > 0) log.info({ entries: loaded }, 'FQDN name cache restored');
   // The API socket opens first so `lab up` can watch /healthz while the agent syncs.
   const server = await serveAgentApi(agent, `${cfg.runDir}/agent.sock`);
-  let dnsListener: { close(): Promise<void> } | undefined;
   const stop = async (signal: string): Promise<void> => {
-    log.info({ signal }, 'agent stopping; programmed policy stays in the kernel');
+    log.info({ signal }, 'agent stopping; programmed policy stays in the kernel, the node proxy goes on');
     setTimeout(() => process.exit(0), 500).unref(); // do not wait on watch connections to drain
     server.close();
-    // Saves the name cache for the next agent.
-    await (dnsListener ?? dns).close().catch((err: unknown) => log.error({ err }, 'DNS proxy did not close cleanly'));
+    agent.proxyLink?.close();
     await agent.stop();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // Learned names and L7 records from the node proxy (node-proxy.ts), which outlives this agent.
+  agent.proxyLink = dialProxy(proxyLinkPath(cfg.runDir), agent.proxyLinkHandlers());
   await agent.start();
-  // The proxy listens only once the policy is synced: the kernel still steers
-  // to its port from the previous agent, and a listener with an empty policy
-  // would allow everything. Until then steered packets find no socket and are
-  // dropped — failing closed.
-  await startHttpProxy(agent.flowContext(), agent.flows);
-  dnsListener = await listenDnsProxy(dns);
   const sink = packetSink(agent.flowContext(), agent.flows);
   if (ebpf) {
     // eBPF: decisions arrive through the programs' ring buffer.

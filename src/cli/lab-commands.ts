@@ -9,12 +9,12 @@ import { labDown, labUp, LabError, listLabs, readLabState, restartAgent } from '
 import { consoleProgress } from '../lab/progress.ts';
 import { agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState } from '../lab/paths.ts';
 import { isAlive, PROJECT_ROOT } from '../lab/processes.ts';
-import { agentRestarts, withCurrentAgentPids } from '../lab/agent-process.ts';
-import type { AgentExit, AgentRestarts } from '../lab/agent-supervisor.ts';
+import { nodePid, restartsOf, withCurrentAgentPids } from '../lab/node-processes.ts';
+import type { ChildExit, Restarts } from '../lab/supervisor.ts';
 import { spawnSync } from 'node:child_process';
 import { unixRequest } from '../lab/unix-http.ts';
 import { runController } from '../lab/controller.ts';
-import { runAgent } from '../agent/index.ts';
+import { runAgent, runNodeProxy } from '../agent/index.ts';
 import { bold, CliError, dim, green, red } from './style.ts';
 
 function asCli<T>(fn: () => Promise<T>): Promise<T> {
@@ -88,7 +88,8 @@ Examples:
       const recorded = await readLabState(o.name);
       if (!recorded) throw new CliError(`no lab ${o.name} on this machine (palisade lab list)`, 1);
       const s = withCurrentAgentPids(recorded);
-      const restarts = Object.fromEntries(s.nodes.map((n) => [n.name, agentRestarts(s.name, n.name) ?? null]));
+      const restarts = Object.fromEntries(s.nodes.map((n) => [n.name, restartsOf(s.name, n.name, 'agent') ?? null]));
+      const proxyRestarts = Object.fromEntries(s.nodes.map((n) => [n.name, restartsOf(s.name, n.name, 'proxy') ?? null]));
       const agents = await Promise.all(
         s.nodes.map(async (n) => {
           const r = await unixRequest(agentSocketPath(s.name, n.name), 'GET', '/v1/status', undefined, 2000).catch(() => undefined);
@@ -97,10 +98,10 @@ Examples:
       );
       if (o.output === 'json') {
         const agentStatus = Object.fromEntries(agents.map((a) => [a.node, a.status ?? null]));
-        console.log(JSON.stringify({ ...s, published: readPublished(s.name) ?? null, agentStatus, agentRestarts: restarts }, null, 2));
+        console.log(JSON.stringify({ ...s, published: readPublished(s.name) ?? null, agentStatus, agentRestarts: restarts, proxyRestarts }, null, 2));
         return;
       }
-      printStatus(s, agents, restarts);
+      printStatus(s, agents, restarts, proxyRestarts);
       if (agents.some((a) => !a.status?.ready)) process.exitCode = 1;
     });
 
@@ -137,6 +138,15 @@ Examples:
     });
 
   program
+    .command('node-proxy', { hidden: true })
+    .description("The node's HTTP and DNS proxies, beside the agent (started by lab up, or as a DaemonSet container)")
+    .requiredOption('--config <file>')
+    .action(async (o: { config: string }) => {
+      await runNodeProxy(o.config);
+      await new Promise(() => {});
+    });
+
+  program
     .command('agent', { hidden: true })
     .description('The node agent (started by lab up, or as a DaemonSet)')
     .requiredOption('--config <file>')
@@ -155,6 +165,7 @@ async function applyDemo(lab: string): Promise<void> {
 
 interface AgentStatusView {
   ready: boolean;
+  proxyLinked?: boolean;
   endpoints: unknown[];
   drops: { packets: number }[];
   rejectedPolicies: { policy: string; faults: string[] }[];
@@ -178,7 +189,7 @@ function printSummary(s: LabState): void {
   console.log(`\nNext: palisade apply${flag} -f examples/lab/demo-app.yaml · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
 }
 
-function printStatus(s: LabState, agents: { node: string; status: AgentStatusView | undefined }[], restarts: Record<string, AgentRestarts | null>): void {
+function printStatus(s: LabState, agents: { node: string; status: AgentStatusView | undefined }[], restarts: Record<string, Restarts | null>, proxyRestarts: Record<string, Restarts | null>): void {
   const ok = (b: boolean): string => (b ? green('✓') : red('✗'));
   console.log(`Lab ${bold(s.name)} — ${s.datapath} datapath, up since ${s.createdAt}`);
   console.log(`  API server   ${ok(isAlive(s.apiServer.pid))} ${s.apiServer.url} ${dim(`pid ${s.apiServer.pid}`)}`);
@@ -199,6 +210,12 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
         `  restarts ${r?.restarts ?? 0}${r?.lastExit ? ` ${dim(`(last: ${exitText(r.lastExit)}, ${ago(r.lastExit.at)})`)}` : ''}` +
         ` ${dim(`pid ${pid}`)}`,
     );
+    const pr = proxyRestarts[n.name];
+    const proxyPid = nodePid(s.name, n.name, 'proxy');
+    console.log(
+      `      node proxy ${ok(a?.proxyLinked ?? false)} ${a?.proxyLinked ? 'linked' : isAlive(proxyPid) ? 'not linked' : 'down'}` +
+        `  restarts ${pr?.restarts ?? 0}${pr?.lastExit ? ` ${dim(`(last: ${exitText(pr.lastExit)}, ${ago(pr.lastExit.at)})`)}` : ''} ${dim(`pid ${proxyPid}`)}`,
+    );
     if (pub?.metrics[n.name]) console.log(`      metrics ${pub.metrics[n.name]}`);
     for (const r of a?.rejectedPolicies ?? []) console.log(`      ${red('rejected')} ${r.policy}: ${r.faults.join('; ')}`);
     for (const e of a?.datapath.endpoints ?? []) for (const u of e.unenforceable) console.log(`      ${red('not enforced')} ${e.endpoint} ${u}`);
@@ -206,7 +223,7 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
 }
 
 /** How an agent ended, as kubectl describes a container's last state. */
-function exitText(e: AgentExit): string {
+function exitText(e: ChildExit): string {
   return e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`;
 }
 

@@ -28,7 +28,7 @@ export {
   type NameMatcher,
 } from './matchpattern.ts';
 export { DnsProxy, type DnsProxyOptions, type DnsProxyStats } from './dns-proxy.ts';
-export { NameCache, type CacheEntry, type NameCacheOptions } from './name-cache.ts';
+export { NameCache, type CacheEntry, type NameCacheEntry, type NameCacheOptions } from './name-cache.ts';
 export { UdpUpstream, UpstreamTimeoutError, type UdpUpstreamOptions, type UpstreamWaiter } from './dns-upstream.ts';
 export { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
 export {

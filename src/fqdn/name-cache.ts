@@ -65,10 +65,18 @@ interface IpRecord {
   confirmed: boolean;
 }
 
+/** One address of a name as it is saved and exchanged; `expiresAt` in ms since the epoch. */
+export interface NameCacheEntry {
+  name: string;
+  ip: string;
+  expiresAt: number;
+  resolvedBy: string[];
+}
+
 interface PersistedFile {
   version: 1;
   savedAt: number;
-  entries: Array<{ name: string; ip: string; expiresAt: number; resolvedBy: string[] }>;
+  entries: NameCacheEntry[];
 }
 
 const DEFAULT_MIN_TTL = 60;
@@ -156,6 +164,14 @@ export class NameCache {
     }
     this.#markDirty();
     return known;
+  }
+
+  /** Drops `ips` of `name` now, as another cache decided (no onForgotten: the caller knows). */
+  forget(name: string, ips: readonly string[]): void {
+    const byIp = this.#byName.get(name);
+    if (!byIp) return;
+    for (const ip of ips) if (byIp.has(ip)) this.#drop(name, byIp, ip);
+    this.#markDirty();
   }
 
   /** Counts records made so far; read it after record() and hand it to confirm(). */
@@ -330,16 +346,17 @@ export class NameCache {
   // ---- persistence -------------------------------------------------------
 
   /**
-   * Loads the file written by a previous run (missing file: empty cache).
+   * Loads the file written by a previous run, or another process's file
+   * (missing file: nothing loaded).
    * Expired entries are loaded too: the next sweep keeps those whose
    * connections survived the restart and drops the rest. Returns how many
    * entries were loaded.
    */
-  async load(): Promise<number> {
-    if (!this.#file) return 0;
+  async load(file = this.#file): Promise<number> {
+    if (!file) return 0;
     let text: string;
     try {
-      text = await readFile(this.#file, 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw err;
@@ -351,8 +368,17 @@ export class NameCache {
       return 0; // a torn file cannot happen with rename, but a hand-edited one can: start empty
     }
     if (data?.version !== 1 || !Array.isArray(data.entries)) return 0;
+    return this.restore(data.entries);
+  }
+
+  /**
+   * Adds exported entries (a file's, or another process's cache) to this
+   * cache, keeping the later expiry where both hold an address; returns how
+   * many were well-formed.
+   */
+  restore(entries: readonly NameCacheEntry[]): number {
     let n = 0;
-    for (const e of data.entries) {
+    for (const e of entries) {
       if (typeof e?.name !== 'string' || typeof e.ip !== 'string' || typeof e.expiresAt !== 'number') continue;
       let byIp = this.#byName.get(e.name);
       if (!byIp) this.#byName.set(e.name, (byIp = new Map()));
@@ -370,15 +396,21 @@ export class NameCache {
     return n;
   }
 
+  /** Every address of every name with its absolute expiry: what restore() takes. */
+  exportEntries(): NameCacheEntry[] {
+    const out: NameCacheEntry[] = [];
+    for (const [name, byIp] of this.#byName) {
+      for (const [ip, r] of byIp) out.push({ name, ip, expiresAt: r.expiresAt, resolvedBy: [...r.resolvedBy] });
+    }
+    return out;
+  }
+
   /** Writes the whole cache now: to `<file>.tmp`, then rename over `<file>` (atomic on one filesystem). */
   async save(): Promise<void> {
     if (!this.#file) return;
     if (this.#saving) await this.#saving.catch(() => {});
     this.#dirty = false;
-    const data: PersistedFile = { version: 1, savedAt: this.#now(), entries: [] };
-    for (const [name, byIp] of this.#byName) {
-      for (const [ip, r] of byIp) data.entries.push({ name, ip, expiresAt: r.expiresAt, resolvedBy: [...r.resolvedBy] });
-    }
+    const data: PersistedFile = { version: 1, savedAt: this.#now(), entries: this.exportEntries() };
     const file = this.#file;
     const tmp = `${file}.${process.pid}.tmp`;
     this.#saving = (async () => {

@@ -30,7 +30,7 @@ import {
 } from './paths.ts';
 import { LAB_NETWORK, labNodes } from './addressing.ts';
 import { isAlive, isOurs, PROJECT_ROOT, recordedPids, startLabProcess, stopPid } from './processes.ts';
-import { agentPid, agentPidPath, supervisorName } from './agent-process.ts';
+import { agentPid, NODE_PROCESSES, nodePid, nodePidPath, supervisorName } from './node-processes.ts';
 import { fileURLToPath } from 'node:url';
 import { readLabState, writeLabState } from './state.ts';
 import { unixRequest } from './unix-http.ts';
@@ -53,7 +53,7 @@ export interface UpOptions {
 
 export class LabError extends Error {}
 
-export { AGENT_NODE_FLAGS } from './agent-process.ts';
+export { AGENT_NODE_FLAGS } from './node-processes.ts';
 
 export async function preflight(): Promise<void> {
   if (process.getuid?.() !== 0) throw new LabError('the lab needs root (it creates network namespaces); run with sudo');
@@ -233,13 +233,17 @@ async function waitForAgents(lab: string, nodes: string[], timeoutMs: number): P
   const pending = new Set(nodes);
   while (pending.size > 0) {
     for (const n of [...pending]) {
-      const r = await unixRequest(agentSocketPath(lab, n), 'GET', '/healthz', undefined, 1000).catch(() => undefined);
-      if (r?.status === 200) pending.delete(n);
+      // Ready: the agent has its policy in the kernel and the node proxy (HTTP, DNS) is linked to it.
+      const r = await unixRequest(agentSocketPath(lab, n), 'GET', '/v1/status', undefined, 1000).catch(() => undefined);
+      const status = r?.status === 200 ? (JSON.parse(r.body) as { ready?: boolean; proxyLinked?: boolean }) : undefined;
+      if (status?.ready && status.proxyLinked) pending.delete(n);
     }
     if (pending.size === 0) break;
     if (Date.now() > deadline) {
       const logs = await Promise.all(
-        [...pending].map(async (n) => `--- agent ${n} ---\n${(await readFile(`${logsDir(lab)}/agent-${n}.log`, 'utf8').catch(() => '')).slice(-1500)}`),
+        [...pending].flatMap((n) =>
+          ['agent', 'proxy'].map(async (p) => `--- ${p} ${n} ---\n${(await readFile(`${logsDir(lab)}/${p}-${n}.log`, 'utf8').catch(() => '')).slice(-1500)}`),
+        ),
       );
       throw new LabError(`agents not ready after ${timeoutMs / 1000} s: ${[...pending].join(', ')}\n${logs.join('\n')}`);
     }
@@ -261,7 +265,7 @@ export async function labDown(lab: string): Promise<DownReport> {
   let processes = 0;
   // 1. The lab's own processes, by recorded pid, if they still are ours;
   //    supervisors first, or they would start the agents again.
-  const pids = [...(await recordedPids(lab))].sort(([a], [b]) => Number(b.startsWith('agent-supervisor-')) - Number(a.startsWith('agent-supervisor-')));
+  const pids = [...(await recordedPids(lab))].sort(([a], [b]) => Number(b.startsWith('supervisor-')) - Number(a.startsWith('supervisor-')));
   for (const [, pid] of pids) {
     if (isOurs(pid, labMarker(lab))) {
       await stopPid(pid);
@@ -314,11 +318,11 @@ export async function listLabs(): Promise<string[]> {
 export { readLabState };
 
 /**
- * Starts a node's agent under its supervisor, which restarts it whenever it
- * dies (src/lab/agent-supervisor.ts); resolves with the agent's pid.
+ * Starts a node's agent and node proxy under their supervisor, which
+ * restarts each whenever it dies (src/lab/supervisor.ts); resolves with the agent's pid.
  */
 async function startAgent(lab: string, node: string): Promise<number> {
-  await rm(agentPidPath(lab, node), { force: true });
+  await rm(nodePidPath(lab, node, 'agent'), { force: true });
   const supervisor = await startLabProcess({
     lab,
     name: supervisorName(node),
@@ -328,7 +332,7 @@ async function startAgent(lab: string, node: string): Promise<number> {
   return waitForAgentPid(lab, node, 0, supervisor);
 }
 
-const SUPERVISOR_MAIN = fileURLToPath(new URL('./agent-supervisor-main.ts', import.meta.url));
+const SUPERVISOR_MAIN = fileURLToPath(new URL('./supervisor-main.ts', import.meta.url));
 
 /** Waits until the supervisor has started an agent other than `old`. */
 async function waitForAgentPid(lab: string, node: string, old: number, supervisor: number): Promise<number> {
@@ -336,7 +340,7 @@ async function waitForAgentPid(lab: string, node: string, old: number, superviso
   for (;;) {
     const pid = agentPid(lab, node);
     if (pid && pid !== old && isAlive(pid)) return pid;
-    if (!isAlive(supervisor)) throw new LabError(`the agent supervisor of ${node} exited; see ${logsDir(lab)}/${supervisorName(node)}.log`);
+    if (!isAlive(supervisor)) throw new LabError(`the supervisor of ${node} exited; see ${logsDir(lab)}/${supervisorName(node)}.log`);
     if (Date.now() > deadline) throw new LabError(`no agent started on ${node} within 10 s; see ${logsDir(lab)}/agent-${node}.log`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -372,10 +376,15 @@ export async function restartAgent(lab: string, node: string, opts: { downMs?: n
   return pid;
 }
 
-/** Stops a node's agent and its supervisor, and leaves it stopped (the kernel keeps its policy). */
+/**
+ * Stops a node's agent and node proxy with their supervisor, and leaves them
+ * stopped (the kernel keeps the policy; steered L7 and DNS find no proxy).
+ */
 export async function stopAgent(lab: string, node: string): Promise<void> {
   const supervisor = await supervisorPid(lab, node);
   if (supervisor) await stopPid(supervisor, 5000);
-  const pid = agentPid(lab, node);
-  if (pid && isOurs(pid, labMarker(lab))) await stopPid(pid);
+  for (const p of NODE_PROCESSES) {
+    const pid = nodePid(lab, node, p);
+    if (pid && isOurs(pid, labMarker(lab))) await stopPid(pid);
+  }
 }

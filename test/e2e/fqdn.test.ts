@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent } from '../../src/lab/lifecycle.ts';
+import { nodePid } from '../../src/lab/node-processes.ts';
 import { agentSocketPath, fabricNetns, podNetns } from '../../src/lab/paths.ts';
 import { unixRequest } from '../../src/lab/unix-http.ts';
 import { dnsHostsDir, externalHostNetns, hostsJsonPath } from '../../src/lab/world/world-paths.ts';
@@ -250,8 +251,9 @@ test('TTL expiry revokes the address for new connections while an open one keeps
   }
 });
 
-test('fuzz: 100,000 random and mutated DNS packets at the proxy; valid queries answered throughout, the agent keeps running', async () => {
+test('fuzz: 100,000 random and mutated DNS packets at the proxy; valid queries answered throughout, the node proxy keeps running', async () => {
   const before = await agentJson<{ pid: number; dnsProxy: { malformed: Record<string, number> } }>('node-1', '/v1/status');
+  const proxyPid = nodePid(lab.name, 'node-1', 'proxy');
   const t0 = Date.now();
   const r = await podClient('client', ['fuzz', KUBE_DNS, '100000', '4242']);
   console.log(`# fuzz: ${r['sent']} packets, ${r['validAnswered']}/${r['validSent']} valid queries answered (${r['retries']} retries), ${r['tcpStreams']} TCP streams, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -260,6 +262,7 @@ test('fuzz: 100,000 random and mutated DNS packets at the proxy; valid queries a
   const after = await agentJson<{ pid: number; ready: boolean; dnsProxy: { malformed: Record<string, number>; queries: number } }>('node-1', '/v1/status');
   assert.equal(after.ready, true);
   assert.equal(after.pid, before.pid, 'the same agent process');
+  assert.equal(nodePid(lab.name, 'node-1', 'proxy'), proxyPid, 'the same node proxy process (where the DNS proxy runs)');
   const malformed = (s: { dnsProxy: { malformed: Record<string, number> } }): number => Object.values(s.dnsProxy.malformed).reduce((t, n) => t + n, 0);
   assert.ok(malformed(after) - malformed(before) > 30_000, `malformed counted: ${malformed(after) - malformed(before)}`);
   assert.equal((await curl('client', 'http://api.github.com')).http, '200', 'still answering and learning');

@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { DATAPATH, labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent, stopAgent } from '../../src/lab/lifecycle.ts';
-import { agentPid } from '../../src/lab/agent-process.ts';
+import { agentPid } from '../../src/lab/node-processes.ts';
 import { listNetns } from '../../src/datapath/index.ts';
 import { bpfDir, kubeconfigPath, labDir, labMarker } from '../../src/lab/paths.ts';
 

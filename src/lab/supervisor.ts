@@ -1,16 +1,17 @@
 /**
- * What a kubelet does for a DaemonSet pod, for one lab node's agent: keep it
- * running. The supervisor is the agent's parent, so it learns of a crash or a
- * `kill -9` from the exit itself (no polling) and starts a new agent at once;
- * an agent that keeps dying soon after it starts is restarted with backoff
- * (CrashLoopBackOff), so a broken config does not spin the CPU.
+ * What a kubelet does for a DaemonSet pod's containers, for one process of a
+ * lab node (its agent, its node proxy): keep it running. The supervisor is
+ * the process's parent, so it learns of a crash or a `kill -9` from the exit
+ * itself (no polling) and starts a new one at once; a process that keeps
+ * dying soon after it starts is restarted with backoff (CrashLoopBackOff),
+ * so a broken config does not spin the CPU.
  *
- *   supervisor ─spawn─► agent (nsenter into the node's namespace)
+ *   supervisor ─spawn─► child (nsenter into the node's namespace)
  *        ▲                 │ exit (code or signal)
- *        └── restart ◄─────┘ after backoff(run length); restarts and the last exit in agent-restarts.json
+ *        └── restart ◄─────┘ after backoff(run length); restarts and the last exit recorded
  *
- * While the agent is away its policy stays in the kernel and steered L7/DNS
- * traffic finds no proxy: it fails closed.
+ * While the agent is away its policy stays in the kernel; while the proxy is
+ * away steered L7/DNS traffic finds no socket: both fail closed.
  */
 import type { ChildProcess } from 'node:child_process';
 
@@ -28,7 +29,7 @@ export function restartDelayMs(quickExitsInARow: number): number {
   return Math.min(FIRST_BACKOFF_MS * 2 ** (quickExitsInARow - 1), MAX_BACKOFF_MS);
 }
 
-export interface AgentExit {
+export interface ChildExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   /** ISO time of the exit. */
@@ -36,33 +37,33 @@ export interface AgentExit {
   ranMs: number;
 }
 
-/** What `lab status` shows of a node's agent: kubectl's RESTARTS and the last state. */
-export interface AgentRestarts {
+/** What `lab status` shows of a node's process: kubectl's RESTARTS and the last state. */
+export interface Restarts {
   restarts: number;
-  lastExit?: AgentExit;
+  lastExit?: ChildExit;
   /** Set while a restart waits out its backoff. */
   backoffUntil?: string;
 }
 
 export interface SupervisorOptions {
-  /** Starts one agent process. */
-  spawnAgent(): ChildProcess;
-  /** A new agent runs (its pid), before anything else learns of it. */
+  /** Starts the process once. */
+  spawnChild(): ChildProcess;
+  /** A new child runs (its pid), before anything else learns of it. */
   onStart(pid: number): void;
   /** The restart record changed. */
-  onRecord(r: AgentRestarts): void;
+  onRecord(r: Restarts): void;
   /** Default HEALTHY_RUN_MS. */
   healthyRunMs?: number;
 }
 
-export class AgentSupervisor {
+export class Supervisor {
   readonly #o: SupervisorOptions;
   #child: ChildProcess | undefined;
   #startedAt = 0;
   #quickExits = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #stopping = false;
-  readonly record: AgentRestarts = { restarts: 0 };
+  readonly record: Restarts = { restarts: 0 };
 
   constructor(o: SupervisorOptions) {
     this.#o = o;
@@ -76,7 +77,7 @@ export class AgentSupervisor {
     if (this.#stopping) return;
     this.#restartTimer = undefined;
     delete this.record.backoffUntil;
-    const child = this.#o.spawnAgent();
+    const child = this.#o.spawnChild();
     this.#child = child;
     this.#startedAt = performance.now();
     if (child.pid !== undefined) this.#o.onStart(child.pid);
@@ -100,7 +101,7 @@ export class AgentSupervisor {
     else this.#restartTimer = setTimeout(() => this.start(), delay);
   }
 
-  /** Stops supervising, then the agent (SIGTERM, SIGKILL after `graceMs`); resolves once it is gone. */
+  /** Stops supervising, then the child (SIGTERM, SIGKILL after `graceMs`); resolves once it is gone. */
   async stop(graceMs = 3000): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);

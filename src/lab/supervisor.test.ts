@@ -1,11 +1,11 @@
 /**
- * AgentSupervisor with a stand-in agent (this test fakes one boundary: the
+ * Supervisor with a stand-in agent (this test fakes one boundary: the
  * agent is `sleep` or `false`, real processes that are killed or exit).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { AgentSupervisor, restartDelayMs, type AgentRestarts } from './agent-supervisor.ts';
+import { Supervisor, restartDelayMs, type Restarts } from './supervisor.ts';
 
 const alive = (pid: number): boolean => {
   try {
@@ -32,9 +32,9 @@ test('restart delays: none after a healthy run, then 250 ms doubling to 10 s for
 
 test('an agent killed with SIGKILL is started again at once, and the restart is recorded with its signal', async () => {
   const pids: number[] = [];
-  const records: AgentRestarts[] = [];
-  const sup = new AgentSupervisor({
-    spawnAgent: () => spawn('sleep', ['30'], { stdio: 'ignore' }),
+  const records: Restarts[] = [];
+  const sup = new Supervisor({
+    spawnChild: () => spawn('sleep', ['30'], { stdio: 'ignore' }),
     onStart: (pid) => pids.push(pid),
     onRecord: (r) => records.push(structuredClone(r)),
     healthyRunMs: 0, // every run counts as healthy: no backoff
@@ -60,9 +60,9 @@ test('an agent killed with SIGKILL is started again at once, and the restart is 
 
 test('an agent that keeps exiting at once is restarted with growing backoff, not in a tight loop', async () => {
   const starts: number[] = [];
-  const records: AgentRestarts[] = [];
-  const sup = new AgentSupervisor({
-    spawnAgent: () => spawn('false', [], { stdio: 'ignore' }),
+  const records: Restarts[] = [];
+  const sup = new Supervisor({
+    spawnChild: () => spawn('false', [], { stdio: 'ignore' }),
     onStart: () => starts.push(performance.now()),
     onRecord: (r) => records.push(structuredClone(r)),
   });
