@@ -8,7 +8,7 @@ let lab: KubeTestLab;
 before(async () => { lab = await startKubeTestLab(); });
 after(() => lab.close());
 
-test('delete -f deletes every object of the file, Namespace last; a second run only warns', async () => {
+test('delete -f deletes every object of the file, Namespace last; a second run reports each as kubectl does', async () => {
   const file = await lab.file('shop.yaml', SHOP_MANIFEST);
   assert.equal((await lab.run(['apply', '-f', file, '--no-wait'])).code, 0);
   const r = await lab.run(['delete', '-f', file]);
@@ -24,21 +24,33 @@ test('delete -f deletes every object of the file, Namespace last; a second run o
   assert.equal((await lab.call('GET', '/api/v1/namespaces/shop')).status, 404);
 
   const again = await lab.run(['delete', '-f', file]);
-  assert.equal(again.code, 0, 'NotFound is not fatal with -f');
+  assert.equal(again.code, 1, 'kubectl exits 1 when an object was not found');
   assert.equal(again.stdout, '');
-  assert.match(again.stderr, /warning: Error from server \(NotFound\): pods "frontend" not found/);
+  const when = `error when deleting ${JSON.stringify(file)}`;
+  assert.deepEqual(again.stderr.trimEnd().split('\n'), [
+    `Error from server (NotFound): ${when}: pods "frontend" not found`,
+    `Error from server (NotFound): ${when}: pods "backend" not found`,
+    `Error from server (NotFound): ${when}: services "backend" not found`,
+    `Error from server (NotFound): ${when}: ciliumnetworkpolicies.cilium.io "allow-fe" not found`,
+    `Error from server (NotFound): ${when}: networkpolicies.networking.k8s.io "default-deny" not found`,
+    `Error from server (NotFound): ${when}: namespaces "shop" not found`,
+  ]);
 
   const quiet = await lab.run(['delete', '-f', file, '--ignore-not-found']);
   assert.deepEqual([quiet.code, quiet.stdout, quiet.stderr], [0, '', '']);
 });
 
-test('delete -f of a faulty file deletes nothing', async () => {
+test('delete -f of a file that does not say which objects it names deletes nothing', async () => {
   await lab.run(['apply', '-f', await lab.file('keep.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {name: keep}\nspec: {containers: [{name: c}]}\n'), '--no-wait']);
-  const bad = await lab.file('bad.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {name: keep}\nspec: {containers: [{name: c}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: []}\n');
+  const bad = await lab.file('bad.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {name: keep}\n---\napiVersion: v1\nkind: Pod\nmetadata: {namespace: default}\n' +
+    '---\napiVersion: v1\nkind: Frob\nmetadata: {name: x}\n---\napiVersion: v1\nkind: NetworkPolicy\nmetadata: {name: np}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: ..}\n');
   const r = await lab.run(['delete', '-f', bad]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /nothing was deleted/);
-  assert.match(r.stderr, /bad\.yaml#2 metadata\.name/);
+  assert.match(r.stderr, /4 faults in the manifests; nothing was deleted/);
+  assert.match(r.stderr, /bad\.yaml#2 metadata\.name: resource name may not be empty/);
+  assert.match(r.stderr, /bad\.yaml#3 kind: the lab does not serve kind Frob \(apiVersion v1\)/);
+  assert.match(r.stderr, /bad\.yaml#4 kind: no kind NetworkPolicy in apiVersion v1: it is served by networking\.k8s\.io\/v1/);
+  assert.match(r.stderr, /bad\.yaml#5 metadata\.name: invalid resource name "\.\.": \[may not be '\.\.'\]/);
   assert.equal((await lab.call('GET', '/api/v1/namespaces/default/pods/keep')).status, 200);
 });
 

@@ -1,21 +1,26 @@
 /**
- * `palisade delete -f FILE` and `palisade delete KIND NAME…`.
+ * `palisade delete -f FILE` and `palisade delete KIND NAME…`, as kubectl delete.
  *
- * With -f, the objects of the manifests are deleted (everything else first,
- * Namespaces last: a Namespace's deletion takes its objects with it, and
- * deleting them first keeps the output one line per object). A NotFound is
- * reported and the command goes on, as "delete what this file made" is done
- * when the thing is gone; --ignore-not-found silences it. Any other refusal
- * makes the command exit 1.
+ * With -f, an object is named by its apiVersion, kind, namespace and name;
+ * nothing else of the manifest is read, so a manifest cut down to its name
+ * deletes too. A fault in those fields, a kind the lab does not serve, or a
+ * namespace other than an explicit -n refuses the whole command before
+ * anything is deleted (kubectl would delete the objects before the fault).
+ * Namespaces go last: a Namespace's deletion takes its objects with it, and
+ * deleting them first keeps the output one line per object.
  *
- * With KIND NAME, a NotFound is an error unless --ignore-not-found.
+ * Each object is then deleted in turn. One that fails — NotFound included —
+ * is reported on stderr with kubectl's words and the others are still
+ * deleted; the command then exits 1. --ignore-not-found passes over missing
+ * objects in silence.
  */
 import type { Command } from 'commander';
-import { addConnectionOptions, connectKube, describeApiError, isNotFound, type ConnectionOptions, type KubeClient } from './kube-client.ts';
+import { pathSegmentNameError, STDIN_SOURCE, type Fault, type ManifestRef } from '../k8s/manifest/index.ts';
+import { addConnectionOptions, apiStatus, connectKube, isNotFound, type ConnectionOptions, type KubeClient } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
-import { kindByKind, knownKindWords, POLICIES_WORDS, resolveKind, type KindInfo } from './kube-kinds.ts';
-import { loadManifestsOrFail } from './kube-manifests.ts';
-import { CliError, red, yellow } from './style.ts';
+import { kindByKind, knownKindWords, POLICIES_WORDS, resolveKind, typeName, type KindInfo } from './kube-kinds.ts';
+import { loadObjectRefsOrFail } from './kube-manifests.ts';
+import { CliError } from './style.ts';
 
 interface DeleteOptions extends ConnectionOptions {
   filename?: string[];
@@ -27,12 +32,31 @@ interface DeleteTarget {
   kind: KindInfo;
   name: string;
   namespace: string | undefined;
+  /** The manifest that named it (delete -f), as kubectl names it in errors. */
+  source?: string;
 }
 
 /** kubectl's line: `pod "frontend" deleted`, `ciliumnetworkpolicy.cilium.io "allow-fe" deleted`. */
 function deletedLine(t: DeleteTarget): string {
-  const type = t.kind.group === '' ? t.kind.singular : `${t.kind.singular}.${t.kind.group}`;
-  return `${type} ${JSON.stringify(t.name)} deleted\n`;
+  return `${typeName(t.kind)} ${JSON.stringify(t.name)} deleted\n`;
+}
+
+/**
+ * kubectl's line for an object not deleted: `Error from server (NotFound): pods "x" not found`,
+ * with `error when deleting "FILE": ` before the server's message under -f.
+ */
+function failedLine(t: DeleteTarget, e: unknown): string {
+  const when = t.source === undefined ? '' : `error when deleting ${JSON.stringify(t.source === STDIN_SOURCE ? 'STDIN' : t.source)}: `;
+  const status = apiStatus(e);
+  if (status !== undefined) return `Error from server (${status.reason}): ${when}${status.message}\n`;
+  return `error: ${when}${e instanceof Error ? e.message : String(e)}\n`;
+}
+
+/** A name typed on the command line, checked as kubectl checks it before asking the server. */
+function checkedName(name: string): string {
+  const error = pathSegmentNameError(name);
+  if (error !== undefined) throw new CliError(error, 1);
+  return name;
 }
 
 /** KIND NAME… or KIND/NAME… → what to delete (the namespace is filled in later). */
@@ -45,40 +69,63 @@ export function parseDeleteArgs(args: string[]): { kind: KindInfo; name: string 
     if (kind === undefined) throw new CliError(`unknown resource type ${JSON.stringify(word)}: use one of ${knownKindWords()}`, 2);
     return kind;
   };
-  const make = (kind: KindInfo, name: string): { kind: KindInfo; name: string } => ({ kind, name });
   if (args.length === 0) throw new CliError('say what to delete: -f FILE, or KIND NAME (e.g. delete pod frontend)', 2);
   if (args.every((a) => a.includes('/'))) {
     return args.map((a) => {
       const slash = a.indexOf('/');
-      return make(kindOf(a.slice(0, slash)), a.slice(slash + 1));
+      return { kind: kindOf(a.slice(0, slash)), name: checkedName(a.slice(slash + 1)) };
     });
   }
   const [word, ...names] = args;
   if (names.length === 0) throw new CliError(`name the ${word} to delete: delete ${word} NAME`, 2);
   const kind = kindOf(word!);
-  return names.map((n) => make(kind, n));
+  return names.map((n) => ({ kind, name: checkedName(n) }));
 }
 
-async function deleteAll(client: KubeClient, targets: DeleteTarget[], notFoundFatal: boolean, ignoreNotFound: boolean, io: KubeIo): Promise<void> {
-  const failures: string[] = [];
+/**
+ * The objects the manifests name → what to delete; faults for kinds the lab
+ * does not serve and for a namespace that contradicts an explicit -n.
+ */
+export function manifestTargets(refs: readonly ManifestRef[], explicitNamespace: string | undefined): { targets: DeleteTarget[]; faults: Fault[] } {
+  const targets: DeleteTarget[] = [];
+  const faults: Fault[] = [];
+  for (const { ref, source, doc, path } of refs) {
+    const fault = (field: string, message: string): void => {
+      faults.push({ source, doc, path: path === '' ? field : `${path}.${field}`, message });
+    };
+    const kind = kindByKind(ref.kind, ref.apiVersion);
+    if (kind === undefined) {
+      const served = kindByKind(ref.kind);
+      fault('kind', served !== undefined
+        ? `no kind ${ref.kind} in apiVersion ${ref.apiVersion}: it is served by ${served.apiVersion}`
+        : `the lab does not serve kind ${ref.kind} (apiVersion ${ref.apiVersion}); it serves ${knownKindWords()}`);
+      continue;
+    }
+    if (kind.namespaced && explicitNamespace !== undefined && ref.namespace !== undefined && ref.namespace !== explicitNamespace) {
+      fault('metadata.namespace', `the namespace from the provided object ${JSON.stringify(ref.namespace)} does not match the namespace ${JSON.stringify(explicitNamespace)}. You must pass '--namespace=${ref.namespace}' to perform this operation.`);
+      continue;
+    }
+    // A namespaced object that names no namespace is in -n's, or the kubeconfig's (filled in once connected).
+    targets.push({ kind, name: ref.name, namespace: kind.namespaced ? ref.namespace ?? explicitNamespace : undefined, source });
+  }
+  return { targets, faults };
+}
+
+/** Deletes each target in turn; a failure is reported and the rest still go. Returns how many failed. */
+async function deleteEach(client: KubeClient, targets: readonly DeleteTarget[], ignoreNotFound: boolean, io: KubeIo): Promise<number> {
+  let failed = 0;
   for (const t of targets) {
     try {
       await client.delete(t.kind, t.name, t.namespace);
       io.out(deletedLine(t));
     } catch (e) {
-      if (e instanceof CliError) throw e;
-      if (isNotFound(e) && (ignoreNotFound || !notFoundFatal)) {
-        if (!ignoreNotFound) io.err(`${yellow('warning:')} ${describeApiError(e)}\n`);
-        continue;
-      }
-      failures.push(describeApiError(e));
+      if (e instanceof CliError) throw e; // cannot reach the server: nothing else will work either
+      if (ignoreNotFound && isNotFound(e)) continue;
+      failed++;
+      io.err(failedLine(t, e));
     }
   }
-  if (failures.length === 0) return;
-  // One object: its error is the message; several: each on its own line, then the count.
-  if (targets.length === 1) throw new CliError(failures[0]!, 1);
-  for (const f of failures) io.err(`${red('error:')} ${f}\n`);
-  throw new CliError(`${failures.length} of ${targets.length} objects were not deleted`, 1);
+  return failed;
 }
 
 export function registerDelete(program: Command, io: KubeIo): void {
@@ -91,8 +138,11 @@ export function registerDelete(program: Command, io: KubeIo): void {
     .option('--ignore-not-found', 'say nothing about objects that do not exist');
   addConnectionOptions(cmd)
     .addHelpText('after', `
-With -f, manifests are validated first (any fault: nothing is deleted); an
-object that is already gone is reported as a warning and is not an error.
+With -f, objects are named by apiVersion, kind, metadata.namespace and
+metadata.name; the rest of the manifest is not read. A fault in those fields
+deletes nothing. An object that cannot be deleted (NotFound included) is
+reported as kubectl does, the others are still deleted, and the command
+exits 1; --ignore-not-found passes over objects that do not exist.
 
 Examples:
   palisade delete -f examples/star-wars/
@@ -101,23 +151,19 @@ Examples:
   palisade delete ccnp/deny-world --ignore-not-found`)
     .action(async (what: string[], opts: DeleteOptions) => {
       if (opts.filename !== undefined && what.length > 0) throw new CliError('use -f FILE or KIND NAME, not both', 2);
+      let named: DeleteTarget[];
       if (opts.filename !== undefined) {
-        const entries = await loadManifestsOrFail(opts.filename, io, 'deleted');
-        const client = connectKube(opts);
-        const namespace = opts.namespace ?? client.defaultNamespace;
-        const targets = entries.map((e): DeleteTarget => {
-          const kind = kindByKind(e.object.kind, e.object.apiVersion);
-          if (kind === undefined) throw new CliError(`${e.source}#${e.doc}: kind ${e.object.kind} cannot be deleted by this command`, 1);
-          return { kind, name: e.object.metadata.name, namespace: kind.namespaced ? e.object.metadata.namespace ?? namespace : undefined };
-        });
-        const ordered = [...targets.filter((t) => t.kind.kind !== 'Namespace'), ...targets.filter((t) => t.kind.kind === 'Namespace')];
-        await deleteAll(client, ordered, false, opts.ignoreNotFound === true, io);
-        return;
+        const targets = await loadObjectRefsOrFail(opts.filename, io, (refs) => manifestTargets(refs, opts.namespace));
+        named = [...targets.filter((t) => t.kind.kind !== 'Namespace'), ...targets.filter((t) => t.kind.kind === 'Namespace')];
+      } else {
+        named = parseDeleteArgs(what).map((t) => ({ ...t, namespace: t.kind.namespaced ? opts.namespace : undefined }));
       }
-      const named = parseDeleteArgs(what);
       const client = connectKube(opts);
-      const namespace = opts.namespace ?? client.defaultNamespace;
-      const targets = named.map((t): DeleteTarget => ({ ...t, namespace: t.kind.namespaced ? namespace : undefined }));
-      await deleteAll(client, targets, true, opts.ignoreNotFound === true, io);
+      const targets = named.map((t) => (t.kind.namespaced ? { ...t, namespace: t.namespace ?? client.defaultNamespace } : t));
+      if (opts.namespace !== undefined && targets.some((t) => !t.kind.namespaced)) {
+        io.err('Warning: deleting cluster-scoped resources, not scoped to the provided namespace\n');
+      }
+      const failed = await deleteEach(client, targets, opts.ignoreNotFound === true, io);
+      if (failed > 0) io.setExitCode(1);
     });
 }

@@ -41,6 +41,17 @@ export function dns1123SubdomainError(s: string): string | undefined {
 }
 
 /** Service names are DNS-1035 labels upstream: like a DNS-1123 label, but starting with a letter. */
+/**
+ * A name as one segment of an API path (apimachinery IsValidPathSegmentName):
+ * what kubectl checks of a name before it asks the server for the object, as
+ * `..` or `a/b` would address another path.
+ */
+export function pathSegmentNameError(s: string): string | undefined {
+  if (s === '.' || s === '..') return `invalid resource name ${quote(s)}: [may not be '${s}']`;
+  for (const c of ['/', '%']) if (s.includes(c)) return `invalid resource name ${quote(s)}: [may not contain '${c}']`;
+  return undefined;
+}
+
 export function dns1035LabelError(s: string): string | undefined {
   if (s.length === 0) return 'must not be empty';
   if (s.length > 63) return `must be at most 63 characters (got ${s.length})`;

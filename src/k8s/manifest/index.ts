@@ -21,6 +21,9 @@
  *   typed KubeObject ──► ManifestFile.entries
  *   zod issues ──fault.ts──► Fault {source, doc, path, message} ──► ManifestFile.faults
  *
+ *   (delete -f: one object ──validate.ts identifyObject──► ObjectRef {apiVersion, kind,
+ *    namespace, name}; nothing else of it is read)
+ *
  * Contract: a file with any fault is applied not at all; every fault of a file
  * is reported in one go. A field set to null is the field left out, as the
  * API server reads it (schema-kit.ts; the table in nulls.test.ts).
@@ -30,7 +33,7 @@
  * look-around or back-references passes here and would fail in Cilium.
  */
 export { formatFault, type Fault, type FieldFault } from './fault.ts';
-export { parseManifestText, type ManifestEntry, type ManifestFile } from './parse.ts';
-export { loadManifests, STDIN_SOURCE, type LoadOptions } from './load.ts';
-export { validateObject, supportedKinds } from './validate.ts';
-export { labelValueError, qualifiedNameError } from './checks-names.ts';
+export { parseManifestRefs, parseManifestText, type ManifestEntry, type ManifestFile, type ManifestRef, type ManifestRefFile } from './parse.ts';
+export { loadManifestRefs, loadManifests, STDIN_SOURCE, type LoadOptions } from './load.ts';
+export { identifyObject, validateObject, supportedKinds, type ObjectRef } from './validate.ts';
+export { labelValueError, pathSegmentNameError, qualifiedNameError } from './checks-names.ts';

@@ -6,7 +6,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { parseManifestText, type ManifestFile } from './parse.ts';
+import type { Fault } from './fault.ts';
+import { parseManifestRefs, parseManifestText, type ManifestFile, type ManifestRefFile } from './parse.ts';
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 export const STDIN_SOURCE = '<stdin>';
@@ -14,10 +15,6 @@ export const STDIN_SOURCE = '<stdin>';
 export interface LoadOptions {
   /** What '-' reads; process.stdin by default. */
   stdin?: AsyncIterable<Uint8Array | string>;
-}
-
-function fileFault(source: string, message: string): ManifestFile {
-  return { source, entries: [], faults: [{ source, doc: 0, path: '', message }] };
 }
 
 async function readAll(stream: AsyncIterable<Uint8Array | string>): Promise<string> {
@@ -36,41 +33,60 @@ async function manifestFilesIn(dir: string): Promise<string[]> {
   return files;
 }
 
-async function loadFile(path: string): Promise<ManifestFile> {
+/** A manifest source: its text, or why it could not be read. */
+type Source = { source: string; text: string } | { source: string; error: string };
+
+async function readFileSource(path: string): Promise<Source> {
   try {
-    return parseManifestText(await readFile(path, 'utf8'), path);
+    return { source: path, text: await readFile(path, 'utf8') };
   } catch (e) {
-    return fileFault(path, `cannot read the file: ${(e as Error).message}`);
+    return { source: path, error: `cannot read the file: ${(e as Error).message}` };
   }
 }
 
-export async function loadManifests(paths: string[], options: LoadOptions = {}): Promise<ManifestFile[]> {
-  const files: ManifestFile[] = [];
+async function readSources(paths: string[], options: LoadOptions): Promise<Source[]> {
+  const sources: Source[] = [];
   for (const path of paths) {
     if (path === '-') {
-      files.push(parseManifestText(await readAll(options.stdin ?? process.stdin), STDIN_SOURCE));
+      sources.push({ source: STDIN_SOURCE, text: await readAll(options.stdin ?? process.stdin) });
       continue;
     }
     let isDirectory: boolean;
     try {
       isDirectory = (await stat(path)).isDirectory();
     } catch (e) {
-      files.push(fileFault(path, `cannot read: ${(e as Error).message}`));
+      sources.push({ source: path, error: `cannot read: ${(e as Error).message}` });
       continue;
     }
     if (!isDirectory) {
-      files.push(await loadFile(path));
+      sources.push(await readFileSource(path));
       continue;
     }
     let inDir: string[];
     try {
       inDir = await manifestFilesIn(path);
     } catch (e) {
-      files.push(fileFault(path, `cannot read the directory: ${(e as Error).message}`));
+      sources.push({ source: path, error: `cannot read the directory: ${(e as Error).message}` });
       continue;
     }
-    if (inDir.length === 0) files.push(fileFault(path, 'the directory holds no .yaml, .yml or .json files'));
-    for (const file of inDir) files.push(await loadFile(file));
+    if (inDir.length === 0) sources.push({ source: path, error: 'the directory holds no .yaml, .yml or .json files' });
+    for (const file of inDir) sources.push(await readFileSource(file));
   }
-  return files;
+  return sources;
+}
+
+/** A path that cannot be read is a fault of that path (doc 0). */
+function fileFault(source: string, message: string): Fault[] {
+  return [{ source, doc: 0, path: '', message }];
+}
+
+export async function loadManifests(paths: string[], options: LoadOptions = {}): Promise<ManifestFile[]> {
+  return (await readSources(paths, options)).map((s) =>
+    'text' in s ? parseManifestText(s.text, s.source) : { source: s.source, entries: [], faults: fileFault(s.source, s.error) });
+}
+
+/** The objects the manifests name (for delete -f): parseManifestRefs of each source. */
+export async function loadManifestRefs(paths: string[], options: LoadOptions = {}): Promise<ManifestRefFile[]> {
+  return (await readSources(paths, options)).map((s) =>
+    'text' in s ? parseManifestRefs(s.text, s.source) : { source: s.source, refs: [], faults: fileFault(s.source, s.error) });
 }

@@ -1,7 +1,7 @@
 /** Text → documents → faults: numbering, Lists, syntax errors, every fault at once. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatFault, parseManifestText } from './index.ts';
+import { formatFault, parseManifestRefs, parseManifestText } from './index.ts';
 
 const lines = (text: string, source = 'policy.yaml'): string[] => parseManifestText(text, source).faults.map(formatFault);
 
@@ -174,4 +174,42 @@ spec:
 test('an empty file has no entries and no faults', () => {
   assert.deepEqual(parseManifestText('', 'e.yaml'), { source: 'e.yaml', entries: [], faults: [] });
   assert.deepEqual(parseManifestText('# only a comment\n', 'e.yaml').faults, []);
+});
+
+test('parseManifestRefs reads which object each document names, and nothing else', () => {
+  const file = parseManifestRefs(
+    `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: name-only}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: broken-rest, namespace: shop}
+spec: {egress: [{toCIDR: [10.0.0.0/99]}], bogus: 1}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicyList
+items:
+- metadata: {name: from-list, namespace: null}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: shop}
+---
+kind: Pod
+metadata: {name: ..}
+`,
+    'refs.yaml',
+  );
+  assert.deepEqual(file.refs.map((r) => [r.doc, r.path, r.ref]), [
+    [1, '', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', name: 'name-only' }],
+    [2, '', { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', name: 'broken-rest', namespace: 'shop' }],
+    [3, 'items[0]', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', name: 'from-list' }],
+  ]);
+  assert.deepEqual(file.faults.map(formatFault), [
+    'refs.yaml#4 metadata.name: resource name may not be empty',
+    'refs.yaml#5 apiVersion: required field is missing: every object needs an apiVersion',
+    `refs.yaml#5 metadata.name: invalid resource name "..": [may not be '..']`,
+  ]);
 });

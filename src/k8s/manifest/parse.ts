@@ -9,13 +9,16 @@
  * - `kind: List` (v1) and `<Kind>List` documents are unpacked into their items,
  *   whose paths start with `items[i]`. Items of a `<Kind>List` may omit
  *   apiVersion and kind, as the API server's list responses do.
+ *
+ * parseManifestText validates each object whole; parseManifestRefs reads only
+ * which object each one names (for delete -f).
  */
 import { parseAllDocuments, type YAMLError } from 'yaml';
 import * as z from 'zod';
 import type { KubeObject } from '../objects.ts';
 import { compareFieldPaths, issuesToFaults, joinPath, manifestErrorMap, type Fault, type FieldFault } from './fault.ts';
 import { isRecord, isSet, strictObject } from './schema-kit.ts';
-import { KINDS, listElementKind, validateObject } from './validate.ts';
+import { identifyObject, KINDS, listElementKind, validateObject, type ObjectRef } from './validate.ts';
 
 export interface ManifestEntry {
   object: KubeObject;
@@ -30,6 +33,30 @@ export interface ManifestFile {
   entries: ManifestEntry[];
   /** When non-empty, callers apply nothing of the file. */
   faults: Fault[];
+}
+
+export interface ManifestRef {
+  ref: ObjectRef;
+  source: string;
+  doc: number;
+  /** '' for a whole document, 'items[3]' for a List member. */
+  path: string;
+}
+
+export interface ManifestRefFile {
+  source: string;
+  refs: ManifestRef[];
+  /** When non-empty, callers delete nothing of the file. */
+  faults: Fault[];
+}
+
+/** What is read of one object: validateObject or identifyObject. */
+type ReadObject<T> = (raw: unknown) => { value?: T; faults: FieldFault[] };
+
+interface Read<T> {
+  value: T;
+  doc: number;
+  path: string;
 }
 
 // Aliases expand; cap them so a small file cannot expand into gigabytes ("billion laughs").
@@ -88,8 +115,8 @@ function documentMembers(value: Record<string, unknown>, faults: FieldFault[]): 
 
 type YAMLDocument = ReturnType<typeof parseAllDocuments>[number];
 
-/** One document's entries and faults; `entries` receives the valid objects. */
-function checkDocument(document: YAMLDocument, source: string, doc: number, entries: ManifestEntry[]): Fault[] {
+/** One document's faults; `read` receives what is read of its valid objects. */
+function checkDocument<T>(document: YAMLDocument, source: string, doc: number, readObject: ReadObject<T>, read: Read<T>[]): Fault[] {
   const faults: Fault[] = [];
   const place = (f: FieldFault, prefix = ''): void => {
     faults.push({ source, doc, path: joinPath(prefix, f.path), message: f.message });
@@ -116,19 +143,37 @@ function checkDocument(document: YAMLDocument, source: string, doc: number, entr
   for (const f of listFaults) place(f);
   for (const member of members) {
     if (member.raw === undefined) continue;
-    const result = validateObject(member.raw);
+    const result = readObject(member.raw);
     for (const f of result.faults) place(f, member.path);
-    if (result.object !== undefined) entries.push({ object: result.object, source, doc, path: member.path });
+    if (result.value !== undefined) read.push({ value: result.value, doc, path: member.path });
   }
   return faults;
 }
 
-export function parseManifestText(text: string, source: string): ManifestFile {
-  const file: ManifestFile = { source, entries: [], faults: [] };
+function parseDocuments<T>(text: string, source: string, readObject: ReadObject<T>): { read: Read<T>[]; faults: Fault[] } {
+  const read: Read<T>[] = [];
+  const faults: Fault[] = [];
   const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true });
   docs.forEach((document, index) => {
-    const faults = checkDocument(document, source, index + 1, file.entries);
-    file.faults.push(...faults.sort((a, b) => compareFieldPaths(a.path, b.path)));
+    const docFaults = checkDocument(document, source, index + 1, readObject, read);
+    faults.push(...docFaults.sort((a, b) => compareFieldPaths(a.path, b.path)));
   });
-  return file;
+  return { read, faults };
+}
+
+export function parseManifestText(text: string, source: string): ManifestFile {
+  const { read, faults } = parseDocuments(text, source, (raw) => {
+    const { object, faults } = validateObject(raw);
+    return { ...(object !== undefined ? { value: object } : {}), faults };
+  });
+  return { source, entries: read.map(({ value, doc, path }) => ({ object: value, source, doc, path })), faults };
+}
+
+/** The objects a manifest names, by apiVersion, kind, namespace and name; the rest is not read. */
+export function parseManifestRefs(text: string, source: string): ManifestRefFile {
+  const { read, faults } = parseDocuments(text, source, (raw) => {
+    const { ref, faults } = identifyObject(raw);
+    return { ...(ref !== undefined ? { value: ref } : {}), faults };
+  });
+  return { source, refs: read.map(({ value, doc, path }) => ({ ref: value, source, doc, path })), faults };
 }

@@ -5,7 +5,7 @@
  */
 import type * as z from 'zod';
 import type { KubeObject } from '../objects.ts';
-import { closest } from './checks-names.ts';
+import { closest, pathSegmentNameError } from './checks-names.ts';
 import { issuesToFaults, manifestErrorMap, type FieldFault } from './fault.ts';
 import { ciliumClusterwideNetworkPolicySchema, ciliumNetworkPolicySchema } from './schema-cilium.ts';
 import { namespaceSchema, podSchema, serviceSchema } from './schema-core.ts';
@@ -75,4 +75,44 @@ export function validateObject(raw: unknown): { object?: KubeObject; faults: Fie
   const result = spec.schema.safeParse(raw, { error: manifestErrorMap });
   if (result.success) return { object: result.data, faults: [] };
   return { faults: issuesToFaults(result.error.issues) };
+}
+
+/** Which object a manifest names: all `delete -f` needs of it. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+function nonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v !== '';
+}
+
+/**
+ * One parsed object → which object it names, checking apiVersion, kind,
+ * metadata.name and metadata.namespace only (as kubectl delete -f does): the
+ * rest of a manifest being deleted is not read. Whether the kind is served is
+ * the caller's question.
+ */
+export function identifyObject(raw: unknown): { ref?: ObjectRef; faults: FieldFault[] } {
+  if (!isRecord(raw)) return { faults: validateObject(raw).faults };
+  const faults: FieldFault[] = [];
+  const { apiVersion, kind } = raw;
+  if (!nonEmptyString(apiVersion)) faults.push({ path: 'apiVersion', message: isSet(apiVersion) ? 'apiVersion must be a string such as v1 or cilium.io/v2' : 'required field is missing: every object needs an apiVersion' });
+  if (!nonEmptyString(kind)) faults.push({ path: 'kind', message: isSet(kind) ? 'kind must be a string' : 'required field is missing: every object needs a kind' });
+  const metadata = isRecord(raw.metadata) ? raw.metadata : undefined;
+  const name = metadata?.name;
+  const namespace = metadata?.namespace;
+  if (metadata === undefined) {
+    faults.push({ path: 'metadata', message: 'required field is missing: every object needs metadata with a name' });
+  } else if (!nonEmptyString(name)) {
+    faults.push({ path: 'metadata.name', message: isSet(name) && typeof name !== 'string' ? 'name must be a string' : 'resource name may not be empty' });
+  } else {
+    const error = pathSegmentNameError(name);
+    if (error !== undefined) faults.push({ path: 'metadata.name', message: error });
+  }
+  if (isSet(namespace) && typeof namespace !== 'string') faults.push({ path: 'metadata.namespace', message: 'namespace must be a string' });
+  if (faults.length > 0 || !nonEmptyString(apiVersion) || !nonEmptyString(kind) || !nonEmptyString(name)) return { faults };
+  return { ref: { apiVersion, kind, name, ...(nonEmptyString(namespace) ? { namespace } : {}) }, faults };
 }
