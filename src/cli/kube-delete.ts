@@ -86,7 +86,7 @@ export function parseDeleteArgs(args: string[]): { kind: KindInfo; name: string 
  * The objects the manifests name → what to delete; faults for kinds the lab
  * does not serve and for a namespace that contradicts an explicit -n.
  */
-export function manifestTargets(refs: readonly ManifestRef[], explicitNamespace: string | undefined): { targets: DeleteTarget[]; faults: Fault[] } {
+function manifestTargets(refs: readonly ManifestRef[], explicitNamespace: string | undefined): { targets: DeleteTarget[]; faults: Fault[] } {
   const targets: DeleteTarget[] = [];
   const faults: Fault[] = [];
   for (const { ref, source, doc, path } of refs) {
