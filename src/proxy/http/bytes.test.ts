@@ -35,10 +35,11 @@ function response(fields: string, isHead = false): ResponseHead {
   return r;
 }
 
-test('response framing fields: names case-insensitive, lists, trimming as String.prototype.trim', () => {
+test('response framing fields: names case-insensitive, lists, OWS (SP, HTAB) trimmed', () => {
   assert.equal(response('CONTENT-LENGTH: 13\r\n').contentLength, 13);
   assert.equal(response('content-length: 5, 5 ,5\r\n').contentLength, 5);
-  assert.equal(response('Content-Length: \x0b7\xa0\r\n').contentLength, 7); // VT and NBSP are trimmed by trim()
+  assert.equal(response('Content-Length: \t7 \r\n').contentLength, 7);
+  assert.equal(response('Transfer-Encoding: chunked\xa0\r\n').bodyMode, BODY_UNTIL_CLOSE); // NBSP is not OWS
   assert.equal(response('Content-Length: 007\r\n').bodyMode, BODY_LENGTH);
   assert.equal(response('Transfer-Encoding: gzip, Chunked\r\n').bodyMode, BODY_CHUNKED);
   assert.equal(response('Transfer-Encoding: chunked, gzip\r\n').bodyMode, BODY_UNTIL_CLOSE);
@@ -57,6 +58,8 @@ test('response framing errors (502, reason)', () => {
     ['Content-Length: +1\r\n', 'response-bad-content-length'],
     ['Content-Length: 1,\r\n', 'response-bad-content-length'],
     ['Content-Length: 1 2\r\n', 'response-bad-content-length'],
+    ['Content-Length: \xa07\r\n', 'response-bad-content-length'],
+    ['Content-Length: 7\x0b\r\n', 'response-bad-content-length'],
     ['Content-Length: 99999999999999999999\r\n', 'response-bad-content-length'],
     ['Content-Length: 1\r\nTransfer-Encoding: chunked\r\n', 'response-cl-and-te'],
     ['X-A: 1\nY: 2\r\n', 'response-bare-lf'],

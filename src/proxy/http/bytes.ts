@@ -32,17 +32,6 @@ export const FIELD_VALUE: Uint8Array = (() => {
 })();
 
 /**
- * What String.prototype.trim() removes, restricted to one-byte characters
- * (ECMAScript WhiteSpace and LineTerminator: HT LF VT FF CR SP NBSP), so a
- * value trimmed on bytes is exactly the string `latin1(…).trim()` would give.
- */
-export const JS_TRIM: Uint8Array = (() => {
-  const t = new Uint8Array(256);
-  for (const c of [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0]) t[c] = 1;
-  return t;
-})();
-
-/**
  * Buffer.prototype.latin1Slice: what toString('latin1', a, b) ends up calling,
  * without the encoding dispatch (undici uses it the same way).
  */

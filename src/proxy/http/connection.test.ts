@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { ACCESS_DENIED_BODY } from './index.ts';
+import { ACCESS_DENIED_BODY, ConnectionAdmission } from './index.ts';
 import type { HttpRequest } from '../../policy/http-rules.ts';
 import { exchange, rawUpstream, ruleDecider, startProxy, statuses } from './test-servers.ts';
 
@@ -30,14 +30,13 @@ test('denied: exact 403, and the upstream is never even connected', async () => 
   }
 });
 
-test('after a 403 the connection stays usable when the denied body can be skipped', async () => {
+test('after a 403 the connection stays usable when the denied body came whole with its head', async () => {
   const up = await rawUpstream();
   const px = await startProxy(up.port);
   try {
     const r = await exchange(px.port, [
       'POST /admin HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nGET /admin',
-      'POST /admin HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n',
-      '6\r\n/admin\r\n0\r\n\r\n',
+      'POST /admin HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n6\r\n/admin\r\n0\r\n\r\n',
       'GET /public/ok HTTP/1.1\r\nHost: a\r\n\r\n',
     ], { until: (t) => t.endsWith('ok') });
     assert.deepEqual(statuses(r.text), [403, 403, 200]);
@@ -48,25 +47,77 @@ test('after a 403 the connection stays usable when the denied body can be skippe
   }
 });
 
-test('after a 403 the connection closes when the body cannot be skipped (too large, HTTP/1.0, Connection: close)', async () => {
+// Issue #21 item 2: a denied request announcing a body it never sends used to wait for it
+// for ever (no deadline in the discard phase); 20,000 of them took the agent's descriptors.
+test('after a 403 the connection closes when a body is still to come (Envoy), and on HTTP/1.0 or Connection: close', async () => {
   const up = await rawUpstream();
-  const px = await startProxy(up.port, { limits: { maxDiscardBytes: 100 } });
+  const px = await startProxy(up.port);
   try {
-    for (const head of [
-      'POST /admin HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n',
-      'GET /admin HTTP/1.0\r\n\r\n',
-      'GET /admin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    for (const parts of [
+      ['POST /admin HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n'],
+      ['POST /admin HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nGET /', 'admin'],
+      ['POST /admin HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n', '6\r\n/admin\r\n0\r\n\r\n'],
+      ['PUT /admin HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n'],
+      ['GET /admin HTTP/1.0\r\n\r\n'],
+      ['GET /admin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'],
     ]) {
-      const r = await exchange(px.port, [head, 'GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n']);
-      assert.equal(r.closed, true, head);
-      assert.deepEqual(statuses(r.text), [403], head);
-      assert.match(r.text, /connection: close/);
+      const name = JSON.stringify(parts[0]);
+      // Default limits: no deadline has to pass for this close.
+      const r = await exchange(px.port, [...parts, 'GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n'], { ms: 1500 });
+      assert.equal(r.closed, true, name);
+      assert.deepEqual(statuses(r.text), [403], name);
+      assert.match(r.text, /\r\nconnection: close\r\n/, name);
     }
-    // A chunked body past the bound: 403 already sent, then closed.
-    const r = await exchange(px.port, ['POST /admin HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n', `c8\r\n${'x'.repeat(200)}\r\n`]);
-    assert.equal(r.closed, true);
-    assert.deepEqual(statuses(r.text), [403]);
     assert.equal(up.received(), '');
+    assert.equal(up.connections, 0);
+  } finally {
+    await px.close();
+    await up.close();
+  }
+});
+
+// Issue #21 item 4: a naive upstream reads these as Content-Length 35 (or chunked) and parses a
+// smuggled request from the body. The policy allows /public.*: without the 400 the head would go
+// upstream. Nothing at all may reach the upstream, not even a connection.
+test('lenient framing: NBSP or another non-OWS byte around Content-Length / Transfer-Encoding, and a Content-Length list, are 400 and the upstream sees nothing', async () => {
+  const up = await rawUpstream();
+  const px = await startProxy(up.port);
+  const smuggled = 'GET /admin HTTP/1.1\r\nHost: a\r\n\r\n'; // 35 bytes
+  const chunkedSmuggle = `0\r\n\r\n${smuggled}`;
+  const cases: [name: string, fields: string, body: string][] = [
+    ['Content-Length: NBSP 35', 'Content-Length: \xa035', smuggled],
+    ['Content-Length: 35 NBSP', 'Content-Length: 35\xa0', smuggled],
+    ['Transfer-Encoding: NBSP chunked', 'Transfer-Encoding: \xa0chunked', chunkedSmuggle],
+    ['Transfer-Encoding: chunked NBSP', 'Transfer-Encoding: chunked\xa0', chunkedSmuggle],
+    ['Content-Length: 35, 35', 'Content-Length: 35, 35', smuggled],
+    ['Content-Length twice, equal', 'Content-Length: 35\r\nContent-Length: 35', smuggled],
+    ['Content-Length: VT 35', 'Content-Length: \x0b35', smuggled],
+    ['Content-Length: 35 FF', 'Content-Length: 35\x0c', smuggled],
+    ['Content-Length: CR 35', 'Content-Length: \r35', smuggled],
+    ['Transfer-Encoding: chunked NEL', 'Transfer-Encoding: chunked\x85', chunkedSmuggle],
+  ];
+  try {
+    for (const [name, fields, body] of cases) {
+      // latin1: one byte 0xA0 on the wire, as the issue sent it (a string would go out as UTF-8, C2 A0).
+      const r = await exchange(px.port, [Buffer.from(`POST /public/x HTTP/1.1\r\nHost: a\r\n${fields}\r\n\r\n${body}`, 'latin1')], { ms: 1500 });
+      assert.deepEqual(statuses(r.text), [400], `${name}: client got ${JSON.stringify(r.text.slice(0, 60))}`);
+      assert.equal(r.closed, true, name);
+      assert.equal(up.received(), '', `${name}: upstream got ${JSON.stringify(up.received())}`);
+      assert.equal(up.connections, 0, `${name}: the upstream was connected`);
+    }
+    const ev = px.events.filter((e) => e.kind === 'response');
+    assert.deepEqual(ev.map((e) => [e.code, e.reason]), [
+      [400, 'bad-content-length'],
+      [400, 'bad-content-length'],
+      [400, 'bad-transfer-encoding'],
+      [400, 'bad-transfer-encoding'],
+      [400, 'content-length-list'],
+      [400, 'content-length-list'],
+      [400, 'ctl-in-header'],
+      [400, 'ctl-in-header'],
+      [400, 'ctl-in-header'],
+      [400, 'bad-transfer-encoding'],
+    ]);
   } finally {
     await px.close();
     await up.close();
@@ -507,4 +558,121 @@ test('malformed input never throws out of the proxy (random bytes and truncation
     await px.close();
     await up.close();
   }
+});
+
+test('every phase has a deadline: a stalled allowed body is 408, no response 504, a quiet relay or tunnel is reset; bytes moving keep an exchange alive', async () => {
+  const silent = await rawUpstream(false);
+  const quiet = await startProxy(silent.port, { limits: { streamIdleTimeoutMs: 300 } });
+  // Answers the head and part of the body, then nothing.
+  const halfway = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial'));
+  });
+  await new Promise<void>((r) => halfway.listen(0, '127.0.0.1', r));
+  const relay = await startProxy((halfway.address() as AddressInfo).port, { limits: { streamIdleTimeoutMs: 300 } });
+  const srv = await httpServer(
+    (req, res) => {
+      let n = 0;
+      req.on('data', (d: Buffer) => (n += d.length));
+      req.on('end', () => res.end(`n=${n}`));
+    },
+    (s) =>
+      s.on('upgrade', (_req, sock: net.Socket) => {
+        sock.on('error', () => {});
+        sock.on('end', () => sock.end());
+        sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      }),
+  );
+  const echo = await startProxy(srv.port, { limits: { streamIdleTimeoutMs: 300 } });
+  try {
+    const body = await exchange(quiet.port, 'POST /public/up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nabc', { ms: 3000 });
+    assert.deepEqual(statuses(body.text), [408]);
+    assert.equal(body.closed, true);
+    const answer = await exchange(quiet.port, 'GET /public/slow HTTP/1.1\r\nHost: a\r\n\r\n', { ms: 3000 });
+    assert.deepEqual(statuses(answer.text), [504]);
+    assert.equal(answer.closed, true);
+    assert.deepEqual(quiet.events.filter((e) => e.kind === 'response').map((e) => e.reason), ['body-idle', 'response-idle']);
+    const partial = await exchange(relay.port, 'GET /public/a HTTP/1.1\r\nHost: a\r\n\r\n', { ms: 3000 });
+    assert.equal(partial.closed, true);
+    assert.ok(partial.text.endsWith('\r\n\r\npartial'), partial.text);
+    const tunnel = await exchange(echo.port, 'GET /public/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', { ms: 3000 });
+    assert.match(tunnel.text, /^HTTP\/1\.1 101 /);
+    assert.equal(tunnel.closed, true);
+    // Ten body bytes 100 ms apart: a second in all, never 300 ms without a byte.
+    const c = net.connect(echo.port, '127.0.0.1');
+    let text = '';
+    c.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    c.write('POST /public/t HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n');
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      c.write('x');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    c.destroy();
+    assert.deepEqual(statuses(text), [200]);
+    assert.ok(text.endsWith('n=10'), text);
+  } finally {
+    await quiet.close();
+    await relay.close();
+    await echo.close();
+    await silent.close();
+    await srv.close();
+    await new Promise<void>((r) => halfway.close(() => r()));
+  }
+});
+
+/** A keep-alive connection from `from` that got one 200 (so the proxy admitted it), held open. */
+async function held(port: number, from: string): Promise<net.Socket> {
+  const s = net.connect({ port, host: '127.0.0.1', localAddress: from });
+  s.on('error', () => {});
+  let text = '';
+  await new Promise<void>((resolve, reject) => {
+    s.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (text.endsWith('ok')) resolve();
+    });
+    s.once('close', () => reject(new Error(`held connection from ${from} closed: ${JSON.stringify(text)}`)));
+    s.write('GET /public/h HTTP/1.1\r\nHost: a\r\n\r\n');
+  });
+  return s;
+}
+
+// Issue #21 item 2: connections a source may hold, and all of them; over the limit: reset at once.
+test('admission: over-limit connections from one source are refused at once while another source is served; a global cap; slots come back on close', async () => {
+  const up = await rawUpstream();
+  const admission = new ConnectionAdmission({ maxConnectionsPerSource: 3, maxConnections: 5 });
+  const px = await startProxy(up.port, {}, admission);
+  const sockets: net.Socket[] = [];
+  const get = 'GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n';
+  try {
+    for (let i = 0; i < 3; i++) sockets.push(await held(px.port, '127.0.0.1'));
+    const fourth = await exchange(px.port, get, { from: '127.0.0.1', ms: 2000 });
+    assert.equal(fourth.closed, true, 'the fourth connection from 127.0.0.1 is closed');
+    assert.equal(fourth.text, '', 'and gets no answer at all');
+    const other = await exchange(px.port, get, { from: '127.0.0.2', until: (t) => t.endsWith('ok') });
+    assert.deepEqual(statuses(other.text), [200], 'another source is still served');
+    for (let i = 0; i < 2; i++) sockets.push(await held(px.port, '127.0.0.2'));
+    const third = await exchange(px.port, get, { from: '127.0.0.3', ms: 2000 });
+    assert.equal(third.closed, true, 'five open in all: a third source is refused too');
+    assert.equal(third.text, '');
+    assert.deepEqual(admission.stats(), { maxConnectionsPerSource: 3, maxConnections: 5, open: 5, sources: 2, refusedPerSource: 1, refusedTotal: 1 });
+    sockets.shift()?.destroy();
+    // The slot comes back when the proxy sees the close.
+    for (let t = 0; admission.stats().open !== 4; t++) {
+      assert.ok(t < 100, 'the closed connection gave its slot back');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const again = await exchange(px.port, get, { from: '127.0.0.1', until: (t) => t.endsWith('ok') });
+    assert.deepEqual(statuses(again.text), [200]);
+    assert.equal(up.received().split('\r\n\r\n').length - 1, 7, 'refused connections sent nothing upstream');
+  } finally {
+    for (const s of sockets) s.destroy();
+    await px.close();
+    await up.close();
+  }
+});
+
+test('admission limits are validated', () => {
+  assert.throws(() => new ConnectionAdmission({ maxConnectionsPerSource: 0 }), /maxConnectionsPerSource must be a whole number ≥ 1, not 0/);
+  assert.throws(() => new ConnectionAdmission({ maxConnections: 1.5 }), /maxConnections must be a whole number ≥ 1, not 1.5/);
 });

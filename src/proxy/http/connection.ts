@@ -4,7 +4,7 @@
  *   client ──bytes──► read head ─► parse & validate ─► normalise ─► authorise ──allowed──► forward head ─► stream body ──► upstream
  *                        │ 408/431      │ 400/505          │ 400        │ denied                (lazy connect: 502)
  *                        ▼              ▼                  ▼            ▼
- *                     error response + close            403 "Access denied\r\n" (keep-alive if the body can be skipped)
+ *                     error response + close            403 "Access denied\r\n" (keep-alive only if no body is still to come)
  *   client ◄── relay (head verbatim, body streamed) ◄── read response head ◄────────────────────────────── upstream
  *                 │ 101 after an allowed Upgrade: splice both sockets raw
  *                 ▼
@@ -23,12 +23,25 @@
  *
  * Timers: one deadline per connection, watched by deadlines.ts (no timer per
  * socket). Callbacks are bound once per connection in fields; none are made
- * per request.
+ * per request. Every phase has one, so no peer can hold a connection (and its
+ * descriptors) for ever by going quiet:
+ *
+ *   phase                                   deadline               on expiry
+ *   waiting for a request (keep-alive)      idleTimeoutMs          close, no response
+ *   reading a request head                  headTimeoutMs          408
+ *   connecting upstream                     connectTimeoutMs       502
+ *   request body, response, 101 tunnel,     streamIdleTimeoutMs    408 (body stalled), 504 (no response),
+ *     a client not reading our answers        of no byte moving      reset once a response has started
+ *   closing (draining input)                lingerMs               destroy
+ *
+ * A denied request whose body has not all arrived with its head is answered
+ * 403 with `connection: close` and the connection closed, as Envoy does: the
+ * proxy never waits for the body of a request it refused.
  */
 import type * as net from 'node:net';
 import type { HttpRequest } from '../../policy/http-rules.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BodyFraming } from './body.ts';
-import { watch, unwatch, type Expiring } from './deadlines.ts';
+import { coarseNow, watch, unwatch, type Expiring } from './deadlines.ts';
 import { DENIED_CLOSE, DENIED_KEEP_ALIVE, ERROR_KINDS, HttpProxyError, malformed } from './errors.ts';
 import { eventUrl, headerList, type HttpProxyEvent, type HttpVerdict } from './events.ts';
 import { headEnd, indexOfByte } from './bytes.ts';
@@ -47,8 +60,11 @@ export interface HttpProxyLimits {
   maxHeadBytes: number;
   /** Header lines per request, → 431. */
   maxHeaders: number;
-  /** A denied request's body up to this size is read and dropped to keep the connection; larger → close. */
-  maxDiscardBytes: number;
+  /**
+   * Request body, waiting for a response, relaying one, a 101 tunnel: no byte either way for this long →
+   * 408 / 504 before a response started, reset after (Envoy's stream_idle_timeout, same default).
+   */
+  streamIdleTimeoutMs: number;
   /** After the proxy closes, input is drained this long before the socket is destroyed (so the client reads our answer rather than a reset). */
   lingerMs: number;
 }
@@ -59,7 +75,7 @@ export const DEFAULT_LIMITS: Readonly<HttpProxyLimits> = Object.freeze({
   connectTimeoutMs: 10_000,
   maxHeadBytes: 64 * 1024,
   maxHeaders: 100,
-  maxDiscardBytes: 1024 * 1024,
+  streamIdleTimeoutMs: 300_000,
   lingerMs: 2_000,
 });
 
@@ -87,12 +103,11 @@ export interface HttpProxyContext {
 // Client-side phase.
 const C_HEAD = 0; // reading / waiting for a request head
 const C_BODY = 1; // streaming an allowed request's body upstream
-const C_DISCARD = 2; // dropping a denied request's body
-const C_WAIT = 3; // request sent; input waits until the response is complete
-const C_CONNECTING = 4; // allowed request waits for the upstream connection
-const C_TUNNEL = 5; // after 101: raw bytes
-const C_CLOSING = 6; // answered, ended; draining input until the client closes or linger ends
-const C_CLOSED = 7;
+const C_WAIT = 2; // request sent; input waits until the response is complete
+const C_CONNECTING = 3; // allowed request waits for the upstream connection
+const C_TUNNEL = 4; // after 101: raw bytes
+const C_CLOSING = 5; // answered, ended; draining input until the client closes or linger ends
+const C_CLOSED = 6;
 
 // Upstream-side phase.
 const U_NONE = 0;
@@ -108,6 +123,7 @@ const D_IDLE = 1;
 const D_HEAD = 2;
 const D_CONNECT = 3;
 const D_LINGER = 4;
+const D_STREAM = 5; // an exchange in flight: no byte for streamIdleTimeoutMs (see #activeAt)
 
 // Why the client socket is paused (bits).
 const P_UPSTREAM_FULL = 1;
@@ -133,6 +149,8 @@ export class HttpProxyConnection implements Expiring {
   #upstreamPaused = false;
   #clientFull = false;
   #clientEnded = false;
+  /** coarseNow() when bytes last moved on either socket: D_STREAM re-arms from it. */
+  #activeAt = 0;
 
   // Unconsumed client bytes are #buf[#off, #end). #buf is a socket chunk, or #acc when bytes spanned reads.
   #buf: Buffer = EMPTY;
@@ -205,14 +223,35 @@ export class HttpProxyConnection implements Expiring {
       else if (kind === D_HEAD) this.#fail(new HttpProxyError('head-timeout', 'head-timeout'));
       else if (kind === D_CONNECT) this.#fail(new HttpProxyError('upstream-failed', 'connect-timeout'));
       else if (kind === D_LINGER) this.#destroy();
+      else if (kind === D_STREAM) this.#streamDeadline();
     } catch {
       this.#destroy();
     }
   }
 
+  /** An exchange is under way: from now on, going quiet for streamIdleTimeoutMs ends it. */
+  #armStream(): void {
+    this.#activeAt = coarseNow();
+    this.#setDeadline(D_STREAM, this.#limits.streamIdleTimeoutMs);
+  }
+
+  #streamDeadline(): void {
+    const until = this.#activeAt + this.#limits.streamIdleTimeoutMs;
+    if (until > performance.now()) {
+      // Bytes moved since the deadline was set: wait out the rest from the last of them.
+      this.#deadlineKind = D_STREAM;
+      this.deadline = until;
+      return;
+    }
+    // #fail resets both sides instead once a response has started (relay, tunnel, unread answers).
+    if (this.#c === C_BODY) this.#fail(new HttpProxyError('body-timeout', 'body-idle'));
+    else this.#fail(new HttpProxyError('upstream-timeout', 'response-idle'));
+  }
+
   // ── client input ─────────────────────────────────────────────────────────
 
   #onClientData = (chunk: Buffer): void => {
+    this.#activeAt = coarseNow();
     try {
       const c = this.#c;
       if (c === C_TUNNEL) {
@@ -274,7 +313,7 @@ export class HttpProxyConnection implements Expiring {
       if (c === C_HEAD) {
         if (this.#clientFull) break;
         if (!this.#readHead()) break;
-      } else if (c === C_BODY || c === C_DISCARD) {
+      } else if (c === C_BODY) {
         if (this.#off === this.#end) {
           if (this.#clientEnded) {
             this.#destroy(); // the client ended inside a body
@@ -282,8 +321,7 @@ export class HttpProxyConnection implements Expiring {
           }
           break;
         }
-        if (c === C_BODY) this.#forwardBody();
-        else this.#discardBody();
+        this.#forwardBody();
       } else {
         break;
       }
@@ -355,7 +393,8 @@ export class HttpProxyConnection implements Expiring {
     parseRequestHead(buf, off, e, this.#head, this.#limits.maxHeaders);
     this.#off = e;
     this.#scan = e;
-    this.#clearDeadline();
+    // From here until the next head, the exchange's deadline (also while the client does not read our answer).
+    this.#armStream();
     return this.#onRequest(buf, off, e);
   }
 
@@ -425,34 +464,38 @@ export class HttpProxyConnection implements Expiring {
     return out;
   }
 
-  /** The denied answer. Keeps the connection when the body's length is known and small enough to skip. */
+  /**
+   * The denied answer. The connection stays open only when no body is still to
+   * come: a body that arrived whole with the head is skipped, anything else
+   * (Content-Length not all here, chunked not finished, Expect: 100-continue
+   * with a body) gets `connection: close` and the connection ends (Envoy's
+   * behaviour) — waiting to discard it is a descriptor held for the client.
+   */
   #deny(): boolean {
     const h = this.#head;
     const mode = h.chunked ? BODY_CHUNKED : h.contentLength > 0 ? BODY_LENGTH : BODY_NONE;
     this.#resStarted = true;
     this.#emitResponse(403, 'DROPPED', 'denied', undefined, undefined);
-    // Expect: 100-continue — the client may not send the body at all, so its framing tells us nothing: close.
-    const close =
-      h.minor === 0 || h.connClose || (h.expectContinue && mode !== BODY_NONE) || h.contentLength > this.#limits.maxDiscardBytes || this.#clientEnded;
-    if (close) {
+    let keep = h.minor === 1 && !h.connClose && !this.#clientEnded;
+    if (keep && mode !== BODY_NONE) {
+      const body = this.#reqBody;
+      body.reset(mode, h.contentLength, 'malformed');
+      let stop = this.#off;
+      try {
+        stop = body.consume(this.#buf, this.#off, this.#end);
+      } catch {
+        body.done = false; // broken framing in a denied body: it is answered 403 all the same, then closed
+      }
+      if (body.done) this.#off = stop;
+      else keep = false;
+    }
+    if (!keep) {
       this.#client.write(DENIED_CLOSE);
       this.#closeGracefully();
       return false;
     }
     this.#writeClient(DENIED_KEEP_ALIVE);
-    if (mode === BODY_NONE) return true;
-    this.#reqBody.reset(mode, h.contentLength, 'malformed');
-    this.#c = C_DISCARD;
     return true;
-  }
-
-  #discardBody(): void {
-    this.#off = this.#reqBody.consume(this.#buf, this.#off, this.#end);
-    if (this.#reqBody.consumed > this.#limits.maxDiscardBytes) {
-      this.#closeGracefully();
-      return;
-    }
-    if (this.#reqBody.done) this.#c = C_HEAD;
   }
 
   // Phase 6: stream body.
@@ -486,7 +529,7 @@ export class HttpProxyConnection implements Expiring {
       return;
     }
     try {
-      this.#clearDeadline();
+      this.#armStream();
       this.#upstream = sock;
       sock.allowHalfOpen = true;
       sock.setNoDelay(true);
@@ -527,10 +570,12 @@ export class HttpProxyConnection implements Expiring {
   }
 
   #onUpstreamDrain = (): void => {
+    this.#activeAt = coarseNow();
     this.#resumeClient(P_UPSTREAM_FULL);
   };
 
   #onUpstreamData = (chunk: Buffer): void => {
+    this.#activeAt = coarseNow();
     try {
       const u = this.#u;
       if (u === U_BODY) this.#relayBody(chunk, 0, chunk.length);
@@ -640,7 +685,7 @@ export class HttpProxyConnection implements Expiring {
   #startTunnel(): void {
     this.#u = U_TUNNEL;
     this.#c = C_TUNNEL;
-    this.#clearDeadline();
+    this.#armStream();
     // Bytes the client sent after the upgrade request belong to the new protocol.
     if (this.#off < this.#end) this.#writeUpstream(this.#view(this.#buf, this.#off, this.#end));
     this.#buf = EMPTY;
@@ -713,6 +758,7 @@ export class HttpProxyConnection implements Expiring {
   }
 
   #onClientDrain = (): void => {
+    this.#activeAt = coarseNow();
     try {
       this.#clientFull = false;
       if (this.#upstreamPaused) {
@@ -730,7 +776,7 @@ export class HttpProxyConnection implements Expiring {
       this.#clientEnded = true;
       const c = this.#c;
       if (c === C_TUNNEL) this.#upstream?.end();
-      else if (c === C_HEAD || c === C_BODY || c === C_DISCARD) this.#drive();
+      else if (c === C_HEAD || c === C_BODY) this.#drive();
       // C_WAIT / C_CONNECTING: answer the request in flight, then close (checked when back in C_HEAD).
     } catch (e) {
       this.#onError(e);

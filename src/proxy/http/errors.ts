@@ -7,9 +7,11 @@
  *   malformed            400     ERROR     head or chunked framing breaks RFC 9112 (reason says which rule)
  *   denied               403     DROPPED   ctx.decide() said no ("Access denied\r\n")
  *   head-timeout         408     ERROR     a request head did not complete within limits.headTimeoutMs
+ *   body-timeout         408     ERROR     an allowed request's body stalled: no byte for limits.streamIdleTimeoutMs
  *   body-too-large       413     ERROR     Content-Length or a chunk size past Number.MAX_SAFE_INTEGER
  *   head-too-large       431     ERROR     request head past limits.maxHeadBytes or limits.maxHeaders
  *   upstream-failed      502     ERROR     connect failed/timed out, reset or closed before a whole response, malformed response
+ *   upstream-timeout     504     ERROR     the request went upstream and no response byte came for limits.streamIdleTimeoutMs
  *   policy-unavailable   503     ERROR     ctx.decide() threw: fail closed
  *   version-unsupported  505     ERROR     HTTP/x.y other than 1.0 and 1.1
  *
@@ -22,9 +24,11 @@ export type HttpProxyErrorKind =
   | 'malformed'
   | 'denied'
   | 'head-timeout'
+  | 'body-timeout'
   | 'body-too-large'
   | 'head-too-large'
   | 'upstream-failed'
+  | 'upstream-timeout'
   | 'policy-unavailable'
   | 'version-unsupported';
 
@@ -43,6 +47,7 @@ const STATUS_TEXT: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
 };
 
@@ -66,16 +71,18 @@ export const ERROR_KINDS: Readonly<Record<HttpProxyErrorKind, KindInfo>> = {
   malformed: info(400, 'ERROR'),
   denied: { status: 403, verdict: 'DROPPED', response: response(403, ACCESS_DENIED_BODY, true) },
   'head-timeout': info(408, 'ERROR'),
+  'body-timeout': info(408, 'ERROR'),
   'body-too-large': info(413, 'ERROR'),
   'head-too-large': info(431, 'ERROR'),
   'upstream-failed': info(502, 'ERROR'),
+  'upstream-timeout': info(504, 'ERROR'),
   'policy-unavailable': info(503, 'ERROR'),
   'version-unsupported': info(505, 'ERROR'),
 };
 
-/** The 403 for a connection that stays open (the denied body's framing is known). */
+/** The 403 for a connection that stays open (no body, or all of it already read). */
 export const DENIED_KEEP_ALIVE: Buffer = response(403, ACCESS_DENIED_BODY, false);
-/** The 403 followed by a close (Expect: 100-continue, body too large to skip, HTTP/1.0, Connection: close). */
+/** The 403 followed by a close (a body still to come, HTTP/1.0, Connection: close). */
 export const DENIED_CLOSE: Buffer = ERROR_KINDS.denied.response;
 
 export class HttpProxyError extends Error {
@@ -83,8 +90,9 @@ export class HttpProxyError extends Error {
   /** Short machine-readable cause, e.g. `cl-and-te`, `obs-fold`, `encoded-slash`. */
   readonly reason: string;
 
-  constructor(kind: HttpProxyErrorKind, reason: string) {
-    super(`${kind}: ${reason}`);
+  /** `detail` (the offending byte, the value) goes into the message only; `reason` stays a short token. */
+  constructor(kind: HttpProxyErrorKind, reason: string, detail?: string) {
+    super(detail === undefined ? `${kind}: ${reason}` : `${kind}: ${reason} (${detail})`);
     this.name = 'HttpProxyError';
     this.kind = kind;
     this.reason = reason;
@@ -99,6 +107,6 @@ export class HttpProxyError extends Error {
   }
 }
 
-export function malformed(reason: string): HttpProxyError {
-  return new HttpProxyError('malformed', reason);
+export function malformed(reason: string, detail?: string): HttpProxyError {
+  return new HttpProxyError('malformed', reason, detail);
 }

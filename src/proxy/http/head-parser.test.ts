@@ -13,7 +13,7 @@ function parse(text: string): RequestHead {
 
 test('fields: names lower-case, OWS trimmed, repeats joined with ","; known headers recognised', () => {
   const h = parse(
-    'POST /p?q=1 HTTP/1.1\r\nHost: Api.Example:8080\r\nX-A:  1 \r\nx-a: 2\r\nContent-Length: 5, 5\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nExpect: 100-Continue\r\n\r\n',
+    'POST /p?q=1 HTTP/1.1\r\nHost: Api.Example:8080\r\nX-A:  1 \r\nx-a: 2\r\nContent-Length: \t5 \r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nExpect: 100-Continue\r\n\r\n',
   );
   assert.equal(h.method, 'POST');
   assert.equal(h.target, '/p?q=1');
@@ -44,7 +44,7 @@ test('rejections: status and reason', () => {
     [`POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n`, 400, 'cl-and-te'],
     [`POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n`, 400, 'cl-and-te'],
     [`POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nContent-Length: 4\r\n\r\n`, 400, 'differing-content-length'],
-    [`POST / HTTP/1.1\r\n${H}Content-Length: 3, 4\r\n\r\n`, 400, 'differing-content-length'],
+    [`POST / HTTP/1.1\r\n${H}Content-Length: 3, 4\r\n\r\n`, 400, 'content-length-list'],
     [`POST / HTTP/1.1\r\n${H}Content-Length: +3\r\n\r\n`, 400, 'bad-content-length'],
     [`POST / HTTP/1.1\r\n${H}Content-Length: 0x10\r\n\r\n`, 400, 'bad-content-length'],
     [`POST / HTTP/1.1\r\n${H}Content-Length: 99999999999999999999\r\n\r\n`, 413, 'content-length'],
@@ -96,4 +96,71 @@ test('more than maxHeaders field lines → 431', () => {
   const h = newRequestHead();
   const buf = Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\n${'X: 1\r\n'.repeat(5)}\r\n`, 'latin1');
   assert.throws(() => parseRequestHead(buf, 0, buf.length, h, 5), (e: unknown) => e instanceof HttpProxyError && e.status === 431);
+});
+
+// Issue #21 item 4: framing values are trimmed of SP and HTAB only. Each of these made a
+// naive upstream (trim(), list-tolerant) read a body of 35 bytes, or chunked, while a
+// stricter hop read something else — the gap a smuggled request goes through.
+test('framing headers: whitespace is SP/HTAB only, and Content-Length is one value', () => {
+  const H = 'Host: a\r\n';
+  const cases: [field: string, reason: string][] = [
+    ['Content-Length: \xa035', 'bad-content-length'],
+    ['Content-Length: 35\xa0', 'bad-content-length'],
+    ['Transfer-Encoding: \xa0chunked', 'bad-transfer-encoding'],
+    ['Transfer-Encoding: chunked\xa0', 'bad-transfer-encoding'],
+    ['Content-Length: 35, 35', 'content-length-list'],
+    ['Content-Length: 35,35', 'content-length-list'],
+    ['Content-Length: 35\r\nContent-Length: 35', 'content-length-list'],
+    ['Content-Length: 35\r\nContent-Length: 36', 'differing-content-length'],
+    ['Content-Length: 35,', 'content-length-list'],
+    ['Content-Length: ', 'bad-content-length'],
+    ['Content-Length: 3 5', 'bad-content-length'],
+    ['Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked', 'bad-transfer-encoding'],
+    ['Transfer-Encoding: chunked,', 'bad-transfer-encoding'],
+    ['Connection: close\xa0', 'bad-connection'],
+    ['Connection: \xa0keep-alive', 'bad-connection'],
+    ['Connection: Upgrade\r\nUpgrade: h2c\xa0', 'bad-upgrade'],
+    ['Connection: Upgrade\r\nUpgrade: websocket/', 'bad-upgrade'],
+    ['Connection: Upgrade\r\nUpgrade: a/b/c', 'bad-upgrade'],
+  ];
+  for (const [field, reason] of cases) {
+    assert.throws(
+      () => parse(`POST / HTTP/1.1\r\n${H}${field}\r\n\r\n`),
+      (e: unknown) => e instanceof HttpProxyError && e.status === 400 && e.reason === reason,
+      `${JSON.stringify(field)} → 400 ${reason}`,
+    );
+  }
+  // Allowed: OWS around the value, list items and tokens (RFC 9110 §5.6.1 empty items, §7.8 name/version).
+  assert.equal(parse(`POST / HTTP/1.1\r\n${H}Content-Length:\t 35 \t\r\n\r\n`).contentLength, 35);
+  assert.equal(parse(`POST / HTTP/1.1\r\n${H}Transfer-Encoding: \tChunked\t \r\n\r\n`).chunked, true);
+  const u = parse(`GET / HTTP/1.1\r\n${H}Connection: , keep-alive ,\tUpgrade\r\nUpgrade: websocket, HTTP/2.0\r\n\r\n`);
+  assert.equal(u.connKeepAlive && u.connUpgrade, true);
+});
+
+test('no byte but SP and HTAB is whitespace next to a Content-Length or Transfer-Encoding value', () => {
+  const H = 'Host: a\r\n';
+  const ows = (b: number): boolean => b === 0x20 || b === 0x09;
+  for (let b = 0; b < 256; b++) {
+    const c = String.fromCharCode(b);
+    const heads: [field: string, ok: (h: RequestHead) => boolean][] = [
+      [`Content-Length: ${c}35`, (h) => h.contentLength === 35],
+      [`Content-Length: 35${c}`, (h) => h.contentLength === 35],
+      [`Transfer-Encoding: ${c}chunked`, (h) => h.chunked],
+      [`Transfer-Encoding: chunked${c}`, (h) => h.chunked],
+    ];
+    for (const [field, ok] of heads) {
+      const text = `POST / HTTP/1.1\r\n${H}${field}\r\n\r\n`;
+      const digitInLength = b >= 0x30 && b <= 0x39 && field.startsWith('Content-Length');
+      if (ows(b) || digitInLength) {
+        if (!digitInLength) assert.ok(ok(parse(text)), `${JSON.stringify(field)}: OWS`);
+        continue;
+      }
+      assert.throws(() => parse(text), (e: unknown) => e instanceof HttpProxyError && e.status === 400, `${JSON.stringify(field)} must be 400`);
+    }
+  }
+});
+
+test('a framing error names the byte', () => {
+  assert.throws(() => parse('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 35\xa0\r\n\r\n'), /bad-content-length \(byte 0xa0 at 2\)/);
+  assert.throws(() => parse('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \xa0chunked\r\n\r\n'), /bad-transfer-encoding \(byte 0xa0 at 0\)/);
 });

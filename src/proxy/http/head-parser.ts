@@ -17,12 +17,17 @@
  *  - whitespace between name and colon (`space-before-colon`, §5.1),
  *    a name that is not a token (`bad-header-name`);
  *  - CTL (other than HTAB), NUL or DEL in a value (`ctl-in-header`);
- *  - Content-Length not 1*DIGIT, or several differing values
- *    (`bad-content-length`, `differing-content-length`, §6.3 item 5);
+ *  - Content-Length not exactly 1*DIGIT between OWS (`bad-content-length`),
+ *    or more than one value — a list (`35, 35`) or a second field line —
+ *    even when the values agree (`content-length-list`,
+ *    `differing-content-length`; §6.3 item 5 lets a recipient accept equal
+ *    values, we do not: it is where parsers disagree);
  *  - Transfer-Encoding in HTTP/1.0 (`te-in-http10`, §6.1), any value other
- *    than exactly `chunked` (`bad-transfer-encoding`; so `gzip, chunked` too),
- *    both Transfer-Encoding and Content-Length (`cl-and-te`, §6.1: "a server
- *    MAY reject such a request" — we do);
+ *    than exactly `chunked` between OWS (`bad-transfer-encoding`; so
+ *    `gzip, chunked` too), both Transfer-Encoding and Content-Length
+ *    (`cl-and-te`, §6.1: "a server MAY reject such a request" — we do);
+ *  - a Connection or Upgrade item that is not a token (Upgrade:
+ *    token ["/" token]) between OWS (`bad-connection`, `bad-upgrade`);
  *  - HTTP/1.1 without Host, more than one Host, or a Host that is not an
  *    authority (`missing-host`, `duplicate-host`, `bad-host`, §3.2).
  * Too many header lines → 431 (`too-many-headers`).
@@ -33,6 +38,11 @@
  * Headers handed to policy: names lower-case, values with leading/trailing
  * OWS trimmed, repeated fields joined with "," (Envoy's join for matching).
  * Known names are recognised by length first, then by value.
+ *
+ * OWS is exactly SP and HTAB (RFC 9110 §5.6.3), nothing more: a value is never
+ * trimmed with String.prototype.trim(), which also strips NBSP (0xA0), VT and
+ * FF. `Content-Length: \xa035` must be 400 here, not 35 here and garbage (or
+ * 35 again, with the body read as a second request) to the upstream.
  *
  * `Upgrade: h2c` (HTTP/2 over cleartext) is removed with its
  * `HTTP2-Settings` before policy and forwarding: a 101 to HTTP/2 would turn
@@ -282,6 +292,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
         break;
       case 7:
         if (name === 'upgrade') {
+          upgradeProtocols(value);
           h.upgrade = h.upgrade === undefined ? value : `${h.upgrade},${value}`;
           (h2cLines ??= []).push(pos, eol + 1);
         }
@@ -309,7 +320,9 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
   // Transfer-Encoding (§6.1).
   if (te !== undefined) {
     if (minor === 0) throw malformed('te-in-http10');
-    if (te.trim().toLowerCase() !== 'chunked') throw malformed('bad-transfer-encoding');
+    // Already OWS-trimmed; compared whole, so `chunked\xa0` or `\xa0chunked` is not chunked.
+    // (toLowerCase maps no Latin-1 byte other than A–Z into ASCII.)
+    if (te.toLowerCase() !== 'chunked') throw malformed('bad-transfer-encoding', nonToken(te));
     if (h.contentLength >= 0) throw malformed('cl-and-te');
     h.chunked = true;
   }
@@ -323,31 +336,81 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, h: Req
 }
 
 function isOnlyH2c(upgrade: string): boolean {
-  for (const p of upgrade.split(',')) if (p.trim().toLowerCase() !== 'h2c') return false;
+  for (const p of upgrade.split(',')) if (trimOws(p).toLowerCase() !== 'h2c') return false;
   return true;
 }
 
+/** `s` without leading and trailing SP / HTAB (RFC 9110 §5.6.3 OWS), and nothing else. */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === SP || s.charCodeAt(a) === HT)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === SP || s.charCodeAt(b - 1) === HT)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** Whether `s` is 1*tchar, or (`slash`) token "/" token as an Upgrade protocol may be (RFC 9110 §7.8). */
+function isToken(s: string, slash: boolean): boolean {
+  if (s.length === 0) return false;
+  let slashAt = -1;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 0x2f && slash && slashAt < 0 && k > 0) slashAt = k;
+    else if (c > 0xff || TCHAR[c] !== 1) return false;
+  }
+  return slashAt !== s.length - 1;
+}
+
+/** For an error: the first byte of `s` that is neither a token byte, OWS nor a comma. */
+function nonToken(s: string): string {
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c !== SP && c !== HT && c !== 0x2c && TCHAR[c] !== 1) return `byte 0x${c.toString(16).padStart(2, '0')} at ${k}`;
+  }
+  return `value ${JSON.stringify(s)}`;
+}
+
+/**
+ * Connection = #connection-option, each a token (RFC 9110 §7.6.1); empty list
+ * items are allowed (§5.6.1). An item that is not a token is 400: `close\xa0`
+ * would be a close to a lenient upstream and not to us.
+ */
 function connectionTokens(value: string, h: RequestHead): void {
   for (const raw of value.split(',')) {
-    const t = raw.trim().toLowerCase();
+    const item = trimOws(raw);
+    if (item.length === 0) continue;
+    if (!isToken(item, false)) throw malformed('bad-connection', nonToken(value));
+    const t = item.toLowerCase();
     if (t === 'close') h.connClose = true;
     else if (t === 'keep-alive') h.connKeepAlive = true;
     else if (t === 'upgrade') h.connUpgrade = true;
   }
 }
 
-/** Content-Length = 1*DIGIT; a list of identical values is one value (§6.3 item 5). */
-function contentLength(value: string, h: RequestHead): void {
+/** Upgrade = #protocol, protocol = protocol-name ["/" protocol-version], both tokens (RFC 9110 §7.8). */
+function upgradeProtocols(value: string): void {
   for (const raw of value.split(',')) {
-    const t = raw.trim();
-    if (t.length === 0) throw malformed('bad-content-length');
-    for (let k = 0; k < t.length; k++) {
-      const c = t.charCodeAt(k);
-      if (c < 48 || c > 57) throw malformed('bad-content-length');
-    }
-    const n = Number(t);
-    if (!Number.isSafeInteger(n)) throw new HttpProxyError('body-too-large', 'content-length');
-    if (h.contentLength >= 0 && h.contentLength !== n) throw malformed('differing-content-length');
-    h.contentLength = n;
+    const item = trimOws(raw);
+    if (item.length !== 0 && !isToken(item, true)) throw malformed('bad-upgrade', nonToken(value));
   }
+}
+
+/**
+ * Content-Length = 1*DIGIT (RFC 9110 §8.6), from one field line holding one
+ * value. The value comes OWS-trimmed, so any other byte here (NBSP, VT, a
+ * comma) makes it invalid; a second value, equal or not, is 400 too (see the
+ * header comment).
+ */
+function contentLength(value: string, h: RequestHead): void {
+  if (value.length === 0) throw malformed('bad-content-length', 'empty');
+  for (let k = 0; k < value.length; k++) {
+    const c = value.charCodeAt(k);
+    if (c < 48 || c > 57) {
+      throw c === 0x2c ? malformed('content-length-list', `value ${JSON.stringify(value)}`) : malformed('bad-content-length', `byte 0x${c.toString(16).padStart(2, '0')} at ${k}`);
+    }
+  }
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new HttpProxyError('body-too-large', 'content-length');
+  if (h.contentLength >= 0) throw malformed(h.contentLength === n ? 'content-length-list' : 'differing-content-length', 'a second Content-Length field line');
+  h.contentLength = n;
 }

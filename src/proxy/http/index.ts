@@ -20,11 +20,17 @@
  * bodies framed exactly as parsed. A denied request's bytes never reach the
  * upstream; the upstream connection is opened on the first allowed request.
  *
+ * Hostile clients: every phase of a connection has a deadline (connection.ts
+ * lists them), a denied request whose body is still to come closes the
+ * connection after its 403, and an optional ConnectionAdmission (admission.ts)
+ * caps connections per source address and in all, so one pod cannot take the
+ * descriptors of the process the proxy runs in.
+ *
  * Caveats: HTTP/1.x only (h2c upgrades are stripped, the prior-knowledge HTTP/2
  * preface is a 505); requests on a connection are handled one at a time (pipelined
  * requests wait in the input buffer; responses stay in order); no response
- * timeout (long polls are legitimate) and no body-rate timeout; HTTP/1.0
- * connections close after each response.
+ * timeout but an idle one (long polls are legitimate; 5 min of silence is not)
+ * and no body-rate timeout; HTTP/1.0 connections close after each response.
  *
  * Example context (what the agent builds per accepted socket):
  *
@@ -37,14 +43,28 @@
  */
 import type * as net from 'node:net';
 import { HttpProxyConnection, type HttpProxyContext } from './connection.ts';
+import type { ConnectionAdmission } from './admission.ts';
 
 export { ACCESS_DENIED_BODY, ERROR_KINDS, HttpProxyError, type HttpProxyErrorKind } from './errors.ts';
 export type { HttpProxyEvent, HttpProtocol, HttpVerdict } from './events.ts';
 export { DEFAULT_LIMITS, type HttpProxyContext, type HttpProxyDecision, type HttpProxyLimits } from './connection.ts';
 export { normalisePath, normaliseTarget, type NormalisedTarget } from './normalise.ts';
+export { ConnectionAdmission, DEFAULT_ADMISSION, type AdmissionLimits, type AdmissionStats } from './admission.ts';
 
-/** Takes over an accepted client socket; never throws (a broken socket is destroyed). */
-export function handleConnection(client: net.Socket, ctx: HttpProxyContext): void {
+/**
+ * Takes over an accepted client socket; never throws (a broken socket is destroyed).
+ * With `admission`, a connection over its limits is reset at once, and an admitted one
+ * gives its slot back when it closes.
+ */
+export function handleConnection(client: net.Socket, ctx: HttpProxyContext, admission?: ConnectionAdmission): void {
+  if (admission !== undefined) {
+    const source = ctx.client.ip;
+    if (!admission.admit(source)) {
+      client.resetAndDestroy();
+      return;
+    }
+    client.once('close', () => admission.release(source));
+  }
   try {
     new HttpProxyConnection(client, ctx);
   } catch {

@@ -14,11 +14,13 @@
  *  3. a valid Content-Length → that many bytes; differing values → 502;
  *  4. otherwise read until close.
  * Lines must end in CRLF; obs-fold is 502 (§5.2: a proxy MUST reject or
- * replace it, we never rewrite the head).
+ * replace it, we never rewrite the head). Values and list items are trimmed of
+ * OWS — SP and HTAB — only (RFC 9110 §5.6.3), as request heads are: a
+ * `Content-Length: 7\xa0` is 502, not 7 to us and something else to the client.
  */
 import { HttpProxyError } from './errors.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from './body.ts';
-import { JS_TRIM, TCHAR, bytesEqualLower, indexOfByte, latin1 } from './bytes.ts';
+import { TCHAR, bytesEqualLower, indexOfByte, latin1 } from './bytes.ts';
 
 const CR = 13;
 const LF = 10;
@@ -60,7 +62,7 @@ function lineEnd(buf: Buffer, pos: number, end: number): number {
 
 /**
  * Calls `visit` with each comma-separated item of the value in [vs, ve),
- * trimmed as String.prototype.trim() would trim it. `visit` is a
+ * trimmed of SP and HTAB. `visit` is a
  * module-level function and `r` its state, so a response costs no closure.
  */
 function eachListItem(buf: Buffer, vs: number, ve: number, r: ResponseHead, visit: (buf: Buffer, a: number, b: number, r: ResponseHead) => void): void {
@@ -70,8 +72,8 @@ function eachListItem(buf: Buffer, vs: number, ve: number, r: ResponseHead, visi
     if (q < 0) q = ve;
     let a = p;
     let b = q;
-    while (a < b && JS_TRIM[buf[a] as number] === 1) a++;
-    while (b > a && JS_TRIM[buf[b - 1] as number] === 1) b--;
+    while (a < b && (buf[a] === SP || buf[a] === HT)) a++;
+    while (b > a && (buf[b - 1] === SP || buf[b - 1] === HT)) b--;
     visit(buf, a, b, r);
     if (q === ve) return;
     p = q + 1;
@@ -167,14 +169,26 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, r: Re
     r.bodyMode = BODY_NONE;
   } else if (te !== undefined) {
     if (r.contentLength >= 0) throw bad('cl-and-te');
-    const codings = te.split(',');
-    const last = (codings[codings.length - 1] as string).trim().toLowerCase();
-    r.bodyMode = last === 'chunked' ? BODY_CHUNKED : BODY_UNTIL_CLOSE;
+    r.bodyMode = lastCodingIsChunked(te) ? BODY_CHUNKED : BODY_UNTIL_CLOSE;
   } else if (r.contentLength >= 0) {
     r.bodyMode = BODY_LENGTH;
   } else {
     r.bodyMode = BODY_UNTIL_CLOSE;
   }
+}
+
+/** Whether the last coding of a Transfer-Encoding list, OWS-trimmed, is `chunked` (so `chunked\xa0` is not). */
+function lastCodingIsChunked(te: string): boolean {
+  let b = te.length;
+  while (b > 0 && (te.charCodeAt(b - 1) === SP || te.charCodeAt(b - 1) === HT)) b--;
+  const a = b - 7;
+  if (a < 0 || te.slice(a, b).toLowerCase() !== 'chunked') return false;
+  for (let k = a - 1; k >= 0; k--) {
+    const c = te.charCodeAt(k);
+    if (c === 0x2c) return true;
+    if (c !== SP && c !== HT) return false;
+  }
+  return true;
 }
 
 /** Whether the upstream keeps the connection open after this response (RFC 9112 §9.3). */

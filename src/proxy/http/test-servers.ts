@@ -5,6 +5,7 @@
  *                   answers every complete head with `200 ok` (bodiless requests only)
  *   startProxy()    a net.Server handing each socket to handleConnection, with
  *                   decide() from real compiled Cilium rules and connectUpstream = net.connect
+ *                   (and a ConnectionAdmission when given one)
  *   exchange()      a raw client: write bytes, collect everything until the proxy closes
  *                   (or `until` holds), with a deadline
  */
@@ -12,7 +13,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { compileHttpRule, httpRuleMatches } from '../../policy/http-rules.ts';
 import type { PortRuleHTTP } from '../../k8s/objects.ts';
-import { handleConnection, type HttpProxyContext, type HttpProxyEvent } from './index.ts';
+import { handleConnection, type ConnectionAdmission, type HttpProxyContext, type HttpProxyEvent } from './index.ts';
 
 export interface RawUpstream {
   server: net.Server;
@@ -84,7 +85,7 @@ export function connectTo(port: number): () => Promise<net.Socket> {
     });
 }
 
-export async function startProxy(upstreamPort: number, over: Partial<HttpProxyContext> = {}): Promise<TestProxy> {
+export async function startProxy(upstreamPort: number, over: Partial<HttpProxyContext> = {}, admission?: ConnectionAdmission): Promise<TestProxy> {
   const events: HttpProxyEvent[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
@@ -97,7 +98,7 @@ export async function startProxy(upstreamPort: number, over: Partial<HttpProxyCo
       connectUpstream: connectTo(upstreamPort),
       onEvent: (e) => events.push(e),
       ...over,
-    });
+    }, admission);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -117,11 +118,18 @@ export interface Exchange {
   closed: boolean;
 }
 
-/** Writes `parts` (with a tick between them), collects the answer until close, `until(text)` or `ms`. */
-export function exchange(port: number, parts: (string | Buffer)[] | string, opts: { until?: (text: string) => boolean; ms?: number; end?: boolean } = {}): Promise<Exchange> {
+/**
+ * Writes `parts` (with a tick between them), collects the answer until close, `until(text)` or `ms`.
+ * `from`: the client's own address (any of 127/8), so tests can be several sources.
+ */
+export function exchange(
+  port: number,
+  parts: (string | Buffer)[] | string,
+  opts: { until?: (text: string) => boolean; ms?: number; end?: boolean; from?: string } = {},
+): Promise<Exchange> {
   const list = typeof parts === 'string' ? [parts] : parts;
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect({ port, host: '127.0.0.1', ...(opts.from !== undefined ? { localAddress: opts.from } : {}) });
     let text = '';
     let done = false;
     const finish = (closed: boolean): void => {
