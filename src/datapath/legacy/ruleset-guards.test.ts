@@ -67,10 +67,10 @@ test('the source check runs before conntrack, on every pod veth, and fails close
   assert.equal(check.filter((r) => r.startsWith('iifname vmap @source_eps')).length, 1);
   assert.equal(check.at(-1), `iifname "${POD_IFNAME_PREFIX}*" counter name "pod_if_unregistered" drop`);
   assert.ok(hostIfname('any container').startsWith(POD_IFNAME_PREFIX), 'pod wiring names veths with the prefix the ruleset drops');
-  // Only neighbour discovery from link-local sources is let through before the per-veth check.
+  // Only the pod kernel's link-local IPv6 housekeeping (ND, MLD) is let through before the per-veth check.
   const early = check.slice(1, check.indexOf('iifname vmap @source_eps'));
   assert.deepEqual(early, [
-    'meta nfproto ipv6 ip6 saddr { ::, fe80::/10 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept',
+    'meta nfproto ipv6 ip6 saddr { ::, fe80::/10 } ip6 daddr { fe80::/10, ff02::/16 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld-listener-done, mld2-listener-report } accept',
   ]);
 });
 

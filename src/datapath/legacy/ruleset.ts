@@ -72,6 +72,7 @@ export const INVALID_SOURCE_IP = 'INVALID_SOURCE_IP';
 export const spoofCounterName = (id: string): string => `${id}_spoofed`;
 /** Packets from a pod veth no endpoint is registered for (yet). */
 export const UNREGISTERED_COUNTER = 'pod_if_unregistered';
+const IPV6_LINK_HOUSEKEEPING = 'nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld-listener-done, mld2-listener-report';
 /** Packets addressed to a proxy port that the datapath did not steer there. */
 export const PROXY_UNSTEERED_COUNTER = 'proxy_unsteered';
 
@@ -198,8 +199,10 @@ export function fullTransaction(s: RulesetState): string {
     // never steered to a proxy and never meets a policy chain.
     '  chain source_check {',
     '    type filter hook prerouting priority raw; policy accept;',
-    // Neighbour discovery on the veth's link-local addresses (the kernel's own, harmless; IPv6 goes nowhere else).
-    '    meta nfproto ipv6 ip6 saddr { ::, fe80::/10 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept',
+    // The pod kernel's own IPv6 housekeeping on the link (neighbour discovery,
+    // multicast listener reports): link-local, reaches only this node, so it
+    // is neither spoofing nor counted as such. Any other IPv6 is dropped below.
+    `    meta nfproto ipv6 ip6 saddr { ::, fe80::/10 } ip6 daddr { fe80::/10, ff02::/16 } icmpv6 type { ${IPV6_LINK_HOUSEKEEPING} } accept`,
     '    iifname vmap @source_eps',
     `    iifname "${POD_IFNAME_PREFIX}*" counter name "${UNREGISTERED_COUNTER}" drop`,
     '  }',
