@@ -4,6 +4,7 @@
  * questions answered, flow records queued while no agent listens.
  */
 import { test } from 'node:test';
+import { within } from '../../test/kit/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,15 +12,6 @@ import { AgentLink, dialProxy, type ProxyLinkHandlers } from './proxy-link.ts';
 import { makeFlow, type Flow } from '../flows/index.ts';
 import type { DnsProxyStats, NameCacheEntry } from '../fqdn/index.ts';
 
-async function until<T>(what: string, f: () => T | undefined, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const ENTRY: NameCacheEntry = { name: 'a.test.', ip: '198.18.0.5', expiresAt: Date.now() + 60_000, resolvedBy: ['10.244.1.2'] };
 const STATS = { queries: 7 } as unknown as DnsProxyStats;
@@ -52,9 +44,9 @@ test('names on connect, learned answered, questions answered; records queue whil
     proxy.flow(makeFlow({ verdict: 'FORWARDED', node_name: 'n1' }));
     const a = agentEnd();
     const link = dialProxy(path, a.h, 20);
-    await until('names', () => a.got.names[0]);
+    await within(3000, 'names', () => a.got.names.length > 0);
     assert.deepEqual(a.got.names[0], [ENTRY]);
-    await until('queued record', () => a.got.flows[0]);
+    await within(3000, 'queued record', () => a.got.flows.length > 0);
     await proxy.learned('10.244.1.2', 'b.test.', ['198.18.0.6'], 30);
     assert.deepEqual(a.got.learned, ['10.244.1.2 b.test. 198.18.0.6']);
     assert.deepEqual(await link.stats(), STATS);
@@ -63,12 +55,12 @@ test('names on connect, learned answered, questions answered; records queue whil
     const [s1, n1] = await Promise.all([link.stats(), link.names()]);
     assert.deepEqual([s1, n1], [STATS, [ENTRY]]);
     link.close();
-    await until('agent gone', () => (proxy.connected ? undefined : true));
+    await within(3000, 'agent gone', () => !proxy.connected);
     for (let i = 0; i < 3; i++) proxy.flow(makeFlow({ verdict: 'DROPPED', node_name: 'n1' }));
     const b = agentEnd();
     const link2 = dialProxy(path, b.h, 20);
-    await until('names for the new agent', () => b.got.names[0]);
-    await until('three queued records', () => (b.got.flows.length === 3 ? true : undefined));
+    await within(3000, 'names for the new agent', () => b.got.names.length > 0);
+    await within(3000, 'three queued records', () => b.got.flows.length === 3);
     assert.deepEqual(await link2.stats(), STATS);
     link2.close();
   } finally {

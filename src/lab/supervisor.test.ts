@@ -3,6 +3,7 @@
  * agent is `sleep` or `false`, real processes that are killed or exit).
  */
 import { test } from 'node:test';
+import { within } from '../../test/kit/wait.ts';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Supervisor, restartDelayMs, type Restarts } from './supervisor.ts';
@@ -16,15 +17,6 @@ const alive = (pid: number): boolean => {
   }
 };
 
-async function until<T>(what: string, f: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('restart delays: none after a healthy run, then 250 ms doubling to 10 s for runs that end quickly', () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 10].map(restartDelayMs), [0, 250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
@@ -41,9 +33,11 @@ test('an agent killed with SIGKILL is started again at once, and the restart is 
   });
   sup.start();
   try {
-    const first = await until('first agent', () => pids[0]);
+    await within(5000, 'first agent', () => pids.length > 0);
+    const first = pids[0]!;
     process.kill(first, 'SIGKILL');
-    const second = await until('second agent', () => pids[1]);
+    await within(5000, 'second agent', () => pids.length > 1);
+    const second = pids[1]!;
     assert.notEqual(second, first);
     assert.ok(alive(second));
     assert.equal(records.length, 1);
@@ -68,7 +62,7 @@ test('an agent that keeps exiting at once is restarted with growing backoff, not
   });
   sup.start();
   try {
-    await until('four starts', () => (starts.length >= 4 ? true : undefined), 5000);
+    await within(5000, 'four starts', () => starts.length >= 4);
   } finally {
     await sup.stop();
   }

@@ -113,12 +113,4 @@ export async function startLab(
   };
 }
 
-/** Polls `check` until it is true or `ms` passed; returns the time it took, or throws. */
-export async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - t0;
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { within } from '../kit/wait.ts';
