@@ -16,7 +16,7 @@ export function addCidr(list: BlockList, cidr: string): void {
   list.addSubnet(addr, len, family);
 }
 
-export function cidrPeer(cidr: string, except: readonly string[] = []): CidrPeer {
+export function cidrPeer(cidr: string, except: readonly string[] = [], selectsPods = false): CidrPeer {
   const include = new BlockList();
   addCidr(include, cidr);
   let ex: BlockList | null = null;
@@ -25,7 +25,7 @@ export function cidrPeer(cidr: string, except: readonly string[] = []): CidrPeer
     for (const e of except) addCidr(ex, e);
   }
   const text = except.length > 0 ? `${cidr} except ${except.join(', ')}` : cidr;
-  return { text, cidr, exceptCidrs: [...except], include, except: ex };
+  return { text, cidr, exceptCidrs: [...except], include, except: ex, selectsPods };
 }
 
 export function cidrContains(peer: CidrPeer, ip: string): boolean {

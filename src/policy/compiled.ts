@@ -18,7 +18,7 @@ import type { CachedSelector } from './selector-cache.ts';
 import type { Direction, MatchKind, PolicyRule, Protocol, RuleEntry, RuleOrigin } from './model.ts';
 import { type NamedPorts, portsMatch } from './ports.ts';
 import { cidrContains } from './cidr.ts';
-import { IDENTITY_WORLD } from '../identity/index.ts';
+import { IDENTITY_WORLD, MAX_ALLOCATED_IDENTITY, MIN_ALLOCATED_IDENTITY } from '../identity/index.ts';
 import { normaliseName } from '../fqdn/index.ts';
 
 /** What the engine knows of the other side of a connection. */
@@ -118,14 +118,22 @@ export function compileEndpointPolicy(identity: number, rules: readonly PolicyRu
   return { identity, ingress, egress, fingerprint: fp.join('\n') };
 }
 
+/** Identities of pods (the allocated, cluster-local range). */
+export const isPodIdentity = (id: number): boolean => id >= MIN_ALLOCATED_IDENTITY && id <= MAX_ALLOCATED_IDENTITY;
+
 /** Whether an entry's L3 part covers the peer. */
 export function peerMatches(c: CompiledEntry, peer: Peer, fqdns: FqdnLookup): boolean {
   const p = c.entry.peers;
   if (p.any) return true;
   for (const s of c.selections) if (s.has(peer.identity)) return true;
-  // CIDR and FQDN rules only ever select addresses outside the cluster.
-  if (peer.identity !== IDENTITY_WORLD || peer.ip === undefined) return false;
-  for (const cidr of p.cidrs) if (cidrContains(cidr, peer.ip)) return true;
+  if (peer.ip === undefined) return false;
+  // CIDR and FQDN rules select addresses outside the cluster; a Kubernetes
+  // ipBlock (selectsPods) pod addresses as well, by address, not identity.
+  // Nodes and other reserved identities are never selected by address.
+  const world = peer.identity === IDENTITY_WORLD;
+  if (!world && !isPodIdentity(peer.identity)) return false;
+  for (const cidr of p.cidrs) if ((world || cidr.selectsPods) && cidrContains(cidr, peer.ip)) return true;
+  if (!world) return false;
   if (p.fqdns.length > 0) {
     for (const name of fqdns(peer.ip)) {
       const n = normaliseName(name);

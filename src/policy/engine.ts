@@ -46,6 +46,8 @@ export function policyKey(kind: string, namespace: string | undefined, name: str
 
 export class PolicyEngine {
   readonly cluster: string;
+  /** Kubernetes NetworkPolicy ipBlocks select pod addresses too (translate-k8s.ts). */
+  readonly ipBlockSelectsPods: boolean;
   readonly #alloc = new IdentityAllocator();
   readonly #cache = new SelectorCache();
   readonly #namespaces = new Map<string, Record<string, string>>();
@@ -65,8 +67,9 @@ export class PolicyEngine {
   readonly #removed = new Set<string>();
   #snapshot: PolicySnapshot | null = null;
 
-  constructor(opts: { cluster?: string } = {}) {
+  constructor(opts: { cluster?: string; ipBlockSelectsPods?: boolean } = {}) {
     this.cluster = opts.cluster ?? DEFAULT_CLUSTER_NAME;
+    this.ipBlockSelectsPods = opts.ipBlockSelectsPods ?? true;
     for (const [id, labels] of RESERVED_LABELS) this.#cache.addIdentityLocked(id, labels);
   }
 
@@ -240,7 +243,7 @@ export class PolicyEngine {
   #upsertPolicy(obj: PolicyObject): void {
     const ns = obj.kind === 'CiliumClusterwideNetworkPolicy' ? undefined : (obj.metadata.namespace ?? 'default');
     const key = policyKey(obj.kind, ns, obj.metadata.name);
-    const rules = obj.kind === 'NetworkPolicy' ? translateNetworkPolicy(obj) : translateCiliumPolicy(obj, this.cluster);
+    const rules = obj.kind === 'NetworkPolicy' ? translateNetworkPolicy(obj, { ipBlockSelectsPods: this.ipBlockSelectsPods }) : translateCiliumPolicy(obj, this.cluster);
     this.#removePolicy(key);
     const registered = rules.map((r) => this.#registerRule(r));
     this.#policies.set(key, { object: obj, rules: registered });

@@ -37,7 +37,10 @@ export interface PortSpec {
   readonly name?: string;
 }
 
-/** A CIDR peer: matches world addresses inside `include` and outside `except`. */
+/**
+ * A CIDR peer: matches world addresses inside `include` and outside
+ * `except`, and pod addresses too when `selectsPods` is set.
+ */
 export interface CidrPeer {
   readonly text: string;
   /** As written, for datapaths that program prefixes themselves. */
@@ -45,6 +48,13 @@ export interface CidrPeer {
   readonly exceptCidrs: readonly string[];
   readonly include: BlockList;
   readonly except: BlockList | null;
+  /**
+   * A Kubernetes NetworkPolicy ipBlock (with the agent's
+   * networkPolicy.ipBlockSelectsPods on): pods whose address lies in the
+   * block match too, as upstream Kubernetes intends. Cilium's own CIDR rules,
+   * and ipBlocks with the setting off, select addresses outside the cluster only.
+   */
+  readonly selectsPods: boolean;
 }
 
 /** The L3 half of an entry. */

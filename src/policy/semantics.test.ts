@@ -15,6 +15,8 @@ interface Check extends Ask {
 interface Case {
   name: string;
   policies: string;
+  /** The agent setting networkPolicy.ipBlockSelectsPods (default true). */
+  ipBlockSelectsPods?: boolean;
   checks: Check[];
 }
 
@@ -374,6 +376,59 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'KNP ipBlock selects pods by address, after Service translation, with except (Kubernetes e2e "except clause")',
+    // 10.0.0.0/8 holds every pod; the except carves out prod/backend's address alone.
+    policies: knp('ipb-pods', 'prod', `  podSelector: {matchLabels: {app: frontend}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.1.2/32]}}]`),
+    checks: [
+      { src: 'prod/frontend', dst: 'prod/db', port: 5432, allowed: true, match: 'l3-only', by: ['ipb-pods'] },
+      { src: 'prod/frontend', dst: 'dev/tester', port: 80, allowed: true },
+      { src: 'prod/frontend', dst: 'prod/backend', port: 8080, allowed: false, reason: 'default-deny' },
+      { src: 'prod/frontend', dst: '10.9.9.9', port: 80, allowed: true },
+      { src: 'prod/frontend', dst: '203.0.113.5', port: 80, allowed: false },
+      // Nodes are no pods: an ipBlock never selects them by address.
+      { src: 'prod/frontend', dst: 'host', port: 80, allowed: false },
+    ],
+  },
+  {
+    name: 'KNP ipBlock of one pod address (/32) allows that pod and not a pod of the same identity elsewhere',
+    policies:
+      // dev/backend-2 has dev/backend's labels, so its identity, and another address.
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: backend-2, namespace: dev, labels: {app: backend}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.0.2.3}\n---\n` +
+      knp('ipb-one', 'prod', `  podSelector: {matchLabels: {app: frontend}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 10.0.2.2/32}}]\n    ports: [{port: 9090}]`) +
+      knp('ipb-in', 'dev', `  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.1.0/24}}]`),
+    checks: [
+      { src: 'prod/frontend', dst: 'dev/backend', port: 9090, allowed: true, match: 'l3-l4', by: ['ipb-one'] },
+      { src: 'prod/frontend', dst: 'dev/backend', port: 9091, allowed: false },
+      { src: 'prod/frontend', dst: 'prod/backend', port: 9090, allowed: false },
+      { src: 'prod/frontend', dst: 'dev/backend-2', port: 9090, allowed: false, reason: 'default-deny' },
+      // Ingress: the source pod's address.
+      { src: 'prod/db', dst: 'dev/backend', port: 80, allowed: true, by: ['ipb-in'] },
+      { src: 'dev/tester', dst: 'dev/backend', port: 80, allowed: false, reason: 'default-deny' },
+    ],
+  },
+  {
+    name: "KNP ipBlock with ipBlockSelectsPods off keeps Cilium's meaning: outside the cluster only",
+    ipBlockSelectsPods: false,
+    policies:
+      knp('ipb-cilium', 'prod', `  podSelector: {matchLabels: {app: frontend}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.1.2/32]}}]`) +
+      knp('ipb-in', 'dev', `  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.1.0/24}}]`),
+    checks: [
+      { src: 'prod/frontend', dst: 'prod/db', port: 5432, allowed: false, reason: 'default-deny' },
+      { src: 'prod/frontend', dst: 'dev/tester', port: 80, allowed: false },
+      { src: 'prod/frontend', dst: '10.9.9.9', port: 80, allowed: true },
+      { src: 'prod/db', dst: 'dev/backend', port: 80, allowed: false, reason: 'default-deny' },
+      { src: '10.0.1.77', dst: 'dev/backend', port: 80, allowed: true },
+    ],
+  },
+  {
+    name: 'CNP CIDR rules never select pods, whatever ipBlockSelectsPods says',
+    policies: cnp('cidr-pods', 'prod', `  endpointSelector: {matchLabels: {app: frontend}}\n  egress:\n  - toCIDRSet: [{cidr: 10.0.0.0/8}]`),
+    checks: [
+      { src: 'prod/frontend', dst: 'prod/db', port: 5432, allowed: false, reason: 'default-deny' },
+      { src: 'prod/frontend', dst: '10.9.9.9', port: 80, allowed: true },
+    ],
+  },
+  {
     name: 'KNP named ports, endPort, protocol default TCP and port-less entries',
     policies: knp('ports', 'prod', `  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - ports: [{port: http}, {port: 7000, endPort: 7002}, {protocol: UDP}]`),
     checks: [
@@ -419,7 +474,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(c.name, () => {
-    const engine = world(c.policies);
+    const engine = world(c.policies, c.ipBlockSelectsPods === undefined ? {} : { ipBlockSelectsPods: c.ipBlockSelectsPods });
     for (const chk of c.checks) {
       const v = ask(engine, chk);
       const what = `${chk.src} → ${chk.dst} ${chk.proto ?? 'TCP'}/${chk.port}${chk.http ? ` ${chk.http.method} ${chk.http.path}` : ''}${chk.dns ? ` dns ${chk.dns}` : ''}`;

@@ -57,8 +57,8 @@ export function objects(yamlText: string): KubeObject[] {
     .filter((o): o is KubeObject => o !== null);
 }
 
-export function world(policiesYaml = ''): PolicyEngine {
-  const engine = new PolicyEngine();
+export function world(policiesYaml = '', opts: { ipBlockSelectsPods?: boolean } = {}): PolicyEngine {
+  const engine = new PolicyEngine(opts);
   engine.batch((e) => {
     for (const o of objects(WORLD_YAML + '\n---\n' + policiesYaml)) e.upsert(o);
   });

@@ -9,9 +9,15 @@
  * - Peers OR. podSelector alone: pods in the policy's namespace;
  *   namespaceSelector alone: all pods of matching namespaces; both in one peer:
  *   pods matching podSelector in namespaces matching namespaceSelector (AND).
- * - ipBlock: CIDR with except. Like Cilium, CIDR peers match addresses outside
- *   the cluster only ("CIDR rules do not apply to traffic where both sides of
- *   the connection are managed by Cilium").
+ * - ipBlock: CIDR with except, matched against the peer's address after
+ *   Service translation (the backend pod, not the ClusterIP). With
+ *   `ipBlockSelectsPods` (the default) it selects pods whose address lies in
+ *   the block too, as upstream Kubernetes and its e2e suite expect ("IPBlock
+ *   describes a particular CIDR ... that is allowed to the pods matched by a
+ *   NetworkPolicySpec's podSelector"; Calico does the same). Without it,
+ *   Cilium's meaning: addresses outside the cluster only ("CIDR rules do not
+ *   apply to traffic where both sides of the connection are managed by
+ *   Cilium", cilium#9209). Node addresses are never selected either way.
  * - Port protocol defaults to TCP; a port may be named; endPort makes a range.
  */
 import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../k8s/objects.ts';
@@ -48,17 +54,22 @@ function peerSelector(p: NetworkPolicyPeer, namespace: string): Selector | null 
   return pods.and(namespaceLabelSelector(p.namespaceSelector));
 }
 
-export function translateNetworkPolicy(policy: NetworkPolicy): PolicyRule[] {
+export interface K8sTranslateOptions {
+  /** ipBlock peers select pod addresses too (Kubernetes); false: outside the cluster only (Cilium). */
+  readonly ipBlockSelectsPods: boolean;
+}
+
+export function translateNetworkPolicy(policy: NetworkPolicy, opts: K8sTranslateOptions = { ipBlockSelectsPods: true }): PolicyRule[] {
   const namespace = policy.metadata.namespace ?? 'default';
   const origin: RuleOrigin = { kind: 'NetworkPolicy', name: policy.metadata.name, namespace, path: 'spec' };
   const types = policy.spec.policyTypes ?? (policy.spec.egress !== undefined ? ['Ingress', 'Egress'] : ['Ingress']);
   const subject = Selector.fromLabelSelector(policy.spec.podSelector, 'k8s').and(namespaceSelector(namespace));
   const rule: { -readonly [K in keyof PolicyRule]: PolicyRule[K] } = { origin, subject };
   if (types.includes('Ingress')) {
-    rule.ingress = direction(origin, 'ingress', (policy.spec.ingress ?? []).map((r) => [r.from, r.ports]), namespace);
+    rule.ingress = direction(origin, 'ingress', (policy.spec.ingress ?? []).map((r) => [r.from, r.ports]), namespace, opts);
   }
   if (types.includes('Egress')) {
-    rule.egress = direction(origin, 'egress', (policy.spec.egress ?? []).map((r) => [r.to, r.ports]), namespace);
+    rule.egress = direction(origin, 'egress', (policy.spec.egress ?? []).map((r) => [r.to, r.ports]), namespace, opts);
   }
   return [rule];
 }
@@ -68,6 +79,7 @@ function direction(
   dir: 'ingress' | 'egress',
   rules: [NetworkPolicyPeer[] | undefined, NetworkPolicyPort[] | undefined][],
   namespace: string,
+  opts: K8sTranslateOptions,
 ): DirectionRules {
   const entries: RuleEntry[] = rules.map(([peerList, portList], i) => {
     const path = `spec.${dir}[${i}]`;
@@ -75,7 +87,7 @@ function direction(
     const selectors: Selector[] = [];
     const cidrs: CidrPeer[] = [];
     for (const p of peersIn) {
-      if (p.ipBlock) cidrs.push(cidrPeer(p.ipBlock.cidr, p.ipBlock.except));
+      if (p.ipBlock) cidrs.push(cidrPeer(p.ipBlock.cidr, p.ipBlock.except, opts.ipBlockSelectsPods));
       const s = peerSelector(p, namespace);
       if (s) selectors.push(s);
     }
