@@ -30,3 +30,4 @@ export type { Direction, MatchKind, PortSpec, Protocol, RuleOrigin, RuleEntry, P
 export type { DirectionVerdict, PeerRef, PeerView, Verdict, VerdictQuery, DirectionReason } from './verdict.ts';
 export { httpRuleMatches, type HttpRequest } from './http-rules.ts';
 export { portSpecText } from './ports.ts';
+export { cidrContains } from './cidr.ts';

@@ -18,7 +18,8 @@
 import { createHash } from 'node:crypto';
 import type { CompiledEntry, DirectionPolicy, EndpointInfo, PolicySnapshot, PortSpec } from '../../policy/index.ts';
 import type { NameMatcher } from '../../fqdn/index.ts';
-import { IDENTITY_WORLD } from '../../identity/index.ts';
+import { IDENTITY_WORLD, MAX_ALLOCATED_IDENTITY, MIN_ALLOCATED_IDENTITY } from '../../identity/index.ts';
+import { cidrContains } from '../../policy/index.ts';
 
 export type NftDirection = 'ingress' | 'egress';
 
@@ -142,7 +143,10 @@ function entryMatches(
     for (const cidr of peers.cidrs) {
       if (cidr.cidr.includes(':')) continue; // IPv6 peers: the lab is IPv4-only
       const except = cidr.exceptCidrs.filter((e) => !e.includes(':'));
-      l3.push(`meta mark ${IDENTITY_WORLD} ip ${peerField} ${cidr.cidr} ${except.length ? `ip ${peerField} != { ${except.join(', ')} } ` : ''}`);
+      // The address decides; the identity only says who may be selected by
+      // address at all: the world, and pods too for a Kubernetes ipBlock.
+      const who = cidr.selectsPods ? POD_OR_WORLD_MARKS : `${IDENTITY_WORLD}`;
+      l3.push(`meta mark ${who} ip ${peerField} ${cidr.cidr} ${except.length ? `ip ${peerField} != { ${except.join(', ')} } ` : ''}`);
     }
     // Like CIDRs, names only ever select addresses outside the cluster.
     if (peers.fqdns.length > 0) l3.push(`meta mark ${IDENTITY_WORLD} ip ${peerField} @${rc.fqdnSet(peers.fqdns)} `);
@@ -155,6 +159,8 @@ function entryMatches(
 }
 
 const PROTO_ANY = '{ tcp, udp, sctp }';
+/** Packet marks (identities) of the world and of pods: who a Kubernetes ipBlock selects by address (never nodes). */
+const POD_OR_WORLD_MARKS = `{ ${IDENTITY_WORLD}, ${MIN_ALLOCATED_IDENTITY}-${MAX_ALLOCATED_IDENTITY} }`;
 
 /** The L4 halves of an entry's matches; with `onlyProto`, only what that protocol can match (steering to a proxy). */
 function portMatches(
@@ -175,7 +181,7 @@ function portMatches(
     byProto.set(proto, list);
   };
   for (const p of ports) {
-    for (const [proto, port] of resolve(snap, subject, p, direction, peerIds, c.entry.peers.any)) add(proto, port);
+    for (const [proto, port] of resolve(snap, subject, p, direction, peerIds, c)) add(proto, port);
   }
   const out: string[] = [];
   for (const [p, list] of byProto) {
@@ -200,7 +206,7 @@ function resolve(
   p: PortSpec,
   direction: NftDirection,
   peerIds: ReadonlySet<number>,
-  anyPeer: boolean,
+  c: CompiledEntry,
 ): [string, string][] {
   const proto = p.protocol === 'ANY' ? 'any' : p.protocol.toLowerCase();
   if (p.name === undefined) {
@@ -208,9 +214,11 @@ function resolve(
     return [[proto, p.endPort > p.port ? `${p.port}-${p.endPort}` : String(p.port)]];
   }
   // Ingress: the subject's own container ports. Egress: the ports that name has on
-  // the peers the rule selects (each pod may map it differently).
-  const sources: EndpointInfo[] =
-    direction === 'ingress' ? [subject] : [...snap.endpoints()].filter((e) => anyPeer || peerIds.has(e.identity));
+  // the peers the rule selects (each pod may map it differently), by identity or by address.
+  const byAddress = c.entry.peers.cidrs.filter((cidr) => cidr.selectsPods);
+  const selects = (e: EndpointInfo): boolean =>
+    c.entry.peers.any || peerIds.has(e.identity) || byAddress.some((cidr) => e.ips.some((ip) => cidrContains(cidr, ip)));
+  const sources: EndpointInfo[] = direction === 'ingress' ? [subject] : [...snap.endpoints()].filter(selects);
   const out: [string, string][] = [];
   for (const ep of sources) {
     for (const np of ep.namedPorts.get(p.name) ?? []) {
