@@ -33,7 +33,7 @@ export interface ClusterCacheOptions {
 
 export class ClusterCache {
   readonly #o: ClusterCacheOptions;
-  readonly engine = new PolicyEngine();
+  readonly engine: PolicyEngine;
   readonly pods = new Map<string, Pod>();
   readonly nodes = new Map<string, PeerNode>();
   readonly services = new Map<string, Service>();
@@ -44,6 +44,7 @@ export class ClusterCache {
 
   constructor(o: ClusterCacheOptions) {
     this.#o = o;
+    this.engine = new PolicyEngine({ ipBlockSelectsPods: o.cfg.networkPolicy?.ipBlockSelectsPods ?? true });
   }
 
   snapshot(): PolicySnapshot {

@@ -30,6 +30,18 @@ const Config = z.strictObject({
       maxIpsPerName: z.number().int().min(1).max(100_000).optional(),
     })
     .optional(),
+  /** Kubernetes NetworkPolicy semantics where implementations differ. */
+  networkPolicy: z
+    .strictObject({
+      /**
+       * An ipBlock peer selects pods whose address lies in it, as upstream
+       * Kubernetes intends (default true); false keeps Cilium's meaning,
+       * addresses outside the cluster only (cilium#9209). CiliumNetworkPolicy
+       * CIDR rules select the outside world only either way.
+       */
+      ipBlockSelectsPods: z.boolean().optional(),
+    })
+    .optional(),
   /** Flow records kept per node (Hubble's ring buffer); default 8,192. */
   flowBufferSize: z.number().int().min(16).max(1 << 22).optional(),
   /** Either a unix socket of the API server (lab) or a kubeconfig file. */

@@ -16,6 +16,7 @@ import { unixRequest } from '../lab/unix-http.ts';
 import { runController } from '../lab/controller.ts';
 import { runAgent, runNodeProxy } from '../agent/index.ts';
 import { bold, CliError, dim, green, red } from './style.ts';
+import { KNP_IPBLOCK_HELP, knpIpBlockSelectsPods } from './policy-trace.ts';
 
 function asCli<T>(fn: () => Promise<T>): Promise<T> {
   return fn().catch((err: unknown) => {
@@ -37,6 +38,7 @@ export function registerLabCommands(program: Command): void {
     .option('--fqdn-min-ttl <seconds>', 'toFQDNs: keep a learned address at least this long, whatever the DNS TTL (agents default to 60)')
     .option('--fqdn-max-ips <n>', 'toFQDNs: addresses kept per DNS name, oldest out first (agents default to 1000)')
     .option('--bpf-attach <kind>', 'ebpf: put the programs on tcx hooks (Linux 6.6+) or on tc clsact filters (default: tcx where the kernel has it)')
+    .option('--knp-ipblock <semantics>', `${KNP_IPBLOCK_HELP}; agent config networkPolicy.ipBlockSelectsPods`)
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -50,17 +52,18 @@ Examples:
   palisade lab up --name test --nodes 3
   palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
-    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string }) => {
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string; knpIpblock?: string }) => {
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
       if (o.bpfAttach !== undefined && o.bpfAttach !== 'tcx' && o.bpfAttach !== 'tc') throw new CliError(`--bpf-attach: ${JSON.stringify(o.bpfAttach)} is not tcx or tc`);
       if (o.bpfAttach !== undefined && o.datapath !== 'ebpf') throw new CliError('--bpf-attach needs --datapath ebpf');
+      const networkPolicy = o.knpIpblock === undefined ? undefined : { ipBlockSelectsPods: knpIpBlockSelectsPods(o.knpIpblock) };
       const fqdn = {
         ...(o.fqdnMinTtl !== undefined ? { minTtl: wholeNumber('--fqdn-min-ttl', o.fqdnMinTtl, 0) } : {}),
         ...(o.fqdnMaxIps !== undefined ? { maxIpsPerName: wholeNumber('--fqdn-max-ips', o.fqdnMaxIps, 1) } : {}),
       };
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
       const progress = consoleProgress();
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}) }));
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}), ...(networkPolicy ? { networkPolicy } : {}) }));
       if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);

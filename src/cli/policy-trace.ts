@@ -15,6 +15,16 @@ import { CliError } from './style.ts';
 const ENTITIES = ['world', 'host', 'remote-node', 'kube-apiserver', 'ingress', 'init', 'health', 'unmanaged'];
 const PROTOCOLS: Record<string, Protocol> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP', icmp: 'ICMP', icmpv6: 'ICMPv6' };
 
+/** `--knp-ipblock`, on `policy trace` and `lab up`: whose meaning a NetworkPolicy ipBlock has. */
+export const KNP_IPBLOCK_HELP =
+  'what a NetworkPolicy ipBlock selects: kubernetes (default: every address in it, pods included) or cilium (addresses outside the cluster only, cilium#9209)';
+
+export function knpIpBlockSelectsPods(text: string): boolean {
+  if (text === 'kubernetes') return true;
+  if (text === 'cilium') return false;
+  throw new CliError(`--knp-ipblock: ${JSON.stringify(text)} is not kubernetes or cilium`);
+}
+
 interface TraceOptions {
   filename: string[];
   src: string;
@@ -27,6 +37,7 @@ interface TraceOptions {
   httpHeader: string[];
   dnsName?: string;
   fqdnIp: string[];
+  knpIpblock: string;
   output: string;
 }
 
@@ -45,6 +56,7 @@ export function registerTrace(policy: Command): void {
     .option('--http-header <header>', "a request header 'Name: value'; repeatable", collect, [])
     .option('--dns-name <name>', 'check a DNS query for this name (the destination is the DNS server)')
     .option('--fqdn-ip <name=ip>', 'NAME resolved to IP through the DNS proxy; repeatable', collect, [])
+    .option('--knp-ipblock <semantics>', `${KNP_IPBLOCK_HELP}; as the agents' networkPolicy.ipBlockSelectsPods`, 'kubernetes')
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -63,7 +75,7 @@ Examples:
       --dport 53 --protocol udp --dns-name evil.example.com`,
     )
     .action(async (opts: TraceOptions) => {
-      const engine = new PolicyEngine();
+      const engine = new PolicyEngine({ ipBlockSelectsPods: knpIpBlockSelectsPods(opts.knpIpblock) });
       const entries = await loadObjectsOrFail(opts.filename);
       engine.batch((e) => {
         for (const { object } of entries) e.upsert(object);

@@ -26,6 +26,7 @@ import {
   RUN_ROOT,
   validateLabName,
   type FqdnSettings,
+  type NetworkPolicySettings,
   type LabState,
 } from './paths.ts';
 import { LAB_NETWORK, labNodes } from './addressing.ts';
@@ -49,6 +50,7 @@ export interface UpOptions {
   fqdn?: FqdnSettings;
   /** eBPF: tcx or tc (clsact) for every agent instead of auto. */
   bpfAttach?: 'tcx' | 'tc';
+  networkPolicy?: NetworkPolicySettings;
 }
 
 export class LabError extends Error {}
@@ -88,6 +90,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     network: LAB_NETWORK,
     ...(o.fqdn ? { fqdn: o.fqdn } : {}),
     ...(o.bpfAttach ? { bpfAttach: o.bpfAttach } : {}),
+    ...(o.networkPolicy ? { networkPolicy: o.networkPolicy } : {}),
   };
   await mkdir(logsDir(o.name), { recursive: true });
   await writeLabState(state);
@@ -187,6 +190,7 @@ async function registerNodes(lab: string, s: LabState): Promise<void> {
           ...(s.datapath === 'ebpf' ? { pinDir: `${bpfDir(lab)}/${n.name}`, ...(s.bpfAttach ? { bpfAttach: s.bpfAttach } : {}) } : {}),
           apiSocket: apiSocketPath(lab),
           ...(s.fqdn ? { fqdn: s.fqdn } : {}),
+          ...(s.networkPolicy ? { networkPolicy: s.networkPolicy } : {}),
           // Drops and L7 events to disk, rotated at 10 MiB (palisade observe reads the ring buffer instead).
           flowLog: { path: `${dir}/flows.log`, maxSizeBytes: 10 * 1024 * 1024, maxFiles: 3, include: [{ verdict: ['DROPPED'] }, { event_type: [{ type: 5 }] }] },
           network: {

@@ -63,6 +63,13 @@ export interface LabState {
   fqdn?: FqdnSettings;
   /** eBPF: how the agents put programs on devices (absent: auto, tcx where the kernel has it). */
   bpfAttach?: 'tcx' | 'tc';
+  /** NetworkPolicy semantics handed to every agent (absent: the agent's defaults). */
+  networkPolicy?: NetworkPolicySettings;
+}
+
+export interface NetworkPolicySettings {
+  /** A NetworkPolicy ipBlock selects pod addresses too (Kubernetes; the agent's default); false: outside the cluster only (Cilium). */
+  ipBlockSelectsPods?: boolean;
 }
 
 export interface FqdnSettings {
