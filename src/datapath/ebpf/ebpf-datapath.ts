@@ -73,10 +73,10 @@ import { fnv1a } from '../../identity/index.ts';
  * Answers to a proxy's onward connection to the world come back to the
  * node's address (masquerade) and reach the pod's address only after the
  * stack undoes the NAT, past the tc programs: this marks them for the
- * proxies' policy route, as legacy's `socket transparent` rule does. TCP
- * only: an unconnected transparent UDP socket (the DNS proxy's reply
- * sockets, bound to servers' addresses) must not capture forwarded queries.
- * Packets BPF routes (pod to pod) never cross this hook.
+ * proxies' policy route, as legacy's `socket transparent` rule does. UDP
+ * only for replies (the DNS proxy's queries in a pod's name): a pod's own
+ * query must never land on the DNS proxy's reply socket bound to that
+ * server's address. Packets BPF routes (pod to pod) never cross this hook.
  */
 const PROXY_RETURN_TABLE = [
   'add table ip palisade_proxy',
@@ -85,6 +85,7 @@ const PROXY_RETURN_TABLE = [
   '  chain prerouting {',
   '    type filter hook prerouting priority dstnat + 10; policy accept;',
   `    meta l4proto tcp socket transparent 1 meta mark set ${PROXY_MARK}`,
+  `    meta l4proto udp ct direction reply socket transparent 1 meta mark set ${PROXY_MARK}`,
   '  }',
   '}',
 ].join('\n') + '\n';

@@ -211,9 +211,13 @@ export function fullTransaction(s: RulesetState): string {
     // After dstnat, so a connection to a Service address is steered by its backend.
     // `wildcard 0`: a connection of the proxies (bound to a pod's address), not
     // a listener (0.0.0.0) — a SYN addressed to a proxy port is not steering.
+    // UDP: the answers to the DNS proxy's queries sent from a pod's address;
+    // only replies (`ct direction reply`), so a pod's own query never lands on
+    // the DNS proxy's reply socket bound to that server's address.
     '  chain prerouting {',
     '    type filter hook prerouting priority dstnat + 10; policy accept;',
     `    meta l4proto tcp socket transparent 1 socket wildcard 0 meta mark set ${PROXY_MARK} accept`,
+    `    meta l4proto udp ct direction reply socket transparent 1 socket wildcard 0 meta mark set ${PROXY_MARK} accept`,
     '    ip saddr vmap @proxy_eg_eps',
     '    ip daddr vmap @proxy_in_eps',
     '  }',
