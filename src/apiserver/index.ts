@@ -15,7 +15,7 @@
  *        │ commit (synchronous: next rv, swap snapshot, history, watchers)
  *        ├──► watch-history.ts  per-resource ring of recent events (resume / 410)
  *        ├──► watch.ts          WatchStream per ?watch=1, one ticker for bookmarks and timeouts
- *        └──► persistence.ts    coalesced atomic snapshot file; writes are answered once durable
+ *        └──► persistence.ts    snapshot + append-only change log, group commit; writes are answered once durable
  *
  * Resources (resources.ts): core/v1 namespaces, pods(+status), services(+status),
  * nodes(+status); discovery.k8s.io/v1 endpointslices; networking.k8s.io/v1
@@ -54,7 +54,7 @@ import type { AddressInfo } from 'node:net';
 import { ResourceTable } from './resources.ts';
 import { ObjectStore, type ValidateFn } from './store.ts';
 import { WatchRegistry } from './watch.ts';
-import { loadSnapshot, SnapshotWriter } from './persistence.ts';
+import { loadState, StateJournal } from './persistence.ts';
 import { buildDiscovery, type DiscoveryDocuments } from './discovery.ts';
 import { createRequestListener } from './server.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -94,15 +94,15 @@ export interface ApiServer {
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   const host = opts.host ?? '127.0.0.1';
   const table = new ResourceTable();
-  const restored = opts.dataFile ? await loadSnapshot(opts.dataFile) : undefined;
+  const restored = opts.dataFile ? await loadState(opts.dataFile) : undefined;
 
   // The writer reads the store lazily, so it can exist before the store does.
   let store: ObjectStore | undefined;
-  const writer = opts.dataFile ? new SnapshotWriter(opts.dataFile, () => store!.snapshot()) : undefined;
+  const writer = opts.dataFile ? new StateJournal(opts.dataFile, () => store!.snapshot()) : undefined;
   store = new ObjectStore(table, {
     historySize: opts.watchHistory ?? 1000,
     validate: opts.validate as ValidateFn | undefined,
-    onCommit: writer ? () => writer.markDirty() : undefined,
+    onCommit: writer ? (change) => writer.record(change) : undefined,
     restored,
   });
   const liveStore = store;
@@ -140,7 +140,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const port = (server.address() as AddressInfo).port;
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   discovery = buildDiscovery(table.all, `${hostInUrl}:${port}`);
-  await writer?.durable(); // the initial namespaces of a fresh store
+  // One file to start from: the initial namespaces of a fresh store, or what the log held.
+  await writer?.compact();
 
   let closing: Promise<void> | undefined;
   return {
@@ -153,7 +154,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         server.closeAllConnections();
         unixServer?.closeAllConnections();
         await Promise.all(closed);
-        await writer?.durable();
+        await writer?.compact();
+        await writer?.close();
       })();
       return closing;
     },

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApiServer } from './index.ts';
+import { loadState, logPath } from './persistence.ts';
 import { request, WatchReader, pod } from './test-fixtures.ts';
 
 test('state and the resourceVersion counter survive a restart; old RVs are expired', async () => {
@@ -22,9 +23,10 @@ test('state and the resourceVersion counter survive a restart; old RVs are expir
     await request(first.url, 'POST', '/api/v1/namespaces/default/pods', pod('gone'));
     await request(first.url, 'DELETE', '/api/v1/namespaces/default/pods/gone');
     const lastRV = Number((await request(first.url, 'GET', '/api/v1/pods')).body.metadata.resourceVersion);
-    // Durable on answer: the file already holds the last change before close().
-    const onDisk = JSON.parse(await readFile(dataFile, 'utf8'));
-    assert.equal(onDisk.resourceVersion, lastRV);
+    // Durable on answer: what is on disk (snapshot + log) already holds the last change before close().
+    const onDisk = await loadState(dataFile);
+    assert.equal(onDisk?.resourceVersion, lastRV);
+    assert.deepEqual(onDisk?.objects['/v1/pods']?.map((p) => p.metadata.name), ['keep']);
     await first.close();
 
     const second = await startApiServer({ port: 0, dataFile });
@@ -50,6 +52,52 @@ test('state and the resourceVersion counter survive a restart; old RVs are expir
         assert.equal((await fresh.next())!.object.metadata.name, 'new');
       } finally { fresh.close(); }
     } finally { await second.close(); }
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('writes append to the log, not the snapshot; a restart replays it, skipping stale lines and a torn last line', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'palisade-apiserver-'));
+  try {
+    const dataFile = join(dir, 'state.json');
+    const first = await startApiServer({ port: 0, dataFile });
+    const snapshotBefore = await readFile(dataFile, 'utf8');
+    await request(first.url, 'POST', '/api/v1/namespaces/default/pods', pod('a'));
+    await request(first.url, 'POST', '/api/v1/namespaces/default/pods', pod('b'));
+    await request(first.url, 'DELETE', '/api/v1/namespaces/default/pods/a');
+    assert.equal(await readFile(dataFile, 'utf8'), snapshotBefore, 'the snapshot is not rewritten per write');
+    const log = await readFile(logPath(dataFile), 'utf8');
+    assert.deepEqual(log.trimEnd().split('\n').map((l) => JSON.parse(l).type), ['ADDED', 'ADDED', 'DELETED']);
+    // As a crash would leave them: a line the snapshot already covers, and a last write cut short.
+    const { appendFile, writeFile } = await import('node:fs/promises');
+    await writeFile(logPath(dataFile), `${JSON.stringify({ rv: 1, resource: '/v1/pods', type: 'ADDED', object: { metadata: { name: 'stale', namespace: 'default' } } })}\n${log}{"rv":9`);
+    await appendFile(logPath(dataFile), '99,"resource":');
+    const restored = await loadState(dataFile);
+    assert.deepEqual(restored?.objects['/v1/pods']?.map((p) => p.metadata.name), ['b']);
+    // A damaged line before the end is corruption, not a torn write.
+    await writeFile(logPath(dataFile), `{"rv":\n${log}`);
+    await assert.rejects(loadState(dataFile), /line 1 is not JSON/);
+    await first.close();
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('a log larger than the snapshot is compacted into it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'palisade-apiserver-'));
+  try {
+    const dataFile = join(dir, 'state.json');
+    const server = await startApiServer({ port: 0, dataFile });
+    try {
+      // 100 pods of ~20 KB, one by one: 2 MB of log, past the 1 MiB compaction threshold half-way.
+      const note = 'x'.repeat(20_000);
+      for (let i = 0; i < 100; i++) await request(server.url, 'POST', '/api/v1/namespaces/default/pods', pod(`p${i}`, {}, { metadata: { name: `p${i}`, annotations: { note } } }));
+      const logSize = (await readFile(logPath(dataFile))).length;
+      assert.ok(logSize < 1_500_000, `the log was compacted (${logSize} bytes)`);
+      const snapshot = JSON.parse(await readFile(dataFile, 'utf8')) as { objects: Record<string, unknown[]> };
+      assert.ok(snapshot.objects['/v1/pods']!.length >= 50, 'the snapshot took what the log held');
+      assert.equal((await loadState(dataFile))?.objects['/v1/pods']?.length, 100);
+    } finally { await server.close(); }
+    // close() leaves one file: everything in the snapshot, the log empty.
+    assert.equal((await readFile(logPath(dataFile), 'utf8')), '');
+    assert.equal(JSON.parse(await readFile(dataFile, 'utf8')).objects['/v1/pods'].length, 100);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 

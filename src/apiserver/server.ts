@@ -5,7 +5,7 @@
  *   2. negotiate   Accept → JSON object | meta.k8s.io Table | PartialObjectMetadata
  *   3. read body   POST/PUT/PATCH/DELETE, at most MAX_BODY_BYTES, JSON (or YAML)
  *   4. act         one synchronous store call (the store is the only state)
- *   5. persist     writes wait until their change is on disk (SnapshotWriter)
+ *   5. persist     writes wait until their change is on disk (StateJournal)
  *   6. answer      the object, a list, a Table, or a metav1.Status on any error
  *
  * Resource URL grammar (k8s.io/apiserver endpoints/installer):

@@ -41,6 +41,7 @@ import {
 import { applyPatch, type PatchType } from './patch.ts';
 import { INITIAL_NAMESPACES, type ResourceInfo, type ResourceTable } from './resources.ts';
 import type { ObjectPredicate } from './selectors.ts';
+import type { StoreChange } from './persistence.ts';
 
 export interface ObjectMeta {
   name: string;
@@ -85,8 +86,8 @@ export interface StoreSnapshot {
 export interface StoreOptions {
   historySize: number;
   validate?: ValidateFn | undefined;
-  /** Called after every committed change (persistence marks itself dirty). */
-  onCommit?: (() => void) | undefined;
+  /** Called after every committed change, with it (persistence logs it). */
+  onCommit?: ((change: StoreChange) => void) | undefined;
   restored?: StoreSnapshot | undefined;
 }
 
@@ -171,7 +172,7 @@ export class ObjectStore {
   #rv: number;
   readonly #buckets = new Map<ResourceInfo, Bucket>();
   readonly #validate: ValidateFn | undefined;
-  readonly #onCommit: (() => void) | undefined;
+  readonly #onCommit: ((change: StoreChange) => void) | undefined;
   /** Rule 6: "resource.key namespace/name" → the object as the cascade deleted it. */
   readonly #cascadeTombstones = new Map<string, { object: KubeObject; expires: number }>();
 
@@ -490,7 +491,7 @@ export class ObjectStore {
     const ev: WatchEvent = { rv, type, object: stored, previous };
     b.history.push(ev);
     for (const w of b.watchers) w.deliver(ev);
-    this.#onCommit?.();
+    this.#onCommit?.({ rv, resource: r.key, type, object: stored });
     return stored;
   }
 }
