@@ -117,6 +117,7 @@ table inet palisade_dns_bench {
   chain p {
     type filter hook prerouting priority mangle; policy accept;
     iifname "n0" ip daddr ${PROXIED} meta l4proto udp udp dport 53 tproxy ip to :5300 meta mark set 1 accept
+    meta l4proto udp ct direction reply socket transparent 1 socket wildcard 0 meta mark set 1 accept
   }
 }
 `);

@@ -13,7 +13,7 @@
  * failing closed.
  */
 import type { Server } from 'node:net';
-import { listenTransparent, openTransparentUdp, openUdp, type TransparentUdp } from '../datapath/index.ts';
+import { connectTransparent, listenTransparent, openTransparentUdp, openUdpFrom, type TransparentUdp } from '../datapath/index.ts';
 import { DnsProxy, type DnsEvent, type NameMatcher } from '../fqdn/index.ts';
 import { makeFlow, type Flow, type FlowStore, type Policy } from '../flows/index.ts';
 import { endpointOf, knownNames, policies, type FlowContext } from './flow-events.ts';
@@ -38,21 +38,30 @@ const MEMO_MAX = 4096;
 
 export function createDnsProxy(o: NodeDnsProxyOptions): DnsProxy {
   // One lookup per pod, server and transport per policy snapshot, not per query.
-  const rules = snapshotMemo<readonly NameMatcher[] | 'all'>(MEMO_MAX);
+  const rules = snapshotMemo<readonly NameMatcher[] | 'all' | 'server-denies'>(MEMO_MAX);
   // A query and its response name the same policies: asked once.
   const deciders = snapshotMemo<Policy[]>(MEMO_MAX);
   return new DnsProxy({
     allowedFor(podIp, server, transport) {
       const snap = o.ctx.snapshot();
-      return rules(snap, `${podIp}|${server.ip}|${server.port}|${transport}`, () =>
-        snap.dnsRules(podIp, server, transport === 'udp' ? 'UDP' : 'TCP', o.ctx.fqdns),
-      );
+      return rules(snap, `${podIp}|${server.ip}|${server.port}|${transport}`, () => {
+        const protocol = transport === 'udp' ? 'UDP' : 'TCP';
+        // The query leaves in the pod's name: the server's ingress policy must
+        // admit the pod. Judged here as the HTTP proxy judges its upstreams:
+        // a packet this node sends to a pod of its own meets no forward chain (legacy).
+        const v = snap.verdict({ src: { ip: podIp }, dst: { ip: server.ip }, protocol, port: server.port }, o.ctx.fqdns);
+        if (v.ingress && (v.ingress.reason === 'denied-by-rule' || v.ingress.reason === 'default-deny')) return 'server-denies';
+        return snap.dnsRules(podIp, server, protocol, o.ctx.fqdns);
+      });
     },
     onLearned: (pod, name, ips, ttl) => o.onLearned(pod, name, ips, ttl),
     onForgotten: (name, ips) => o.onForgotten(name, ips),
     onEvent: (e) => o.flows.addFlow(dnsFlow(o.ctx, e, deciders)),
-    // Upstream queries in batches (sendmmsg/recvmmsg), like the listener's.
-    openUpstreamSocket: openUdp,
+    // Upstream queries from each pod's own address (transparent sockets), in
+    // batches (sendmmsg/recvmmsg) like the listener's; TCP likewise.
+    upstreamFrom: 'pod',
+    openUpstreamSocket: openUdpFrom,
+    upstreamTcp: (server, pod) => connectTransparent({ ip: pod.ip }, server),
     cacheFile: o.cacheFile,
     ...(o.minTtl !== undefined ? { minTtl: o.minTtl } : {}),
     ...(o.maxIpsPerName !== undefined ? { maxIpsPerName: o.maxIpsPerName } : {}),

@@ -18,4 +18,4 @@ export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts
 export { NFLOG_GROUP, NFLOG_PROBE } from './legacy/render-policy.ts';
 export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type DatapathEvent, type EbpfStatus } from './ebpf/index.ts';
 export { listenTransparent, connectTransparent } from './transparent-tcp.ts';
-export { openTransparentUdp, openUdp, type TransparentUdp, type TransparentDatagram } from './transparent-udp.ts';
+export { openTransparentUdp, openUdp, openUdpFrom, type TransparentUdp, type TransparentDatagram } from './transparent-udp.ts';

@@ -47,8 +47,8 @@ export function drainBatches(libc: UdpLibc, fd: number, batch: RecvBatch, onEntr
 export interface BatchedSenderEvents {
   /** `n` datagrams left. */
   onSent(n: number): void;
-  /** The datagram queued with `token` was refused by the kernel (errno); EAGAIN: the send buffer was full. */
-  onError(token: number, errno: number): void;
+  /** The datagram queued with `token` on `fd` was refused by the kernel (errno); EAGAIN: the send buffer was full. */
+  onError(token: number, errno: number, fd: number): void;
 }
 
 /** Up to this many datagrams per sendmmsg(). */
@@ -83,7 +83,7 @@ export class BatchedSender {
     if (payload.length > b.slotBytes) {
       this.flush();
       writeSockaddrIn(this.#to, 0, ip, port);
-      if (this.#libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, this.#to, 16) < 0) this.#events.onError(token, this.#libc.errno());
+      if (this.#libc.sendto(fd, payload, payload.length, MSG_DONTWAIT, this.#to, 16) < 0) this.#events.onError(token, this.#libc.errno(), fd);
       else this.#events.onSent(1);
       return;
     }
@@ -119,8 +119,9 @@ export class BatchedSender {
       for (; i < end; i++) (failed ??= []).push(this.#tokens[i]!, errno);
     }
     b.clear();
+    const fd = this.#fd;
     // Reported after the vector is free again: onError may queue more (e.g. an error reply).
-    if (failed) for (let k = 0; k < failed.length; k += 2) this.#events.onError(failed[k]!, failed[k + 1]!);
+    if (failed) for (let k = 0; k < failed.length; k += 2) this.#events.onError(failed[k]!, failed[k + 1]!, fd);
   };
 
   /** Flushes, then frees the vector; later sends are dropped. */

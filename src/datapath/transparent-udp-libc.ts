@@ -37,6 +37,8 @@ export { ERRNO, errnoName } from './libc.ts';
 export interface UdpLibc {
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Uint8Array, addrlen: number): number;
+  /** On a UDP socket: sets its one peer (the kernel then takes datagrams from that address only). */
+  connect(fd: number, addr: Uint8Array, addrlen: number): number;
   getsockname(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
   setsockopt(fd: number, level: number, name: number, value: Int32Array, len: number): number;
   /** `vec`: address of a struct mmsghdr array (RecvBatch); returns datagrams received or -1. */
@@ -55,12 +57,14 @@ export function udpLibc(): UdpLibc {
   if (bound) return bound;
   const libc = libcLibrary();
   const getsockname = libc.func('int getsockname(int fd, void *addr, _Inout_ int *addrlen)');
+  const connect = libc.func('int connect(int fd, const void *addr, uint32_t addrlen)');
   const recvmmsg = libc.func('int recvmmsg(int fd, uintptr_t vec, unsigned int vlen, int flags, uintptr_t timeout)');
   const sendmmsg = libc.func('int sendmmsg(int fd, uintptr_t vec, unsigned int vlen, int flags)');
   const sendto = libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
   bound = {
     ...socketLibc(),
     getsockname: (fd, a, l) => getsockname(fd, a, l) as number,
+    connect: (fd, a, l) => connect(fd, a, l) as number,
     recvmmsg: (fd, v, n, f) => recvmmsg(fd, v, n, f, 0) as number,
     sendmmsg: (fd, v, n, f) => sendmmsg(fd, v, n, f) as number,
     sendto: (fd, b, l, f, a, al) => Number(sendto(fd, b, l, f, a, al)),

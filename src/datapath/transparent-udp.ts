@@ -29,13 +29,13 @@
  *
  * Replies queued while one callback runs leave together in one sendmmsg()
  * when it returns (a microtask, never a timer: no reply waits for another).
- * `openUdp` is the same machinery for a plain socket: the DNS proxy's
- * upstream queries.
+ * `openUdp` is the same machinery for a plain socket, and `openUdpFrom`
+ * for the DNS proxy's upstream queries, each from its pod's address.
  *
  * Caveats: IPv4 only (an AF_INET6 twin would use IPV6_TRANSPARENT=75 and
  * IPV6_RECVORIGDSTADDR=74); needs CAP_NET_ADMIN (IP_TRANSPARENT); 64-bit Linux.
  */
-import type { UpstreamSocket, UpstreamSocketOptions } from '../fqdn/index.ts';
+import type { OpenUpstreamSocket, UpstreamSocket, UpstreamSocketOptions } from '../fqdn/index.ts';
 import { assertNotRootNetns } from './root-guard.ts';
 import { BatchedSender, drainBatches } from './transparent-udp-io.ts';
 import { RecvBatch } from './transparent-udp-mmsg.ts';
@@ -217,6 +217,102 @@ export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void
     },
   };
 }
+
+/** The receive vector and send queue every openUdpFrom socket shares: made with the first socket, freed with the last. */
+interface SharedUdpIo {
+  readonly batch: RecvBatch;
+  readonly sender: BatchedSender;
+  /** Per fd: whom a refused datagram is reported to. */
+  readonly onError: Map<number, (token: number, errno: number) => void>;
+  users: number;
+}
+let sharedIo: SharedUdpIo | undefined;
+
+function acquireSharedIo(libc: UdpLibc): SharedUdpIo {
+  if (sharedIo) {
+    sharedIo.users++;
+    return sharedIo;
+  }
+  const onError = new Map<number, (token: number, errno: number) => void>();
+  const batch = new RecvBatch(RECV_BATCH, MAX_DATAGRAM);
+  const sender = new BatchedSender(libc, { onSent: () => {}, onError: (token, errno, fd) => onError.get(fd)?.(token, errno) });
+  sharedIo = { batch, sender, onError, users: 1 };
+  return sharedIo;
+}
+
+function releaseSharedIo(io: SharedUdpIo): void {
+  if (--io.users > 0) return;
+  io.sender.close();
+  io.batch.free();
+  if (sharedIo === io) sharedIo = undefined;
+}
+
+/**
+ * A UDP socket in a pod's name, for the DNS proxy's upstream queries: bound
+ * to `opts.source` (IP_TRANSPARENT, port 0: the kernel's pick) and connected
+ * to `opts.peer`, so the server and its ingress policy see the pod. The
+ * datapath hands the peer's answers to this socket, not to the pod (legacy:
+ * `socket transparent` in prerouting; eBPF: the connected socket its sk
+ * lookup finds). Connected, so it takes only that peer's datagrams, never
+ * the pod's own traffic from the same address. A node holds one per pod and
+ * server, so all share one receive vector and one send queue: `send` queues,
+ * and what one callback queued leaves in sendmmsg() when it returns. Throws
+ * when the socket cannot be made: the caller must never fall back to the
+ * node's address.
+ */
+export const openUdpFrom: OpenUpstreamSocket = (onDatagram, opts) => {
+  const { source, peer } = opts;
+  if (source === undefined || peer === undefined) throw new Error('openUdpFrom: needs the source (a pod\'s address) and the peer');
+  // A proxy port is never an upstream (the proxy would be asking itself).
+  if (isProxyPort(peer.port)) throw new Error(`transparent UDP: ${peer.ip}:${peer.port} is a proxy port, never an upstream`);
+  const libc = udpLibc();
+  const fd = openSocket(libc, { transparent: true, reuseAddr: false, mark: opts.mark, recvOrigDst: false });
+  const sa = new Uint8Array(16);
+  let port: number;
+  try {
+    if (opts.recvBufferBytes !== undefined) setBuffer(libc, fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.recvBufferBytes);
+    if (opts.sendBufferBytes !== undefined) setBuffer(libc, fd, SO_SNDBUF, SO_SNDBUF, opts.sendBufferBytes);
+    if (libc.bind(fd, sockaddrIn(source, 0, sa), 16) < 0) throw sysError(`bind(${source}:0)`, libc.errno());
+    if (libc.connect(fd, sockaddrIn(peer.ip, peer.port), 16) < 0) throw sysError(`connect(${peer.ip}:${peer.port})`, libc.errno());
+    if (libc.getsockname(fd, sa, Int32Array.of(16)) < 0) throw sysError('getsockname', libc.errno());
+    port = sockaddrPort(sa, 0);
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  }
+  const io = acquireSharedIo(libc);
+  if (opts.onSendError) io.onError.set(fd, opts.onSendError);
+  const b = io.batch.bytes;
+  let closed = false;
+  const stop = (): boolean => closed;
+  const onEntry = (i: number, n: number): void => {
+    if (n > io.batch.slotBytes) return;
+    const name = io.batch.nameOffset(i);
+    try {
+      onDatagram(Buffer.copyBytesFrom(b, io.batch.dataOffset(i), n), { ip: sockaddrIp(b, name), port: sockaddrPort(b, name) });
+    } catch {
+      // The consumer's bug must not stop the reader.
+    }
+  };
+  const watch = libc.watchReadable(fd, () => drainBatches(libc, fd, io.batch, onEntry, stop));
+  const peerU32 = ipv4Address(peer.ip);
+  return {
+    port,
+    send: (_ip, _port, payload, token = 0) => {
+      if (!closed) io.sender.send(fd, peerU32, peer.port, payload, token);
+    },
+    unref: () => watch.unref(),
+    close: () => {
+      if (closed) return;
+      io.sender.flush(); // what is queued may be this socket's
+      closed = true;
+      watch.close(); // stop polling before the fd number can be reused
+      io.onError.delete(fd);
+      libc.close(fd);
+      releaseSharedIo(io);
+    },
+  };
+};
 
 function openSocket(
   libc: UdpLibc,

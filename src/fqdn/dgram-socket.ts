@@ -7,6 +7,8 @@ import { constants } from 'node:os';
 import type { OpenUpstreamSocket, UpstreamSocket } from './dns-types.ts';
 
 export const openDgramSocket: OpenUpstreamSocket = (onDatagram, opts) => {
+  // dgram has no IP_TRANSPARENT: refuse rather than send from the node's address.
+  if (opts.source !== undefined) throw new Error(`dgram sockets cannot send from ${opts.source} (no IP_TRANSPARENT): pass the datapath's openUdpFrom`);
   const s = dgram.createSocket({
     type: 'udp4',
     ...(opts.recvBufferBytes !== undefined ? { recvBufferSize: opts.recvBufferBytes } : {}),

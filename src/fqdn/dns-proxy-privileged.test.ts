@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { readFile, rm } from 'node:fs/promises';
 import dnsPacket from 'dns-packet';
 import { createTproxyTopology } from '../datapath/tproxy-test-topology.ts';
 
@@ -31,6 +32,8 @@ const P = `pl-dn${randomBytes(3).toString('hex')}`;
 const NS = { pod: `${P}-pod`, node: `${P}-node`, srv: `${P}-srv` };
 const PROXY_PORT = 5300;
 const STEERED = '10.99.0.53';
+/** dnsmasq's query log: which client address each query came from. */
+const QUERY_LOG = `/tmp/${P}-dnsmasq.log`;
 const DIRECT = '10.99.0.54';
 
 const RULES = `
@@ -39,6 +42,9 @@ table inet palisade_dns_test {
     type filter hook prerouting priority mangle; policy accept;
     iifname "n0" ip daddr ${STEERED} meta l4proto udp udp dport 53 tproxy ip to :${PROXY_PORT} meta mark set 1 accept
     iifname "n0" ip daddr ${STEERED} meta l4proto tcp tcp dport 53 tproxy ip to :${PROXY_PORT} meta mark set 1 accept
+    # The proxy asks in the pod's name: the answers come back to its sockets (as the datapaths do).
+    meta l4proto tcp socket transparent 1 socket wildcard 0 meta mark set 1 accept
+    meta l4proto udp ct direction reply socket transparent 1 socket wildcard 0 meta mark set 1 accept
   }
 }
 `;
@@ -103,6 +109,7 @@ describe('DNS proxy behind TPROXY, privileged (own network namespaces)', () => {
       'dnsmasq', '-k', '--conf-file=/dev/null', `--listen-address=${STEERED},${DIRECT}`, '--bind-interfaces', '--no-resolv', '--no-hosts',
       '-u', 'root', '--pid-file=', '--local-ttl=30', '--host-record=allowed.test,10.200.0.1', '--host-record=slow.allowed.test,10.200.0.2',
       '--cname=www.allowed.test,allowed.test', '--host-record=denied.test,10.200.0.9',
+      '--host-record=from-pod-udp.allowed.test,10.200.0.4', '--host-record=from-pod-tcp.allowed.test,10.200.0.5', '--log-queries', `--log-facility=${QUERY_LOG}`,
     ]);
     proxy = startIn(NS.node, [process.execPath, CHILD, 'proxy', String(PROXY_PORT), '--allow', 'allowed.test,*.allowed.test', '--learn-delay', '50', '--stall', 'slow.allowed.test.']);
     await waitFor('proxy ready', () => proxy.lines.find((l) => 'ready' in l || 'fatal' in l)).then((l) => assert.ok('ready' in l, `${JSON.stringify(l)} ${proxy.stderr()}`));
@@ -123,6 +130,7 @@ describe('DNS proxy behind TPROXY, privileged (own network namespaces)', () => {
     await new Promise((r) => setTimeout(r, 200));
     for (const p of procs) if (p.pid !== undefined && p.exitCode === null) process.kill(p.pid, 'SIGKILL');
     for (const ns of Object.values(NS)) await sh(['ip', 'netns', 'delete', ns]).catch(() => {});
+    await rm(QUERY_LOG, { force: true });
   });
 
   test('allowed name: the same bytes dnsmasq gives directly (same ID, same records); IPs learned before the answer arrived', async () => {
@@ -139,6 +147,17 @@ describe('DNS proxy behind TPROXY, privileged (own network namespaces)', () => {
     assert.equal(l.ttl, 30);
     assert.ok(l.at <= via.at, `onLearned resolved (${l.at}) before the answer reached the pod (${via.at})`);
     assert.ok(via.ms >= 45, `the answer was held for onLearned's 50 ms (took ${via.ms.toFixed(1)} ms)`);
+  });
+
+  test('the server sees each query come from the pod’s own address, not the node’s, over UDP and TCP', async () => {
+    for (const tcp of [false, true]) {
+      const name = `from-pod-${tcp ? 'tcp' : 'udp'}.allowed.test`;
+      const out = await inNs(NS.pod, ['dig', `@${STEERED}`, name, 'A', '+tries=1', '+time=2', ...(tcp ? ['+tcp'] : [])]);
+      assert.match(out, /status: NOERROR/, 'answered by the server, through the proxy');
+      const log = await readFile(QUERY_LOG, 'utf8');
+      const from = [...log.matchAll(new RegExp(`query\\[A\\] ${name.replaceAll('.', '\\.')} from (\\S+)`, 'g'))].map((m) => m[1]);
+      assert.deepEqual(from, ['10.98.0.2'], `${tcp ? 'TCP' : 'UDP'}: the pod, never the node (10.97.0.1)`);
+    }
   });
 
   test('denied name: dig shows status: REFUSED with the question echoed', async () => {

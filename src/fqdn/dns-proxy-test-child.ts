@@ -2,8 +2,10 @@
  * Child process for dns-proxy-privileged.test.ts and bench/dns (rig.ts), run
  * inside a test network namespace (`ip netns exec pl-dn… node dns-proxy-test-child.ts …`).
  *
- *   proxy <port> [--allow a.test,**.b.test] [--learn-delay MS] [--stall NAME] [--quiet]
+ *   proxy <port> [--allow a.test,**.b.test] [--learn-delay MS] [--stall NAME] [--quiet] [--upstream-from pod|node]
  *       TPROXY listener on UDP <port> and a transparent TCP listener on <port>;
+ *       upstream queries from the pod's address (default, as the agent sends
+ *       them: the namespace must hand their answers back, `socket transparent`) or the node's;
  *       prints {"ready":true}, then {"learned":…} per onLearned call
  *       (with `at` = wall-clock ms when it resolves) and {"event":…} per
  *       event (--quiet: counted, not printed); on SIGTERM {"summary":{proxy, udp, events}}.
@@ -14,8 +16,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
-import { openTransparentUdp, openUdp, type TransparentUdp } from '../datapath/transparent-udp.ts';
-import { listenTransparent } from '../datapath/transparent-tcp.ts';
+import { openTransparentUdp, openUdp, openUdpFrom, type TransparentUdp } from '../datapath/transparent-udp.ts';
+import { connectTransparent, listenTransparent } from '../datapath/transparent-tcp.ts';
 import { compileMatchPattern } from './matchpattern.ts';
 import { DnsProxy } from './dns-proxy.ts';
 
@@ -36,9 +38,12 @@ async function proxy(): Promise<void> {
   const quiet = args.includes('--quiet');
   const matchers = allow ? allow.split(',').map(compileMatchPattern) : null;
   let events = 0;
+  const fromPod = (flag('--upstream-from') ?? 'pod') === 'pod';
   const p = new DnsProxy({
-    // As the agent runs it: upstream queries on the datapath's batched sockets.
-    openUpstreamSocket: openUdp,
+    // As the agent runs it: upstream queries on the datapath's batched sockets, in the pod's name.
+    ...(fromPod
+      ? { upstreamFrom: 'pod', openUpstreamSocket: openUdpFrom, upstreamTcp: (server, pod) => connectTransparent({ ip: pod.ip }, server) }
+      : { upstreamFrom: 'node', openUpstreamSocket: openUdp }),
     allowedFor: () => matchers,
     minTtl: 5,
     onLearned: (pod, name, ips, ttl) => {

@@ -68,6 +68,8 @@ function proxy(extra: Partial<DnsProxyOptions> = {}): { p: DnsProxy; forwarded: 
   const events: DnsEvent[] = [];
   const log: string[] = [];
   const p = new DnsProxy({
+    // The proxy's logic against fakes and loopback servers: the node's address (pod sources: dns-upstream.test.ts).
+    upstreamFrom: 'node',
     allowedFor: (ip) => (ip === POD.ip ? [compileMatchPattern('a.test'), compileMatchPattern('*.a.test')] : null),
     forwardUdp: async (_dst, payload) => {
       forwarded.push(payload);

@@ -6,7 +6,8 @@
  *     1. parse (dns-wire): malformed → FORMERR / NOTIMP / drop, counted per reason
  *     2. authorise: allowedFor(pod) → the name must match one matcher (the type is not checked)
  *          denied → REFUSED with the question echoed; never forwarded
- *     3. forward to the original destination (forwardUdp / upstreamTcp)
+ *          the server's ingress policy does not admit the pod ('server-denies') → SERVFAIL; never forwarded
+ *     3. forward to the original destination from the pod's own address (UdpUpstream / upstreamTcp)
  *     4. learn: A/AAAA through CNAMEs → fqdnCache.record → onLearned(pod, name, ips, ttl)
  *          unless every IP is confirmed already (an earlier onLearned for the name resolved with it)
  *     5. hold the answer until onLearned resolves, at most holdMs (then release, count it)
@@ -30,7 +31,7 @@
 import type net from 'node:net';
 import type { NameMatcher } from './matchpattern.ts';
 import { NameCache } from './name-cache.ts';
-import { UdpUpstream, UpstreamTimeoutError, type UpstreamWaiter } from './dns-upstream.ts';
+import { UdpUpstream, UpstreamSocketError, UpstreamTimeoutError, type UpstreamWaiter } from './dns-upstream.ts';
 import { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
 import {
   buildReply,
@@ -53,15 +54,31 @@ export interface DnsProxyOptions {
   /**
    * The DNS rules that apply to a pod's queries to `server`: its allowed
    * names, 'all', or null when they are not subject to DNS rules (everything
-   * is forwarded).
+   * is forwarded). 'server-denies': the server's ingress policy does not
+   * admit the pod — the query would leave in the pod's name and be dropped
+   * (on this node, where the proxy sends it, nothing else may judge that):
+   * SERVFAIL at once, never forwarded.
    */
-  allowedFor(podIp: string, server: UdpEndpoint, transport: Transport): readonly NameMatcher[] | 'all' | null;
-  /** The sockets the default UdpUpstream sends from (the agent's: batched libc sockets). Default: dgram. */
+  allowedFor(podIp: string, server: UdpEndpoint, transport: Transport): readonly NameMatcher[] | 'all' | 'server-denies' | null;
+  /**
+   * Where upstream queries leave from: the querying pod's address ('pod',
+   * as Cilium does: the server's policy and logs see the real client) or the
+   * node's ('node': tests and tools). Default 'pod'; over UDP it needs
+   * `openUpstreamSocket` that can send from a pod's address, over TCP
+   * `upstreamTcp`: without them every query fails (SERVFAIL), never leaving
+   * from the node's address instead.
+   */
+  upstreamFrom?: 'pod' | 'node';
+  /** The sockets the default UdpUpstream sends from (the agent's: the datapath's openUdpFrom). Default: dgram. */
   openUpstreamSocket?: OpenUpstreamSocket;
-  /** Sends a query to the real server and resolves with its answer (under the pod's ID). Default: UdpUpstream. */
-  forwardUdp?(origDst: UdpEndpoint, payload: Buffer, timeoutMs: number): Promise<Buffer>;
-  /** A connected TCP socket to the real server. Default: net.connect from the node's address. */
-  upstreamTcp?(origDst: UdpEndpoint): net.Socket | Promise<net.Socket>;
+  /** Sends a pod's query to the real server and resolves with its answer (under the pod's ID). Default: UdpUpstream. */
+  forwardUdp?(origDst: UdpEndpoint, payload: Buffer, timeoutMs: number, pod: UdpEndpoint): Promise<Buffer>;
+  /**
+   * A connected TCP socket from the pod's address (upstreamFrom 'pod') to
+   * the real server; a synchronous throw means the socket could not be made
+   * (counted). Default: net.connect from the node's address for 'node', none for 'pod'.
+   */
+  upstreamTcp?(origDst: UdpEndpoint, pod: UdpEndpoint): net.Socket | Promise<net.Socket>;
   /**
    * New IPs for a name: program them; the answer waits (≤ holdMs) for the
    * promise. Not called for an answer whose IPs are all in the datapath
@@ -103,6 +120,10 @@ export interface DnsProxyStats {
   malformed: Record<MalformedReason, number>;
   upstreamTimeouts: number;
   upstreamErrors: number;
+  /** Queries not sent: no socket in the pod's name could be made (or none was free); the pod got SERVFAIL. Part of upstreamErrors. */
+  upstreamSocketErrors: number;
+  /** Queries the server's ingress policy does not admit from the pod: SERVFAIL, not forwarded. */
+  serverDenied: number;
   /** Upstream answers that did not parse or match (the pod got SERVFAIL). */
   upstreamMalformed: number;
   /** Answers too large for the client's UDP size (the pod got TC=1). */
@@ -138,7 +159,7 @@ export class DnsProxy {
   readonly #holdMs: number;
   readonly #timeoutMs: number;
   readonly #upstream: UdpUpstream | undefined;
-  readonly #forwardUdp: ((origDst: UdpEndpoint, payload: Buffer, timeoutMs: number) => Promise<Buffer>) | undefined;
+  readonly #forwardUdp: ((origDst: UdpEndpoint, payload: Buffer, timeoutMs: number, pod: UdpEndpoint) => Promise<Buffer>) | undefined;
   readonly #tcp: DnsTcpContext;
   /** Insertion order is deadline order (holdMs is one constant): the first hold is always the next to expire. */
   readonly #holds = new Set<Hold>();
@@ -160,6 +181,8 @@ export class DnsProxy {
     malformed: Object.fromEntries(MALFORMED_REASONS.map((r) => [r, 0])) as Record<MalformedReason, number>,
     upstreamTimeouts: 0,
     upstreamErrors: 0,
+    upstreamSocketErrors: 0,
+    serverDenied: 0,
     upstreamMalformed: 0,
     truncatedToTcp: 0,
     learnedAnswers: 0,
@@ -184,9 +207,18 @@ export class DnsProxy {
       ...(opts.onForgotten ? { onForgotten: opts.onForgotten } : {}),
       ...(opts.cacheFile !== undefined ? { file: opts.cacheFile } : {}),
     });
+    const from = opts.upstreamFrom ?? 'pod';
     if (opts.forwardUdp) this.#forwardUdp = opts.forwardUdp.bind(opts);
-    else this.#upstream = new UdpUpstream(opts.openUpstreamSocket ? { openSocket: opts.openUpstreamSocket } : {});
-    const upstreamTcp = opts.upstreamTcp ?? defaultUpstreamTcp;
+    else this.#upstream = new UdpUpstream({ from, ...(opts.openUpstreamSocket ? { openSocket: opts.openUpstreamSocket } : {}) });
+    const connect = opts.upstreamTcp ? opts.upstreamTcp.bind(opts) : from === 'node' ? defaultUpstreamTcp : noPodUpstreamTcp;
+    const upstreamTcp = (server: UdpEndpoint, pod: UdpEndpoint): Promise<net.Socket> => {
+      try {
+        return Promise.resolve(connect(server, pod));
+      } catch (err) {
+        this.#s.upstreamSocketErrors++;
+        return Promise.reject(err as Error);
+      }
+    };
     this.#tcp = {
       check: (msg, pod, server) => this.#check(msg, 'tcp', pod, server),
       complete: (pod, server, q, query, answer, t0) => Promise.resolve(this.#complete('tcp', pod, server, q, query, answer, t0)),
@@ -215,10 +247,10 @@ export class DnsProxy {
     if (r === null) return;
     if (Buffer.isBuffer(r)) return safeReply(sink, d, r);
     const x = new UdpExchange(this.#udpOutcome, d, r, sink, t0);
-    if (this.#upstream) return this.#upstream.send(d.origDst, d.payload, this.#timeoutMs, r.questionEnd, x);
+    if (this.#upstream) return this.#upstream.send(d.src.ip, d.origDst, d.payload, this.#timeoutMs, r.questionEnd, x);
     let forwarded: Promise<Buffer>;
     try {
-      forwarded = Promise.resolve(this.#forwardUdp!(d.origDst, d.payload, this.#timeoutMs));
+      forwarded = Promise.resolve(this.#forwardUdp!(d.origDst, d.payload, this.#timeoutMs, d.src));
     } catch (err) {
       return x.onError(err as Error);
     }
@@ -282,11 +314,20 @@ export class DnsProxy {
       return problemReply(msg, p.answer);
     }
     const q = p.query;
-    let allowed: readonly NameMatcher[] | 'all' | null;
+    let allowed: readonly NameMatcher[] | 'all' | 'server-denies' | null;
     try {
       allowed = this.#o.allowedFor(pod.ip, server, transport);
     } catch {
       allowed = []; // fail closed
+    }
+    if (allowed === 'server-denies') {
+      // Sent in the pod's name, the server's ingress policy would drop it: it never leaves.
+      this.#s.serverDenied++;
+      this.#event({
+        type: 'query', protocol: transport, pod, server, id: q.id, query: q.name, qtypes: qtypeNames(q.qtype),
+        verdict: 'DROPPED', rcode: RCODE.SERVFAIL, reason: 'server-denied',
+      });
+      return buildReply(msg, q, RCODE.SERVFAIL);
     }
     if (allowed !== null && allowed !== 'all' && !anyMatches(allowed, q.name)) {
       this.#s.refused++;
@@ -319,6 +360,7 @@ export class DnsProxy {
       else void out.then((b) => this.#replyUdp(x, b));
     },
     error: (x, err) => {
+      if (err instanceof UpstreamSocketError) this.#s.upstreamSocketErrors++;
       const reason = err instanceof UpstreamTimeoutError || isTimeout(err) ? 'upstream-timeout' : 'upstream-error';
       this.#replyUdp(x, this.#failed('udp', x.d.src, x.d.origDst, x.q, x.d.payload, reason, x.t0));
     },
@@ -511,6 +553,11 @@ function safeReply(sink: DnsReplySink, d: DnsDatagram, payload: Buffer): void {
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || /timed? ?out/i.test(err.message));
+}
+
+/** upstreamFrom 'pod' with no way to connect in the pod's name: the query fails, it does not leave from the node. */
+function noPodUpstreamTcp(): never {
+  throw new UpstreamSocketError('DNS upstream: no transparent TCP connect (upstreamTcp) to send from the pod\'s address');
 }
 
 function defaultUpstreamTcp(server: UdpEndpoint): Promise<net.Socket> {

@@ -27,7 +27,8 @@ export interface DnsTcpContext {
   complete(pod: UdpEndpoint, server: UdpEndpoint, q: DnsQuery, query: Buffer, answer: Buffer, t0: number): Promise<Buffer>;
   /** SERVFAIL for a query the upstream did not answer, with its event. */
   failed(pod: UdpEndpoint, server: UdpEndpoint, q: DnsQuery, query: Buffer, reason: DnsEventReason, t0: number): Buffer;
-  upstreamTcp(server: UdpEndpoint): net.Socket | Promise<net.Socket>;
+  /** A connection to the server in the pod's name (it never rejects synchronously). */
+  upstreamTcp(server: UdpEndpoint, pod: UdpEndpoint): Promise<net.Socket>;
   readonly idleMs: number;
   readonly upstreamTimeoutMs: number;
   readonly maxInFlight: number;
@@ -121,7 +122,7 @@ export function handleTcpDns(socket: net.Socket, server: UdpEndpoint, ctx: DnsTc
 
   const openUpstream = (): Promise<net.Socket> => {
     if (upstream) return Promise.resolve(upstream);
-    connecting ??= Promise.resolve(ctx.upstreamTcp(server)).then((s) => {
+    connecting ??= ctx.upstreamTcp(server, pod).then((s) => {
       upstream = s;
       connecting = null;
       const reader = new FrameReader(onUpstreamMessage);

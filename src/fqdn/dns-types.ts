@@ -37,7 +37,9 @@ export type DnsEventReason =
   | 'upstream-timeout'
   | 'upstream-error'
   | 'upstream-malformed'
-  | 'answer-too-large';
+  | 'answer-too-large'
+  /** The server's ingress policy does not admit the pod, in whose name the query would leave: SERVFAIL, not sent. */
+  | 'server-denied';
 
 export interface DnsEvent {
   type: 'query' | 'response';
@@ -60,6 +62,14 @@ export interface DnsEvent {
 
 /** Options for a socket the upstream queries go out on. */
 export interface UpstreamSocketOptions {
+  /**
+   * Send from this address (a pod's), port chosen by the kernel: a
+   * transparent socket (IP_TRANSPARENT). An opener that cannot must throw,
+   * never fall back to the node's address.
+   */
+  source?: string;
+  /** The socket's one server (connect()): only its datagrams are read. */
+  peer?: UdpEndpoint;
   /** SO_MARK, for a steering rule to recognise (and skip) the proxy's own queries. */
   mark?: number;
   recvBufferBytes?: number;
@@ -68,7 +78,7 @@ export interface UpstreamSocketOptions {
   onSendError?(token: number, errno: number): void;
 }
 
-/** A plain UDP socket bound to 0.0.0.0:0; `send` may queue until the current callback returns. */
+/** A UDP socket (0.0.0.0:0, or `source`:0 when asked); `send` may queue until the current callback returns. */
 export interface UpstreamSocket {
   readonly port: number;
   send(ip: string, port: number, payload: Uint8Array, token?: number): void;

@@ -54,11 +54,11 @@ for (const [kind, open] of SOCKETS) describe(`UdpUpstream on loopback, ${kind}`,
       reply(other); // right source, wrong question
       reply(answerTo(q));
     });
-    const u = new UdpUpstream({ sockets: 2, openSocket: open });
+    const u = new UdpUpstream({ from: 'node', sockets: 2, openSocket: open });
     try {
       const q = query('a.test', 0x1234);
       const sent = Buffer.from(q);
-      const a = await u.forward({ ip: '127.0.0.1', port: srv.port }, q, 2000);
+      const a = await u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, q, 2000);
       assert.deepEqual(q, sent, 'the pod’s query is left as it was');
       const d = dnsPacket.decode(a);
       assert.equal(d.id, 0x1234);
@@ -75,10 +75,10 @@ for (const [kind, open] of SOCKETS) describe(`UdpUpstream on loopback, ${kind}`,
 
   test('a silent server: UpstreamTimeoutError after about timeoutMs (one coarse sweep)', async () => {
     const srv = await server(() => {});
-    const u = new UdpUpstream({ openSocket: open });
+    const u = new UdpUpstream({ from: 'node', openSocket: open });
     try {
       const t0 = performance.now();
-      await assert.rejects(u.forward({ ip: '127.0.0.1', port: srv.port }, query('a.test', 1), 150), UpstreamTimeoutError);
+      await assert.rejects(u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 1), 150), UpstreamTimeoutError);
       const took = performance.now() - t0;
       assert.ok(took >= 145 && took < 600, `${took} ms`);
       assert.equal(u.counters.timeouts, 1);
@@ -89,10 +89,10 @@ for (const [kind, open] of SOCKETS) describe(`UdpUpstream on loopback, ${kind}`,
   });
 
   test('a datagram the kernel refuses fails at once (broadcast without SO_BROADCAST: EACCES, nothing sent)', async () => {
-    const u = new UdpUpstream({ openSocket: open });
+    const u = new UdpUpstream({ from: 'node', openSocket: open });
     try {
       const t0 = performance.now();
-      await assert.rejects(u.forward({ ip: '255.255.255.255', port: 53 }, query('a.test', 1), 5000), /EACCES/);
+      await assert.rejects(u.forward('10.0.0.5', { ip: '255.255.255.255', port: 53 }, query('a.test', 1), 5000), /EACCES/);
       assert.ok(performance.now() - t0 < 1000);
       assert.equal(u.counters.sendErrors, 1);
     } finally {
@@ -122,6 +122,7 @@ describe('DnsProxy on its default upstream', () => {
     const learned: string[] = [];
     let fail = false;
     const p = new DnsProxy({
+      upstreamFrom: 'node',
       allowedFor: () => [compileMatchPattern('*.test')],
       onLearned: async (_pod, name) => {
         learned.push(name);

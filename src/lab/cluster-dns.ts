@@ -62,6 +62,8 @@ export function clusterDnsObjects(lab: string, upstream: string, node: string): 
             `--local=/${CLUSTER_DOMAIN}/`,
             `--server=${upstream}`,
             '--cache-size=1000',
+            // Each query with its client's address in the container's log, as kube-dns logs show clients.
+            '--log-queries',
           ],
           ports: [
             { name: 'dns', containerPort: 53, protocol: 'UDP' },
