@@ -4,6 +4,7 @@
  * real loopback sockets (port 0) against a fake TCP DNS server.
  */
 import assert from 'node:assert/strict';
+import nodeDgram from 'node:dgram';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import dnsPacket from 'dns-packet';
@@ -85,6 +86,14 @@ function proxy(extra: Partial<DnsProxyOptions> = {}): { p: DnsProxy; forwarded: 
 
 const dgram = (payload: Buffer, src = POD): DnsDatagram => ({ payload, src, origDst: SERVER });
 
+/** A UDP server on loopback that records what it gets and never answers. */
+async function dgramServer(onMessage: (m: Buffer) => void): Promise<{ port: number; close(): void }> {
+  const s = nodeDgram.createSocket('udp4');
+  s.on('message', onMessage);
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  return { port: s.address().port, close: () => s.close() };
+}
+
 describe('DnsProxy over UDP', () => {
   test('allowed name: forwarded, answer unchanged (same ID, same records), IPs learned through the CNAME', async () => {
     const { p, forwarded, events, log } = proxy();
@@ -122,6 +131,63 @@ describe('DnsProxy over UDP', () => {
     ]);
     assert.equal(p.stats().refused, 2);
     await p.close();
+  });
+
+  test('a server whose ingress policy does not admit the pod: SERVFAIL at once, never forwarded, counted', async () => {
+    const { p, forwarded, events } = proxy({ allowedFor: (ip) => (ip === POD.ip ? 'server-denies' : 'all') });
+    const sink = new Sink();
+    p.handleUdp(dgram(query('a.test', 9)), sink);
+    const d = dnsPacket.decode(await sink.next());
+    assert.equal(rcodeOf(d), 'SERVFAIL');
+    assert.equal(d.id, 9);
+    assert.equal(d.questions![0]!.name, 'a.test');
+    assert.equal(forwarded.length, 0);
+    assert.deepEqual(events.map((e) => [e.type, e.verdict, e.rcode, e.reason]), [['query', 'DROPPED', 2, 'server-denied']]);
+    assert.equal(p.stats().serverDenied, 1);
+    await p.close();
+  });
+
+  test('queries leave in the pod’s name: forwardUdp and upstreamTcp are told the pod', async () => {
+    const pods: string[] = [];
+    const { p } = proxy({
+      upstreamFrom: 'pod',
+      forwardUdp: async (_dst, payload, _t, pod) => {
+        pods.push(`udp ${pod.ip}:${pod.port}`);
+        return answerFor(payload);
+      },
+    });
+    const sink = new Sink();
+    p.handleUdp(dgram(query('a.test')), sink);
+    assert.equal(rcodeOf(dnsPacket.decode(await sink.next())), 'NOERROR');
+    assert.deepEqual(pods, ['udp 10.0.1.5:40000']);
+    await p.close();
+  });
+
+  test('upstreamFrom pod with no way to send from the pod’s address (dgram, no upstreamTcp): SERVFAIL, counted, nothing leaves from the node', async () => {
+    const seen: string[] = [];
+    const server = dgramServer((m) => seen.push(m.toString('hex')));
+    const srv = await server;
+    const p = new DnsProxy({ allowedFor: () => 'all' }); // the defaults: from the pod, dgram sockets
+    const sink = new Sink();
+    try {
+      p.handleUdp({ payload: query('a.test', 3), src: POD, origDst: { ip: '127.0.0.1', port: srv.port } }, sink);
+      assert.equal(rcodeOf(dnsPacket.decode(await sink.next())), 'SERVFAIL');
+      const front = net.createServer({ allowHalfOpen: true }, (s) => p.handleTcp(s, { ip: '127.0.0.1', port: srv.port }));
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+      const c = net.connect((front.address() as net.AddressInfo).port, '127.0.0.1');
+      const q = query('a.test', 4);
+      const got = new Promise<Buffer>((resolve) => c.once('data', resolve));
+      c.write(Buffer.concat([Buffer.from([0, q.length]), q]));
+      assert.equal(rcodeOf(dnsPacket.decode((await got).subarray(2))), 'SERVFAIL');
+      c.destroy();
+      front.close();
+      assert.equal(p.stats().upstreamSocketErrors, 2, 'one UDP and one TCP query');
+      assert.equal(p.stats().upstreamErrors, 2);
+      assert.deepEqual(seen, [], 'the server got nothing');
+    } finally {
+      await p.close();
+      srv.close();
+    }
   });
 
   test('a pod not subject to DNS rules (null) gets everything forwarded', async () => {

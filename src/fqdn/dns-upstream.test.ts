@@ -9,7 +9,8 @@ import { describe, test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { compileMatchPattern } from './matchpattern.ts';
 import { DnsProxy } from './dns-proxy.ts';
-import { UdpUpstream, UpstreamTimeoutError } from './dns-upstream.ts';
+import { UdpUpstream, UpstreamSocketError, UpstreamTimeoutError } from './dns-upstream.ts';
+import { within } from '../../test/kit/wait.ts';
 import type { DnsDatagram, DnsReplySink, OpenUpstreamSocket } from './dns-types.ts';
 import { openDgramSocket } from './dgram-socket.ts';
 // The agent's sockets live in the datapath; this test checks the upstream on them too.
@@ -97,6 +98,105 @@ for (const [kind, open] of SOCKETS) describe(`UdpUpstream on loopback, ${kind}`,
       assert.equal(u.counters.sendErrors, 1);
     } finally {
       u.close();
+    }
+  });
+});
+
+describe('UdpUpstream from pods’ addresses (the pool; the transparent sockets themselves: dns-proxy-privileged.test.ts and the e2e dns-source)', () => {
+  /** dgram sockets on loopback standing in for transparent ones: records what each was opened for and whether it was closed. */
+  function opener(fail = false): { open: OpenUpstreamSocket; opened: Array<{ source?: string; peer?: string; closed: boolean }> } {
+    const opened: Array<{ source?: string; peer?: string; closed: boolean }> = [];
+    const open: OpenUpstreamSocket = (onDatagram, { source, peer, ...rest }) => {
+      if (fail) throw new Error('IP_TRANSPARENT: EPERM');
+      const rec = { ...(source !== undefined ? { source } : {}), ...(peer ? { peer: `${peer.ip}:${peer.port}` } : {}), closed: false };
+      opened.push(rec);
+      const s = openDgramSocket(onDatagram, rest);
+      return { get port() { return s.port; }, send: s.send, unref: s.unref, close: () => ((rec.closed = true), s.close()) };
+    };
+    return { open, opened };
+  }
+
+  test('one socket per pod and server, opened for that pod and server and shared by its queries; answers matched per socket', async () => {
+    const srv = await server((q, reply) => reply(answerTo(q)));
+    const other = await server((q, reply) => reply(answerTo(q, '2.2.2.2')));
+    const { open, opened } = opener();
+    const u = new UdpUpstream({ openSocket: open });
+    try {
+      const to = { ip: '127.0.0.1', port: srv.port };
+      const answers = await Promise.all([
+        u.forward('10.0.0.5', to, query('a.test', 1), 2000),
+        u.forward('10.0.0.5', to, query('b.test', 2), 2000),
+        u.forward('10.0.0.6', to, query('a.test', 3), 2000),
+        u.forward('10.0.0.5', { ip: '127.0.0.1', port: other.port }, query('a.test', 4), 2000),
+      ]);
+      assert.deepEqual(answers.map((a) => dnsPacket.decode(a).id), [1, 2, 3, 4]);
+      assert.equal((dnsPacket.decode(answers[3]!).answers?.[0] as { data?: string }).data, '2.2.2.2');
+      assert.deepEqual(opened.map((o) => `${o.source} → ${o.peer}`), [
+        `10.0.0.5 → 127.0.0.1:${srv.port}`, `10.0.0.6 → 127.0.0.1:${srv.port}`, `10.0.0.5 → 127.0.0.1:${other.port}`,
+      ]);
+      assert.equal(u.counters.sockets, 3);
+      assert.equal(u.counters.answered, 4);
+    } finally {
+      u.close();
+      srv.close();
+      other.close();
+    }
+    assert.ok(opened.every((o) => o.closed), 'closed with the upstream');
+  });
+
+  test('bounded: a new pod takes the least recently used idle socket; with every socket waiting for answers the query fails, counted', async () => {
+    const silent = await server(() => {});
+    const srv = await server((q, reply) => reply(answerTo(q)));
+    const { open, opened } = opener();
+    const u = new UdpUpstream({ openSocket: open, maxSockets: 1 });
+    try {
+      await u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 1), 2000);
+      await u.forward('10.0.0.6', { ip: '127.0.0.1', port: srv.port }, query('a.test', 2), 2000);
+      assert.deepEqual(opened.map((o) => [o.source, o.closed]), [['10.0.0.5', true], ['10.0.0.6', false]]);
+      const waiting = u.forward('10.0.0.6', { ip: '127.0.0.1', port: silent.port }, query('a.test', 3), 300);
+      // 10.0.0.6's socket to srv is idle: it makes room; the one to `silent` now waits for an answer.
+      await assert.rejects(u.forward('10.0.0.7', { ip: '127.0.0.1', port: srv.port }, query('a.test', 4), 2000), UpstreamSocketError);
+      assert.equal(u.counters.poolFull, 1);
+      assert.equal(opened.length, 3, 'no socket opened for 10.0.0.7');
+      await assert.rejects(waiting, UpstreamTimeoutError);
+    } finally {
+      u.close();
+      silent.close();
+      srv.close();
+    }
+  });
+
+  test('idle sockets close (nothing pending, unused for idleMs)', async () => {
+    const srv = await server((q, reply) => reply(answerTo(q)));
+    const { open, opened } = opener();
+    const u = new UdpUpstream({ openSocket: open, idleMs: 50 });
+    try {
+      await u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 1), 2000);
+      await within(3000, 'the idle socket closed', () => u.counters.sockets === 0);
+      assert.equal(opened[0]!.closed, true);
+      await u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 2), 2000);
+      assert.equal(opened.length, 2, 'a new one on the next query');
+    } finally {
+      u.close();
+      srv.close();
+    }
+  });
+
+  test('a socket that cannot be made fails the query (UpstreamSocketError, counted): nothing sent from the node instead', async () => {
+    const seen: Buffer[] = [];
+    const srv = await server((q) => seen.push(q));
+    const { open } = opener(true);
+    const u = new UdpUpstream({ openSocket: open });
+    try {
+      await assert.rejects(u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 1), 2000), /IP_TRANSPARENT: EPERM/);
+      await assert.rejects(new UdpUpstream().forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 2), 2000), UpstreamSocketError, 'dgram cannot send from a pod');
+      assert.equal(u.counters.socketErrors, 1);
+      assert.equal(u.counters.sent, 0);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(seen, []);
+    } finally {
+      u.close();
+      srv.close();
     }
   });
 });
