@@ -3,8 +3,8 @@
  * (by default) wait for the applied Pods to run.
  *
  *   manifests ──kube-manifests.ts──► valid objects (or: every fault, exit 1, nothing applied)
- *        │ Namespaces first, then file order (a Pod's namespace must exist before it)
- *        ▼ per object
+ *        │ Namespaces first, then the rest (a Pod's namespace must exist before it)
+ *        ▼ per object, up to REQUEST_CONCURRENCY at once, reported in file order
  *   read live ── 404 ──► create (with the last-applied annotation)         "created"
  *        │
  *        └──► kube-merge.ts three-way merge patch ── empty ──► "unchanged"
@@ -17,7 +17,7 @@
  */
 import type { Command } from 'commander';
 import type { KubeObject } from '../k8s/objects.ts';
-import { addConnectionOptions, apiStatus, connectKube, describeApiError, type ApiObject, type ConnectionOptions, type KubeClient, type MergePatch } from './kube-client.ts';
+import { addConnectionOptions, apiStatus, connectKube, describeApiError, forEachInOrder, type ApiObject, type ConnectionOptions, type KubeClient, type MergePatch } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { kindByKind, objectRef, type KindInfo } from './kube-kinds.ts';
 import { loadManifestsOrFail } from './kube-manifests.ts';
@@ -107,8 +107,9 @@ export function registerApply(program: Command, io: KubeIo): void {
   addConnectionOptions(cmd)
     .addHelpText('after', `
 Every manifest is validated first; if any file has any fault, every fault is
-listed and nothing is applied (exit 1). Objects are then created or updated
-one by one and reported as kubectl does:
+listed and nothing is applied (exit 1). Objects are then created or updated,
+Namespaces first, several requests at a time, and reported in file order as
+kubectl does:
   pod/frontend created
   ciliumnetworkpolicy.cilium.io/allow-fe configured
   service/frontend unchanged
@@ -122,25 +123,31 @@ Examples:
       const entries = await loadManifestsOrFail(opts.filename, io, 'applied');
       const client = connectKube(opts);
       const defaultNamespace = opts.namespace ?? client.defaultNamespace;
-      const ordered = [...entries.filter((e) => e.object.kind === 'Namespace'), ...entries.filter((e) => e.object.kind !== 'Namespace')];
 
       const pods: PodRef[] = [];
       let failed = 0;
-      for (const entry of ordered) {
+      const targets = entries.map((entry) => {
         const kind = kindByKind(entry.object.kind, entry.object.apiVersion);
         if (kind === undefined) throw new CliError(`${entry.source}#${entry.doc}: kind ${entry.object.kind} cannot be applied by this command`, 1);
-        const ref = objectRef(kind, entry.object.metadata.name);
-        try {
-          const { result, live } = await applyObject(client, entry.object, kind, defaultNamespace);
-          io.out(`${ref} ${RESULT_STYLE[result](result)}\n`);
-          if (kind.kind === 'Pod') pods.push({ namespace: live.metadata?.namespace ?? defaultNamespace, name: entry.object.metadata.name });
-        } catch (e) {
-          if (e instanceof CliError) throw e; // cannot reach the server: nothing else will work either
+        return { entry, kind, ref: objectRef(kind, entry.object.metadata.name) };
+      });
+      type Target = (typeof targets)[number];
+      const report = (t: Target, outcome: PromiseSettledResult<{ result: ApplyResult; live: ApiObject }>): void => {
+        if (outcome.status === 'fulfilled') {
+          io.out(`${t.ref} ${RESULT_STYLE[outcome.value.result](outcome.value.result)}\n`);
+          if (t.kind.kind === 'Pod') pods.push({ namespace: outcome.value.live.metadata?.namespace ?? defaultNamespace, name: t.entry.object.metadata.name });
+        } else {
           failed++;
-          io.err(`${red('error:')} ${ref} (${entry.source}#${entry.doc}): ${describeApiError(e)}\n`);
+          io.err(`${red('error:')} ${t.ref} (${t.entry.source}#${t.entry.doc}): ${describeApiError(outcome.reason)}\n`);
         }
-      }
-      if (failed > 0) throw new CliError(`${failed} of ${ordered.length} objects were not applied`, 1);
+      };
+      // Namespaces are all in place before anything that may live in one; within each phase, requests overlap.
+      const namespaceOf = (t: Target): string => (t.kind.namespaced ? t.entry.object.metadata.namespace ?? defaultNamespace : '');
+      const key = (t: Target): string => `${t.kind.apiVersion}/${t.kind.kind}/${namespaceOf(t)}/${t.entry.object.metadata.name}`;
+      const apply = (t: Target) => applyObject(client, t.entry.object, t.kind, defaultNamespace);
+      await forEachInOrder(targets.filter((t) => t.kind.kind === 'Namespace'), apply, report, { key });
+      await forEachInOrder(targets.filter((t) => t.kind.kind !== 'Namespace'), apply, report, { key });
+      if (failed > 0) throw new CliError(`${failed} of ${targets.length} objects were not applied`, 1);
       if (opts.wait !== false) await waitForPods(client, pods, { timeoutMs }, io);
     });
 }

@@ -1,25 +1,31 @@
 /**
  * The commands' one way to the API server: a KubeConfig (the lab's, or
- * --kubeconfig) and @kubernetes/client-node's KubernetesObjectApi, so every
- * command works the same against the lab API server and a real kube-apiserver.
+ * --kubeconfig) for where the server is and how to authenticate, and plain
+ * HTTP requests over one keep-alive connection pool, so every command works
+ * the same against the lab API server and a real kube-apiserver.
  *
  *   --lab / $PALISADE_LAB ──► kubeconfigPath(lab) ─┐
- *   --kubeconfig FILE ─────────────────────────────┴─► KubeConfig ──► RawObjectApi ──► HTTP
+ *   --kubeconfig FILE ─────────────────────────────┴─► KubeConfig ──► TLS + auth options ──► node:http(s), keep-alive
  *
- * Objects travel as plain JSON both ways. client-node would turn known kinds
- * into its model classes (V1Pod …): dates become Date objects and fields its
- * models lack are dropped, which `get -o yaml` must not do. RawObjectApi keeps
- * the server's JSON for every answer a caller asked for without a type.
+ * Objects travel as plain JSON both ways, as the server wrote them (no model
+ * classes that would turn dates into Date objects or drop fields `get -o yaml`
+ * must show). Paths come from the kind table (kube-kinds.ts), not discovery:
+ * a request is one round trip. client-node's own request stack made a new
+ * connection for every request to a server without verified TLS (the lab's)
+ * and cost about three times the CPU per request, which is what 10,000
+ * objects in one apply feel.
  *
- * Errors: "cannot connect" becomes a CliError naming the server and the lab;
- * API errors stay ApiException, read through `apiStatus`.
+ * Errors: "cannot connect" becomes a CliError naming the server and the lab,
+ * and so does a kind the server does not serve; API errors are client-node's
+ * ApiException (as its own calls throw), read through `apiStatus`.
  */
 import { existsSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import { kubeconfigPath, labFromEnv, validateLabName } from '../lab/paths.ts';
-import { RawObjectApi } from '../k8s/raw-client.ts';
-import type { KindInfo } from './kube-kinds.ts';
+import { kindByKind, type KindInfo } from './kube-kinds.ts';
 import { CliError } from './style.ts';
 
 /** What every kubectl-like command accepts to find its cluster. */
@@ -96,15 +102,17 @@ export function describeApiError(e: unknown): string {
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
-/** fetch() reports "cannot connect" as TypeError('fetch failed') with the socket error as its cause. */
+/** A socket error ("cannot connect"), possibly wrapped as the cause of another error. */
 function isUnreachable(e: unknown): boolean {
   for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
     const code = (cur as { code?: unknown }).code;
     if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
-    if (cur instanceof TypeError && cur.message === 'fetch failed') return true;
   }
   return false;
 }
+
+/** How long the TLS and auth options taken from the kubeconfig are reused (exec plugins hand out expiring tokens). */
+const OPTIONS_TTL_MS = 60_000;
 
 export class KubeClient {
   readonly lab: string;
@@ -112,64 +120,187 @@ export class KubeClient {
   readonly server: string;
   /** The current context's namespace, else "default": what -n defaults to. */
   readonly defaultNamespace: string;
-  readonly #api: RawObjectApi;
+  readonly #kc: k8s.KubeConfig;
+  readonly #base: URL;
   readonly #explicitKubeconfig: boolean;
+  /** Our own pool: client-node's agents do not keep connections alive. */
+  readonly #agent: http.Agent;
+  #options: { value: Promise<https.RequestOptions>; at: number } | undefined;
 
   constructor(lab: string, kc: k8s.KubeConfig, explicitKubeconfig: boolean) {
     this.lab = lab;
     this.server = kc.getCurrentCluster()?.server ?? '(no server in kubeconfig)';
     const context = kc.getContextObject(kc.getCurrentContext());
     this.defaultNamespace = context?.namespace ?? 'default';
-    this.#api = RawObjectApi.makeRaw(kc);
+    this.#kc = kc;
+    this.#base = new URL(this.server);
     this.#explicitKubeconfig = explicitKubeconfig;
+    const pool = { keepAlive: true, maxSockets: REQUEST_CONCURRENCY };
+    this.#agent = this.#base.protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool);
   }
 
-  /** Runs one API call; "cannot connect" and "kind not served" become CliErrors that say what to do. */
-  async #call<T>(what: { apiVersion: string; kind: string }, fn: () => Promise<T>): Promise<T> {
+  read(k: KindInfo, name: string, namespace?: string): Promise<ApiObject> {
+    return this.#request(k, 'GET', this.#path(k, namespace, name));
+  }
+
+  /** Every object of a kind: in one namespace, or in all of them when `namespace` is undefined. */
+  async list(k: KindInfo, namespace?: string): Promise<ApiObject[]> {
+    const list = await this.#request<{ items?: ApiObject[] }>(k, 'GET', this.#path(k, k.namespaced ? namespace : undefined));
+    // Items of a list answer may omit apiVersion and kind (kube-apiserver does): put them back.
+    return (list.items ?? []).map((item) => ({ apiVersion: k.apiVersion, kind: k.kind, ...item }));
+  }
+
+  create(obj: ApiObject): Promise<ApiObject> {
+    const k = this.#kindOf(obj);
+    return this.#request(k, 'POST', this.#path(k, obj.metadata?.namespace ?? this.defaultNamespace), obj);
+  }
+
+  /** JSON merge patch (RFC 7386); `patch` carries apiVersion, kind, name and namespace to address the object. */
+  mergePatch(patch: MergePatch): Promise<ApiObject> {
+    const k = this.#kindOf(patch);
+    const path = `${this.#path(k, patch.metadata.namespace ?? this.defaultNamespace, patch.metadata.name)}?fieldManager=palisade`;
+    return this.#request(k, 'PATCH', path, patch, 'application/merge-patch+json');
+  }
+
+  async delete(k: KindInfo, name: string, namespace?: string): Promise<void> {
+    await this.#request(k, 'DELETE', this.#path(k, namespace ?? this.defaultNamespace, name));
+  }
+
+  /** `/api/v1/namespaces/shop/pods/frontend`, `/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies`, under the server's own path. */
+  #path(k: KindInfo, namespace: string | undefined, name?: string): string {
+    const prefix = k.group === '' ? `/api/${k.apiVersion}` : `/apis/${k.apiVersion}`;
+    const ns = k.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    const base = this.#base.pathname.replace(/\/$/, '');
+    return `${base}${prefix}${ns}/${k.resource}${name !== undefined ? `/${encodeURIComponent(name)}` : ''}`;
+  }
+
+  #kindOf(obj: { apiVersion?: string; kind?: string }): KindInfo {
+    const k = kindByKind(obj.kind ?? '', obj.apiVersion);
+    if (k === undefined) throw new CliError(`the API server at ${this.server} does not serve ${obj.apiVersion ?? ''} ${obj.kind ?? ''}`, 1);
+    return k;
+  }
+
+  /** TLS material and auth headers from the kubeconfig, reused for OPTIONS_TTL_MS (reading them re-reads files). */
+  #requestOptions(): Promise<https.RequestOptions> {
+    const now = Date.now();
+    if (this.#options === undefined || now - this.#options.at > OPTIONS_TTL_MS) {
+      const value = (async () => {
+        const opts: https.RequestOptions = {};
+        await this.#kc.applyToHTTPSOptions(opts);
+        // A proxy needs client-node's agent; otherwise ours, which keeps connections open.
+        if (!this.#kc.getCurrentCluster()?.proxyUrl) opts.agent = this.#agent;
+        return opts;
+      })();
+      this.#options = { value, at: now };
+    }
+    return this.#options.value;
+  }
+
+  /**
+   * One request, its JSON answer parsed. "Cannot connect" and "kind not
+   * served" become CliErrors that say what to do; other answers outside 2xx
+   * are ApiExceptions carrying the server's Status.
+   */
+  async #request<T = ApiObject>(k: KindInfo, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const opts = await this.#requestOptions();
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    let answer: { status: number; text: string; headers: http.IncomingHttpHeaders };
     try {
-      return await fn();
+      answer = await new Promise((resolve, reject) => {
+        const req = (this.#base.protocol === 'https:' ? https : http).request({
+          ...opts,
+          protocol: this.#base.protocol,
+          hostname: this.#base.hostname.replace(/^\[|\]$/g, ''),
+          port: this.#base.port,
+          method,
+          path,
+          headers: {
+            ...(opts.headers as Record<string, string> | undefined),
+            accept: 'application/json',
+            'user-agent': 'palisade',
+            ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
+          },
+        }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(payload);
+      });
     } catch (e) {
       if (isUnreachable(e)) {
         const hint = this.#explicitKubeconfig ? 'is it running?' : `is the lab '${this.lab}' up? palisade lab status`;
         throw new CliError(`cannot reach the lab API server at ${this.server} (${hint})`, 1);
       }
-      const message = e instanceof Error ? e.message : '';
-      if (message.startsWith('Unrecognized API version and kind') || (message.startsWith('Failed to fetch resource metadata') && apiStatus(e)?.code === 404)) {
-        throw new CliError(`the API server at ${this.server} does not serve ${what.apiVersion} ${what.kind}`, 1);
-      }
       throw e;
     }
-  }
-
-  read(k: KindInfo, name: string, namespace?: string): Promise<ApiObject> {
-    const metadata = k.namespaced ? { name, namespace } : { name };
-    return this.#call(k, () => this.#api.read({ apiVersion: k.apiVersion, kind: k.kind, metadata }) as Promise<unknown> as Promise<ApiObject>);
-  }
-
-  /** Every object of a kind: in one namespace, or in all of them when `namespace` is undefined. */
-  async list(k: KindInfo, namespace?: string): Promise<ApiObject[]> {
-    const list = await this.#call(k, () => this.#api.list(k.apiVersion, k.kind, k.namespaced ? namespace : undefined));
-    // Items of a list answer may omit apiVersion and kind (kube-apiserver does): put them back.
-    return (list.items as unknown as ApiObject[]).map((item) => ({ apiVersion: k.apiVersion, kind: k.kind, ...item }));
-  }
-
-  create(obj: ApiObject): Promise<ApiObject> {
-    return this.#call(kindOf(obj), () => this.#api.create(obj as k8s.KubernetesObject) as Promise<unknown> as Promise<ApiObject>);
-  }
-
-  /** JSON merge patch (RFC 7386); `patch` carries apiVersion, kind, name and namespace to address the object. */
-  mergePatch(patch: MergePatch): Promise<ApiObject> {
-    return this.#call(patch, () => this.#api.patch(patch as k8s.KubernetesObject, undefined, undefined, 'palisade', undefined, k8s.PatchStrategy.MergePatch) as Promise<unknown> as Promise<ApiObject>);
-  }
-
-  async delete(k: KindInfo, name: string, namespace?: string): Promise<void> {
-    const metadata = k.namespaced ? { name, namespace } : { name };
-    await this.#call(k, () => this.#api.delete({ apiVersion: k.apiVersion, kind: k.kind, metadata }));
+    if (answer.status >= 200 && answer.status < 300) return JSON.parse(answer.text) as T;
+    let status: unknown;
+    try { status = JSON.parse(answer.text); } catch { status = answer.text; }
+    // A missing object's 404 names it (details.name); a 404 without a name is a path the server does not serve.
+    if (answer.status === 404 && !hasDetailsName(status)) {
+      throw new CliError(`the API server at ${this.server} does not serve ${k.apiVersion} ${k.kind}`, 1);
+    }
+    throw new k8s.ApiException(answer.status, `${method} ${path}`, status, answer.headers as Record<string, string>);
   }
 }
 
-function kindOf(obj: ApiObject): { apiVersion: string; kind: string } {
-  return { apiVersion: obj.apiVersion ?? '', kind: obj.kind ?? '' };
+function hasDetailsName(status: unknown): boolean {
+  const details = (status as { details?: { name?: unknown } } | null)?.details;
+  return typeof details?.name === 'string' && details.name !== '';
+}
+
+/** Requests a command keeps in flight at once: each is cheap, and concurrent writes share the API server's fsyncs. */
+export const REQUEST_CONCURRENCY = 16;
+
+/**
+ * Runs `op` over `items` with at most `limit` in flight, and hands each
+ * outcome to `report` in the items' order, as a one-by-one loop would.
+ * Items with the same `key` (one object named twice) run one after another.
+ * A CliError (the server cannot be reached) stops new work and is thrown once
+ * what is in flight has settled.
+ */
+export async function forEachInOrder<T, R>(
+  items: readonly T[],
+  op: (item: T) => Promise<R>,
+  report: (item: T, outcome: PromiseSettledResult<R>) => void,
+  opts: { limit?: number; key?: (item: T) => string } = {},
+): Promise<void> {
+  const outcomes: (PromiseSettledResult<R> | undefined)[] = new Array(items.length);
+  const lastByKey = new Map<string, Promise<unknown>>();
+  let reported = 0;
+  let started = 0;
+  // The first item that could not reach the server: what came before it is still reported, nothing after.
+  let fatal: { index: number; error: CliError } | undefined;
+  const reportReady = (): void => {
+    const end = fatal?.index ?? items.length;
+    while (reported < end && outcomes[reported] !== undefined) {
+      report(items[reported]!, outcomes[reported]!);
+      outcomes[reported++] = undefined;
+    }
+  };
+  const worker = async (): Promise<void> => {
+    while (started < items.length && fatal === undefined) {
+      const i = started++;
+      const item = items[i]!;
+      const key = opts.key?.(item);
+      const before = key === undefined ? undefined : lastByKey.get(key);
+      const run = (before ?? Promise.resolve()).catch(() => undefined).then(() => op(item));
+      if (key !== undefined) lastByKey.set(key, run);
+      try {
+        outcomes[i] = { status: 'fulfilled', value: await run };
+      } catch (reason) {
+        if (reason instanceof CliError && (fatal === undefined || i < fatal.index)) fatal = { index: i, error: reason };
+        outcomes[i] = { status: 'rejected', reason };
+      }
+      reportReady();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.limit ?? REQUEST_CONCURRENCY, items.length) }, worker));
+  reportReady();
+  if (fatal !== undefined) throw fatal.error;
 }
 
 /** The client for --lab / --kubeconfig; a missing kubeconfig is reported as "is the lab up?". */
