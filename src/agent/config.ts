@@ -30,6 +30,17 @@ const Config = z.strictObject({
       maxIpsPerName: z.number().int().min(1).max(100_000).optional(),
     })
     .optional(),
+  /**
+   * The node's HTTP proxy: connections one pod (source address) may hold open
+   * at once (default 512), and all pods together (default 4,096, and never
+   * more than a quarter of the proxy process's descriptor limit).
+   */
+  httpProxy: z
+    .strictObject({
+      maxConnectionsPerPod: z.number().int().min(1).optional(),
+      maxConnections: z.number().int().min(1).optional(),
+    })
+    .optional(),
   /** Kubernetes NetworkPolicy semantics where implementations differ. */
   networkPolicy: z
     .strictObject({

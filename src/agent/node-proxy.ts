@@ -74,10 +74,10 @@ export async function runNodeProxy(configFile: string): Promise<void> {
       });
     }, 5);
   });
-  const http = await startHttpProxy(ctx, flows);
+  const http = await startHttpProxy(ctx, flows, cfg.httpProxy);
   const dnsListener = await listenDnsProxy(dns);
   await link.serve(proxyLinkPath(cfg.runDir));
-  log.info({ http: http.address(), policies: cluster.engine.stats }, 'node proxy ready');
+  log.info({ http: http.address(), httpLimits: http.admission.limits, policies: cluster.engine.stats }, 'node proxy ready');
   const stop = async (signal: string): Promise<void> => {
     log.info({ signal }, 'node proxy stopping');
     setTimeout(() => process.exit(0), 1000).unref();
