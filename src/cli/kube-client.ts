@@ -273,16 +273,16 @@ export async function forEachInOrder<T, R>(
   let reported = 0;
   let started = 0;
   // The first item that could not reach the server: what came before it is still reported, nothing after.
-  let fatal: { index: number; error: CliError } | undefined;
+  // (An object, not a variable: the workers change it across awaits.)
+  const stop: { index: number; error?: CliError } = { index: items.length };
   const reportReady = (): void => {
-    const end = fatal?.index ?? items.length;
-    while (reported < end && outcomes[reported] !== undefined) {
+    while (reported < stop.index && outcomes[reported] !== undefined) {
       report(items[reported]!, outcomes[reported]!);
       outcomes[reported++] = undefined;
     }
   };
   const worker = async (): Promise<void> => {
-    while (started < items.length && fatal === undefined) {
+    while (started < items.length && stop.error === undefined) {
       const i = started++;
       const item = items[i]!;
       const key = opts.key?.(item);
@@ -292,7 +292,7 @@ export async function forEachInOrder<T, R>(
       try {
         outcomes[i] = { status: 'fulfilled', value: await run };
       } catch (reason) {
-        if (reason instanceof CliError && (fatal === undefined || i < fatal.index)) fatal = { index: i, error: reason };
+        if (reason instanceof CliError && i < stop.index) Object.assign(stop, { index: i, error: reason });
         outcomes[i] = { status: 'rejected', reason };
       }
       reportReady();
@@ -300,7 +300,7 @@ export async function forEachInOrder<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(opts.limit ?? REQUEST_CONCURRENCY, items.length) }, worker));
   reportReady();
-  if (fatal !== undefined) throw fatal.error;
+  if (stop.error !== undefined) throw stop.error;
 }
 
 /** The client for --lab / --kubeconfig; a missing kubeconfig is reported as "is the lab up?". */
