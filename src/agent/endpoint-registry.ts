@@ -70,9 +70,19 @@ export class EndpointRegistry {
     return this.all().map((r) => ({ key: `${r.namespace}/${r.pod}`, ip: r.ip, hostIfname: r.hostIfname, containerId: r.containerId }));
   }
 
-  async #save(): Promise<void> {
-    const tmp = `${this.#file}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.all(), null, 1));
-    await rename(tmp, this.#file);
+  /**
+   * Saves run one after another: registrations of pods starting together
+   * (one CNI ADD each) once raced on the one temporary file, and the second
+   * rename failed with ENOENT, refusing that pod's endpoint.
+   */
+  #saving: Promise<void> = Promise.resolve();
+  #save(): Promise<void> {
+    const next = this.#saving.then(async () => {
+      const tmp = `${this.#file}.tmp`;
+      await writeFile(tmp, JSON.stringify(this.all(), null, 1));
+      await rename(tmp, this.#file);
+    });
+    this.#saving = next.catch(() => undefined);
+    return next;
   }
 }
