@@ -166,6 +166,30 @@ describe('UdpUpstream from pods’ addresses (the pool; the transparent sockets 
     }
   });
 
+  test('one pod holds at most maxSocketsPerPod: its own idle socket makes room, other pods keep theirs', async () => {
+    const silent = await server(() => {});
+    const srv = await server((q, reply) => reply(answerTo(q)));
+    const other = await server((q, reply) => reply(answerTo(q)));
+    const { open, opened } = opener();
+    const u = new UdpUpstream({ openSocket: open, maxSocketsPerPod: 1 });
+    try {
+      await u.forward('10.0.0.6', { ip: '127.0.0.1', port: srv.port }, query('a.test', 1), 2000);
+      await u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 2), 2000);
+      await u.forward('10.0.0.5', { ip: '127.0.0.1', port: other.port }, query('a.test', 3), 2000);
+      assert.deepEqual(opened.map((o) => [o.source, o.closed]), [['10.0.0.6', false], ['10.0.0.5', true], ['10.0.0.5', false]]);
+      const waiting = u.forward('10.0.0.5', { ip: '127.0.0.1', port: silent.port }, query('a.test', 4), 300);
+      await assert.rejects(u.forward('10.0.0.5', { ip: '127.0.0.1', port: srv.port }, query('a.test', 5), 2000), UpstreamSocketError);
+      assert.equal(u.counters.poolFull, 1);
+      await u.forward('10.0.0.6', { ip: '127.0.0.1', port: srv.port }, query('a.test', 6), 2000);
+      await assert.rejects(waiting, UpstreamTimeoutError);
+    } finally {
+      u.close();
+      silent.close();
+      srv.close();
+      other.close();
+    }
+  });
+
   test('idle sockets close (nothing pending, unused for idleMs)', async () => {
     const srv = await server((q, reply) => reply(answerTo(q)));
     const { open, opened } = opener();

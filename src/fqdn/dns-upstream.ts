@@ -40,6 +40,8 @@ export interface UdpUpstreamOptions {
   sockets?: number;
   /** 'pod': sockets open at most (≤ 16384). Default 1024. */
   maxSockets?: number;
+  /** 'pod': sockets one pod may hold (one per server it asks), so one pod cannot take the pool. Default 8. */
+  maxSocketsPerPod?: number;
   /** 'pod': a socket with nothing pending and unused this long is closed. Default 30 s. */
   idleMs?: number;
   /**
@@ -93,7 +95,7 @@ const ID_POOL = 2048;
 /** Slot × 65536 + ID stays a small integer (V8 Smi, below 2^30). */
 const MAX_SLOTS = 16384;
 /** Receive and send buffer bytes: a pod's socket carries one pod's queries, the node's carry everyone's. */
-const SOCKET_BUFFER = { pod: 1 << 18, node: 1 << 22 } as const;
+const SOCKET_BUFFER = { pod: 1 << 20, node: 1 << 22 } as const;
 
 export class UdpUpstream {
   readonly #from: 'pod' | 'node';
@@ -104,6 +106,7 @@ export class UdpUpstream {
   /** 'pod': a pod's sockets, one per server it asks (a short list). */
   readonly #byPod = new Map<string, Slot[]>();
   readonly #maxSockets: number;
+  readonly #maxPerPod: number;
   readonly #idleMs: number;
   /** key = slot index × 65536 + upstream ID */
   readonly #pending = new Map<number, Pending>();
@@ -125,6 +128,7 @@ export class UdpUpstream {
     this.#from = opts.from ?? 'pod';
     this.#open = opts.openSocket ?? openDgramSocket;
     this.#maxSockets = Math.min(opts.maxSockets ?? 1024, MAX_SLOTS);
+    this.#maxPerPod = opts.maxSocketsPerPod ?? 8;
     this.#idleMs = opts.idleMs ?? 30_000;
     if (this.#from === 'node') for (let i = 0, n = opts.sockets ?? 4; i < n; i++) this.#openSlot('', null);
     this.#sweep = setInterval(() => this.#expire(), 100);
@@ -187,7 +191,8 @@ export class UdpUpstream {
         if (s.server!.port === server.port && s.server!.ip === server.ip) return s;
       }
     }
-    if (this.counters.sockets >= this.#maxSockets && !this.#evictIdle()) {
+    const full = list && list.length >= this.#maxPerPod ? !this.#evictIdle(list) : this.counters.sockets >= this.#maxSockets && !this.#evictIdle(this.#slots);
+    if (full) {
       this.counters.poolFull++;
       throw new UpstreamSocketError(`DNS upstream: all ${this.#maxSockets} sockets are busy; not sent from ${podIp}`);
     }
@@ -200,7 +205,6 @@ export class UdpUpstream {
   }
 
   #openSlot(source: string, server: UdpEndpoint | null): Slot {
-    const index = this.#freeSlots.pop() ?? this.#slots.length;
     let slot: Slot | undefined = undefined;
     const socket = this.#open((msg, from) => this.#onMessage(slot!, msg, from), {
       ...(server ? { source, peer: server } : {}),
@@ -209,6 +213,7 @@ export class UdpUpstream {
       onSendError: (key, errno) => this.#onSendError(key, errno),
     });
     socket.unref();
+    const index = this.#freeSlots.pop() ?? this.#slots.length;
     slot = { index, socket, source, server, pending: 0, lastUsed: performance.now() };
     this.#slots[index] = slot;
     if (server) {
@@ -233,10 +238,10 @@ export class UdpUpstream {
     }
   }
 
-  /** Closes the least recently used socket with nothing pending; false when every one waits for answers. */
-  #evictIdle(): boolean {
+  /** Closes the least recently used socket of `among` with nothing pending; false when every one waits for answers. */
+  #evictIdle(among: readonly (Slot | undefined)[]): boolean {
     let oldest: Slot | undefined;
-    for (const s of this.#slots) if (s && s.pending === 0 && (!oldest || s.lastUsed < oldest.lastUsed)) oldest = s;
+    for (const s of among) if (s && s.pending === 0 && (!oldest || s.lastUsed < oldest.lastUsed)) oldest = s;
     if (!oldest) return false;
     this.#closeSlot(oldest);
     return true;
