@@ -99,14 +99,16 @@ export function dnsFlow(ctx: FlowContext, e: DnsEvent, deciders: SnapshotMemo<Po
   const query = e.type === 'query';
   const [src, dst] = query ? [e.pod, e.server] : [e.server, e.pod];
   const denied = e.verdict === 'DROPPED';
-  const key = `${e.pod.ip}|${e.server.ip}|${e.server.port}|${e.protocol}|${e.query}|${denied}`;
+  // Dropped because the server's ingress policy does not admit the pod: that side's deny rules, not the DNS rule's.
+  const byServer = e.reason === 'server-denied';
+  const key = `${e.pod.ip}|${e.server.ip}|${e.server.port}|${e.protocol}|${e.query}|${denied}|${byServer}`;
   const who = deciders(snap, key, () => {
     try {
       const v = snap.verdict(
         { src: { ip: e.pod.ip }, dst: { ip: e.server.ip }, protocol: e.protocol === 'udp' ? 'UDP' : 'TCP', port: e.server.port, dnsName: e.query },
         ctx.fqdns,
       );
-      return policies((denied ? v.egress?.l7?.from : v.egress?.allowedBy) ?? []);
+      return policies((byServer ? v.ingress?.deniedBy : denied ? v.egress?.l7?.from : v.egress?.allowedBy) ?? []);
     } catch {
       return []; // the pod left the snapshot since it asked: the record goes out without policies
     }
@@ -135,6 +137,6 @@ export function dnsFlow(ctx: FlowContext, e: DnsEvent, deciders: SnapshotMemo<Po
         ...(e.ttl !== undefined ? { ttl: e.ttl } : {}),
       },
     },
-    ...(who.length ? (denied ? { egress_denied_by: who } : { egress_allowed_by: who }) : {}),
+    ...(who.length ? (byServer ? { ingress_denied_by: who } : denied ? { egress_denied_by: who } : { egress_allowed_by: who }) : {}),
   });
 }

@@ -117,6 +117,13 @@ for (const transport of ['udp', 'tcp'] as const) {
       const r = await dig('blocked', pod, name, transport, 4);
       assert.ok(r.status === 'SERVFAIL' || r.status === 'no answer', `blocked/${pod}: ${r.status}`);
       assert.deepEqual(await kubeDnsClients(name), [], `blocked/${pod}: kube-dns never saw the query`);
+      if (r.status !== 'SERVFAIL') continue; // dropped before the proxy saw it (eBPF judges kube-dns's ingress where the pod's packet enters)
+      // The proxy's record: the query dropped, and not blamed on the DNS rule that allowed the name.
+      await within(3000, `a DROPPED DNS record for ${name}`, async () => {
+        const out = lab.cli(['observe', '--protocol', 'dns', '--verdict', 'DROPPED', '--dns-query', name, '--from-pod', `blocked/${pod}`, '-o', 'json', '--last', '5']).out;
+        const records = out.split('\n').filter((l) => l.includes(name));
+        return records.length > 0 && records.every((l) => !l.includes('egress_denied_by'));
+      });
     }
   });
 }
