@@ -59,6 +59,22 @@ test('a file with one invalid object applies nothing, lists the field path and e
   assert.equal((await lab.call('GET', '/api/v1/namespaces/bad-shop')).status, 404, 'not even the valid Namespace was created');
 });
 
+test('an ExternalHost address another host holds (in the cluster or the same files) applies nothing, naming the field', async () => {
+  const host = (name: string, addresses: string[]): string =>
+    `apiVersion: lab.palisade.dev/v1\nkind: ExternalHost\nmetadata: {name: ${name}}\nspec: {names: [${name}.example.com], addresses: [${addresses.join(', ')}]}\n`;
+  assert.equal((await lab.run(['apply', '-f', await lab.file('one.yaml', host('one', ['1.1.1.1', '1.0.0.1'])), '--no-wait'])).code, 0);
+  const taken = await lab.file('two.yaml', `${host('two', ['9.9.9.9', '1.0.0.1'])}---\n${host('three', ['8.8.8.8'])}---\n${host('four', ['8.8.8.8'])}`);
+  const r = await lab.run(['apply', '-f', taken, '--no-wait']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /2 faults in the manifests; nothing was applied/);
+  assert.match(r.stderr, new RegExp(`${taken.replaceAll('/', '\\/')}#1 spec\\.addresses\\[1\\]: 1\\.0\\.0\\.1 is already ExternalHost one's \\(in the cluster\\)`));
+  assert.match(r.stderr, new RegExp(`#3 spec\\.addresses\\[0\\]: 8\\.8\\.8\\.8 is already ExternalHost three's \\(${taken.replaceAll('/', '\\/')}#2\\)`));
+  assert.equal((await lab.call('GET', '/apis/lab.palisade.dev/v1/externalhosts/three')).status, 404, 'not even the host without a conflict');
+  // The host itself may change its addresses.
+  assert.equal((await lab.run(['apply', '-f', await lab.file('one-b.yaml', host('one', ['1.0.0.1'])), '--no-wait'])).stdout, 'externalhost.lab.palisade.dev/one configured\n');
+});
+
 test('apply -f - reads standard input', async () => {
   const r = await lab.run(['apply', '-f', '-', '--no-wait'], {
     stdin: 'apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: from-stdin}\nspec: {endpointSelector: {}}\n',

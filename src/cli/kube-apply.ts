@@ -17,10 +17,11 @@
  */
 import type { Command } from 'commander';
 import type { KubeObject } from '../k8s/objects.ts';
+import type { Fault, ManifestEntry } from '../k8s/manifest/index.ts';
 import { addConnectionOptions, apiStatus, connectKube, describeApiError, forEachInOrder, type ApiObject, type ConnectionOptions, type KubeClient, type MergePatch } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { kindByKind, objectRef, type KindInfo } from './kube-kinds.ts';
-import { loadManifestsOrFail } from './kube-manifests.ts';
+import { faultsError, loadManifestsOrFail } from './kube-manifests.ts';
 import { isJsonObject, LAST_APPLIED_ANNOTATION, lastAppliedOf, threeWayMergePatch } from './kube-merge.ts';
 import { parseDuration, waitForPods, type PodRef } from './kube-wait.ts';
 import { CliError, dim, green, red, yellow } from './style.ts';
@@ -93,6 +94,38 @@ export async function applyObject(client: KubeClient, obj: KubeObject, kind: Kin
   return { result: Object.keys(patch).length === 0 ? 'unchanged' : 'configured', live: updated };
 }
 
+/**
+ * An ExternalHost address belongs to one host (the lab refuses a second
+ * claim, but only in its controller's log): checked across the manifests and
+ * against the hosts already in the cluster, before anything is applied.
+ */
+export async function externalAddressFaults(client: KubeClient, entries: readonly ManifestEntry[]): Promise<Fault[]> {
+  const claims = entries.flatMap((e) => (e.object.kind === 'ExternalHost' && (e.object.spec.addresses ?? []).length > 0 ? [{ entry: e, host: e.object }] : []));
+  if (claims.length === 0) return [];
+  const owners = new Map<string, { host: string; where: string }>();
+  const applied = new Set(claims.map((c) => c.host.metadata.name));
+  for (const live of await client.list(kindByKind('ExternalHost')!)) {
+    const name = live.metadata?.name ?? '';
+    // A host the manifests apply gets their addresses instead of its present ones.
+    if (applied.has(name)) continue;
+    const addresses = (live['spec'] as { addresses?: unknown } | undefined)?.addresses;
+    for (const a of Array.isArray(addresses) ? addresses : []) owners.set(String(a), { host: name, where: 'in the cluster' });
+  }
+  const faults: Fault[] = [];
+  for (const { entry, host } of claims) {
+    (host.spec.addresses ?? []).forEach((a, i) => {
+      const owner = owners.get(a);
+      if (owner === undefined || owner.host === host.metadata.name) {
+        owners.set(a, { host: host.metadata.name, where: `${entry.source}#${entry.doc}` });
+        return;
+      }
+      const path = `${entry.path === '' ? '' : `${entry.path}.`}spec.addresses[${i}]`;
+      faults.push({ source: entry.source, doc: entry.doc, path, message: `${a} is already ExternalHost ${owner.host}'s (${owner.where})` });
+    });
+  }
+  return faults;
+}
+
 const RESULT_STYLE: Record<ApplyResult, (s: string) => string> = { created: green, configured: yellow, unchanged: dim };
 
 export function registerApply(program: Command, io: KubeIo): void {
@@ -123,6 +156,8 @@ Examples:
       const entries = await loadManifestsOrFail(opts.filename, io, 'applied');
       const client = connectKube(opts);
       const defaultNamespace = opts.namespace ?? client.defaultNamespace;
+      const addressFaults = await externalAddressFaults(client, entries);
+      if (addressFaults.length > 0) throw faultsError(addressFaults, 'nothing was applied');
 
       const pods: PodRef[] = [];
       let failed = 0;

@@ -66,6 +66,20 @@ test('get svc, nodes, externalhosts, namespaces: their columns', async () => {
   assert.deepEqual(rows(ns.stdout).map((r) => r[0]), ['NAME', 'default', 'kube-node-lease', 'kube-public', 'kube-system', 'shop']);
 });
 
+test('get externalhosts shows the default ports of a host that names none, and its own addresses', async () => {
+  await lab.call('POST', '/apis/lab.palisade.dev/v1/externalhosts', {
+    apiVersion: 'lab.palisade.dev/v1', kind: 'ExternalHost', metadata: { name: 'one' },
+    spec: { names: ['one.one.one.one'], addresses: ['1.1.1.1', '1.0.0.1'] }, status: { ip: '1.1.1.1' },
+  });
+  try {
+    const eh = await lab.run(['get', 'externalhosts', 'one']);
+    assert.equal(eh.code, 0, eh.stderr);
+    assert.deepEqual(rows(eh.stdout).map((r) => r.slice(0, 4)), [['NAME', 'NAMES', 'PORTS', 'IP'], ['one', 'one.one.one.one', '80,443', '1.1.1.1,1.0.0.1']]);
+  } finally {
+    await lab.call('DELETE', '/apis/lab.palisade.dev/v1/externalhosts/one');
+  }
+});
+
 test('get policies: CNP, CCNP and KNP in one table with a summary', async () => {
   const r = await lab.run(['get', 'policies', '-n', 'shop']);
   assert.equal(r.code, 0, r.stderr);

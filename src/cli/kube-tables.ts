@@ -23,6 +23,7 @@ export function formatTable(t: Table): string {
 }
 
 import { humanDuration } from '../k8s/human-duration.ts';
+import { EXTERNAL_HOST_DEFAULT_PORTS } from '../k8s/manifest/index.ts';
 
 export { humanDuration };
 
@@ -146,7 +147,8 @@ function externalHostCells(o: ApiObject): [string, string, string] {
   const status = obj(o.status);
   const names = arr(spec.names).map(str);
   if (names.length === 0 && str(spec.name) !== '') names.push(str(spec.name));
-  const ports = arr(spec.ports).map((p) => {
+  // Left out, the ports are the kind's default: shown, as the host serves them.
+  const ports = (spec.ports === undefined || spec.ports === null ? EXTERNAL_HOST_DEFAULT_PORTS : arr(spec.ports)).map((p) => {
     if (typeof p === 'number' || typeof p === 'string') return String(p);
     const po = obj(p);
     return po.protocol !== undefined ? `${str(po.port)}/${str(po.protocol)}` : str(po.port);

@@ -303,6 +303,8 @@ export interface ExternalHost {
     names: string[];
     /** TCP ports it serves; 443 speaks TLS. Default [80, 443]. */
     ports?: number[];
+    /** IPv4 addresses it answers on (e.g. 1.1.1.1); default: one the lab picks in 198.18.0.0/16. */
+    addresses?: string[];
   };
   status?: { ip?: string };
 }

@@ -252,10 +252,10 @@ export class ExternalHostController {
     this.#api = api;
   }
 
-  observe(o: { metadata?: { name?: string }; spec?: { names?: string[]; ports?: number[] } }): void {
+  observe(o: { metadata?: { name?: string }; spec?: { names?: string[]; ports?: number[]; addresses?: string[] } }): void {
     const name = o.metadata?.name;
     if (!name) return;
-    const spec = { name, names: o.spec?.names ?? [], ...(o.spec?.ports ? { ports: o.spec.ports } : {}) };
+    const spec = { name, names: o.spec?.names ?? [], ...(o.spec?.ports ? { ports: o.spec.ports } : {}), ...(o.spec?.addresses ? { addresses: o.spec.addresses } : {}) };
     const text = JSON.stringify(spec);
     if (this.#applied.get(name) === text) return;
     this.#applied.set(name, text);

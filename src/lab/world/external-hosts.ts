@@ -1,14 +1,21 @@
 /**
  * ExternalHosts: hosts of the lab's outside world. Each is a namespace on the
- * fabric's bridge with an address in 198.18.0.0/16, running http-echo on its
- * plain ports and https-echo (a lab-CA certificate for all its names) on 443:
+ * fabric's bridge with an address in 198.18.0.0/16 — or the addresses its
+ * spec names, e.g. 1.1.1.1 — running http-echo on its plain ports and
+ * https-echo (a lab-CA certificate for all its names and addresses) on 443:
  *
  *   pl-<lab>-fabric:  br0 172.31.0.1/24 + 198.18.0.1/16 ── x-<host> veth
+ *                     a route per named address: 1.1.1.1/32 dev br0
  *   pl-<lab>-ext-<host>:  eth0 198.18.a.b/16, default via 198.18.0.1
+ *                     or eth0 1.1.1.1/32 1.0.0.1/32, default via 198.18.0.1 onlink
  *                         http-echo :80 …, https-echo :443   (POD_NAME=<host>)
  *
  * Nodes reach the world through their default route (the fabric routes
- * between its two subnets on br0); pods reach it masqueraded by their node.
+ * between its subnets and the named addresses on br0); pods reach it
+ * masqueraded by their node. A named address such as 1.1.1.1 exists only in
+ * the lab's namespaces: the fabric has no route to anywhere else (no default
+ * route, no link to the root namespace), so what is sent to it reaches this
+ * host or nothing — never the machine's own network.
  *
  * The record of every host (address, namespace, pids) is
  * /run/palisade/<lab>/world/hosts.json; changes to it are serialised per lab
@@ -26,6 +33,7 @@ import { PROJECT_ROOT, isAlive, pidsDir, startLabProcess, stopPid } from '../pro
 
 /** The lean workload entry point (src/workload/main.ts), as pods use it. */
 const WORKLOAD_MAIN = `${PROJECT_ROOT}src/workload/main.ts`;
+import { EXTERNAL_HOST_DEFAULT_PORTS, externalAddressError } from '../../k8s/manifest/index.ts';
 import { ensureLabCa, issueServerCert, writeAtomic, type LabCa } from './lab-ca.ts';
 import { setExternalNames } from './upstream-dns.ts';
 import {
@@ -40,7 +48,7 @@ import {
   worldDir,
 } from './world-paths.ts';
 
-export const DEFAULT_PORTS: readonly number[] = [80, 443];
+export const DEFAULT_PORTS: readonly number[] = EXTERNAL_HOST_DEFAULT_PORTS;
 export const TLS_PORT = 443;
 /** The interface inside an ExternalHost's namespace. */
 export const EXTERNAL_HOST_IF = 'eth0';
@@ -53,18 +61,22 @@ export interface ExternalHostSpec {
   names: string[];
   /** spec.ports: TCP ports (default [80, 443]); 443 speaks TLS. */
   ports?: number[];
+  /** spec.addresses: the IPv4 addresses it answers on, e.g. ["1.1.1.1"] (default: one allocated in 198.18.0.0/16). */
+  addresses?: string[];
 }
 
 /**
  * One host as hosts.json records it, e.g.
- *   { "name": "github", "names": ["api.github.com"], "ports": [80, 443], "ip": "198.18.57.3",
+ *   { "name": "github", "names": ["api.github.com"], "ports": [80, 443], "ip": "198.18.57.3", "addresses": [],
  *     "netns": "pl-lab1-ext-github", "fabricPort": "x-github", "pids": { "80": 4121, "443": 4122 } }
+ * `ip` is its (first) address; `addresses` the ones its spec named, each with a route in the fabric.
  */
 const HostRecordSchema = z.object({
   name: z.string(),
   names: z.array(z.string()),
   ports: z.array(z.number().int()),
   ip: z.string(),
+  addresses: z.array(z.string()).default([]),
   netns: z.string(),
   fabricPort: z.string(),
   pids: z.record(z.string(), z.number().int()),
@@ -83,7 +95,10 @@ export interface ExternalHostOptions {
 }
 
 export interface ExternalHostHandle {
+  /** Its first address. */
   ip: string;
+  /** Every address it answers on. */
+  addresses: string[];
   netns: string;
   /** port → pid of the workload serving it. */
   pids: Record<string, number>;
@@ -94,7 +109,7 @@ export interface ExternalHostHandle {
  * veth to the fabric's bridge, address, route, workloads, DNS names.
  * Resolves once every port listens.
  */
-export function addExternalHost(lab: string, spec: ExternalHostSpec, opts: ExternalHostOptions = {}): Promise<ExternalHostHandle> {
+export async function addExternalHost(lab: string, spec: ExternalHostSpec, opts: ExternalHostOptions = {}): Promise<ExternalHostHandle> {
   const host = validateSpec(spec);
   return withHostsLocked(lab, () => addExternalHostLocked(lab, host, opts));
 }
@@ -104,7 +119,7 @@ export function removeExternalHost(lab: string, name: string): Promise<boolean> 
   return withHostsLocked(lab, async () => {
     const file = await readHosts(lab);
     const rec = file.hosts[name];
-    await teardownLocked(lab, name, rec);
+    await teardownLocked(lab, fabricNetns(lab), name, rec);
     if (!rec) return false;
     delete file.hosts[name];
     await writeHosts(lab, file);
@@ -164,13 +179,21 @@ async function addExternalHostLocked(lab: string, host: Required<ExternalHostSpe
   if (!netnsExists(fabric)) throw new Error(`no namespace ${fabric}: the lab's fabric must exist first`);
   const file = await readHosts(lab);
   const old = file.hosts[host.name];
-  await teardownLocked(lab, host.name, old);
+  // An address belongs to one host: refused before anything of the old host is touched.
+  const owners = new Map<string, string>();
+  for (const h of Object.values(file.hosts)) if (h.name !== host.name) for (const a of [h.ip, ...h.addresses]) owners.set(a, h.name);
+  host.addresses.forEach((a, i) => {
+    const owner = owners.get(a);
+    if (owner !== undefined) throw new Error(`ExternalHost ${host.name}: spec.addresses[${i}]: ${a} is already ExternalHost ${owner}'s`);
+  });
+  await teardownLocked(lab, fabric, host.name, old);
 
-  const taken = new Set(Object.values(file.hosts).filter((h) => h.name !== host.name).map((h) => h.ip));
-  const ip = old && !taken.has(old.ip) ? old.ip : allocateWorldIp(host.name, taken);
+  const named = host.addresses.length > 0;
+  const ip = named ? host.addresses[0]! : old && old.addresses.length === 0 && !owners.has(old.ip) ? old.ip : allocateWorldIp(host.name, new Set(owners.keys()));
+  const addresses = named ? host.addresses : [ip];
   const netns = externalHostNetns(lab, host.name);
   const fabricPort = fabricPortName(host.name);
-  const rec: ExternalHostRecord = { name: host.name, names: host.names, ports: host.ports, ip, netns, fabricPort, pids: {} };
+  const rec: ExternalHostRecord = { name: host.name, names: host.names, ports: host.ports, ip, addresses: host.addresses, netns, fabricPort, pids: {} };
   // Recorded before anything is made, so a crash half-way leaves a record to clean from.
   file.hosts[host.name] = rec;
   await writeHosts(lab, file);
@@ -187,20 +210,33 @@ async function addExternalHostLocked(lab: string, host: Required<ExternalHostSpe
       ],
       fabric,
     );
-    await ipBatch(
-      [
-        `addr add ${ip}/${WORLD_PREFIX} dev ${EXTERNAL_HOST_IF}`,
-        `link set ${EXTERNAL_HOST_IF} up`,
-        `route add default via ${WORLD_GATEWAY} dev ${EXTERNAL_HOST_IF}`,
-      ],
-      netns,
-    );
+    if (named) {
+      // Addresses of their own: /32s, the gateway on the link without a subnet around it, and a route back in the fabric.
+      await ipBatch(
+        [
+          ...addresses.map((a) => `addr add ${a}/32 dev ${EXTERNAL_HOST_IF}`),
+          `link set ${EXTERNAL_HOST_IF} up`,
+          `route add default via ${WORLD_GATEWAY} dev ${EXTERNAL_HOST_IF} onlink`,
+        ],
+        netns,
+      );
+      await ipBatch(addresses.map((a) => `route replace ${a}/32 dev ${FABRIC_BRIDGE}`), fabric);
+    } else {
+      await ipBatch(
+        [
+          `addr add ${ip}/${WORLD_PREFIX} dev ${EXTERNAL_HOST_IF}`,
+          `link set ${EXTERNAL_HOST_IF} up`,
+          `route add default via ${WORLD_GATEWAY} dev ${EXTERNAL_HOST_IF}`,
+        ],
+        netns,
+      );
+    }
 
-    // 2. The certificate for 443: every name, and the address.
+    // 2. The certificate for 443: every name, and every address.
     let certFiles: { cert: string; key: string } | undefined;
     if (host.ports.includes(TLS_PORT)) {
       const ca = opts.ca ?? (await ensureLabCa(labCaDir(lab), lab));
-      const cert = await issueServerCert(ca, host.names, [ip]);
+      const cert = await issueServerCert(ca, host.names, addresses);
       const dir = hostCertDir(lab, host.name);
       await mkdir(dir, { recursive: true, mode: 0o700 });
       certFiles = { cert: `${dir}/tls.crt`, key: `${dir}/tls.key` };
@@ -222,26 +258,28 @@ async function addExternalHostLocked(lab: string, host: Required<ExternalHostSpe
     await waitListening(lab, rec, opts.timeoutMs ?? 15_000);
 
     // 4. Names last: a name resolves only once its host answers.
-    await setExternalNames(lab, { name: host.name, ip, names: host.names });
-    return { ip, netns, pids: { ...rec.pids } };
+    await setExternalNames(lab, { name: host.name, ips: addresses, names: host.names });
+    return { ip, addresses: [...addresses], netns, pids: { ...rec.pids } };
   } catch (err) {
-    await teardownLocked(lab, host.name, rec).catch(() => undefined);
+    await teardownLocked(lab, fabric, host.name, rec).catch(() => undefined);
     delete file.hosts[host.name];
     await writeHosts(lab, file).catch(() => undefined);
     throw err;
   }
 }
 
-/** Removes whatever exists of host `name`: names, processes, namespace, certificate, pid files. */
-async function teardownLocked(lab: string, name: string, rec: ExternalHostRecord | undefined): Promise<void> {
+/** Removes whatever exists of host `name`: names, processes, namespace, its addresses' routes, certificate, pid files. */
+async function teardownLocked(lab: string, fabric: string, name: string, rec: ExternalHostRecord | undefined): Promise<void> {
   const netns = externalHostNetns(lab, name);
-  await setExternalNames(lab, { name, ip: '', names: [] });
+  await setExternalNames(lab, { name, ips: [], names: [] });
   for (const pid of Object.values(rec?.pids ?? {})) {
     if (isHostProcess(pid, netns)) await stopPid(pid, 2000);
   }
   // Anything else still inside the host's own namespace was started for it.
   for (const pid of await netnsPids(netns)) await stopPid(pid, 1000);
   await deleteNetns(netns);
+  // The veth went with the namespace; the fabric's routes to the host's own addresses stay unless removed.
+  for (const a of rec?.addresses ?? []) await run('ip', ['-n', fabric, 'route', 'del', `${a}/32`, 'dev', FABRIC_BRIDGE], { allowFailure: true });
   await rm(hostCertDir(lab, name), { recursive: true, force: true });
   for (const port of rec?.ports ?? []) await rm(`${pidsDir(lab)}/${processName(name, port)}.pid`, { force: true });
 }
@@ -292,7 +330,13 @@ function validateSpec(spec: ExternalHostSpec): Required<ExternalHostSpec> {
   const ports = [...new Set(spec.ports ?? DEFAULT_PORTS)].sort((a, b) => a - b);
   for (const p of ports) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`ExternalHost ${spec.name}: ${p} is not a TCP port`);
   if (ports.length === 0) throw new Error(`ExternalHost ${spec.name}: spec.ports is empty`);
-  return { name: spec.name, names, ports };
+  // Checked here too: objects written past `palisade apply` (kubectl, the API) reach the world unvalidated.
+  const addresses = spec.addresses ?? [];
+  addresses.forEach((a, i) => {
+    const error = externalAddressError(a) ?? (addresses.indexOf(a) < i ? `${a} is listed twice` : undefined);
+    if (error !== undefined) throw new Error(`ExternalHost ${spec.name}: spec.addresses[${i}]: ${error}`);
+  });
+  return { name: spec.name, names, ports, addresses };
 }
 
 // ── hosts.json ──────────────────────────────────────────────────────────────

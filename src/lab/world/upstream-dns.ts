@@ -115,7 +115,8 @@ export async function stopUpstreamDns(lab: string): Promise<void> {
 export interface ExternalNames {
   /** The ExternalHost's name: the hosts file's name. */
   name: string;
-  ip: string;
+  /** Its addresses: every name resolves to all of them. */
+  ips: readonly string[];
   /** DNS names; none removes the host's file. */
   names: readonly string[];
 }
@@ -131,6 +132,6 @@ export async function setExternalNames(lab: string, h: ExternalNames): Promise<v
   const names = h.names.map((n) => n.toLowerCase());
   for (const n of names) if (!DNS_NAME_RE.test(n)) throw new Error(`${JSON.stringify(n)} is not a DNS name`);
   await mkdir(dnsHostsDir(lab), { recursive: true });
-  // hosts(5): "IP_address canonical_hostname [aliases...]".
-  await writeAtomic(file, `# ExternalHost ${h.name}\n${h.ip} ${names.join(' ')}\n`, 0o644);
+  // hosts(5): "IP_address canonical_hostname [aliases...]", a line per address.
+  await writeAtomic(file, `# ExternalHost ${h.name}\n${h.ips.map((ip) => `${ip} ${names.join(' ')}\n`).join('')}`, 0o644);
 }

@@ -125,6 +125,42 @@ describe('lab world (privileged: namespaces, dnsmasq, curl)', () => {
     assert.deepEqual((await listExternalHosts(lab)).map((h) => h.name), ['example', 'github']);
   });
 
+  it('a host with addresses of its own (1.1.1.1, 1.0.0.1) answers on them, inside the lab only', async () => {
+    const one = await addExternalHost(lab, { name: 'one', names: ['one.one.one.one'], ports: [80, 443], addresses: ['1.1.1.1', '1.0.0.1'] });
+    assert.deepEqual([one.ip, one.addresses], ['1.1.1.1', ['1.1.1.1', '1.0.0.1']]);
+    assert.deepEqual((await dig('one.one.one.one', '+short')).trim().split('\n').sort(), ['1.0.0.1', '1.1.1.1']);
+    for (const address of ['1.1.1.1', '1.0.0.1']) {
+      const body = JSON.parse(await inClient('curl', ['-sS', '--max-time', '5', `http://${address}/x`])) as { pod: string; client: { address: string } };
+      assert.deepEqual([body.pod, body.client.address], ['one', '172.31.0.11'], `${address} is answered by the lab's host`);
+    }
+    const ca = await ensureLabCa(labCaDir(lab), lab);
+    const tls = await inClient('curl', ['-sS', '--max-time', '5', '--cacert', ca.certPath, 'https://1.0.0.1/']);
+    assert.equal((JSON.parse(tls) as { pod: string }).pod, 'one', 'the certificate names the addresses');
+    // The addresses live in the lab's namespaces only: the fabric routes them to the host's veth and
+    // has no route anywhere else, and the machine's own namespace gained nothing.
+    assert.match((await run('ip', ['-n', fabric, 'route', 'get', '1.1.1.1'])).stdout, /^1\.1\.1\.1 dev br0 /);
+    assert.equal((await run('ip', ['-n', fabric, 'route', 'show', 'default'])).stdout.trim(), '', 'the fabric has no default route');
+    const elsewhere = await run('ip', ['-n', fabric, 'route', 'get', '1.0.0.2'], { allowFailure: true });
+    assert.match(elsewhere.stderr, /Network is unreachable/, 'an address no host has goes nowhere');
+    assert.equal((await run('ip', ['route', 'show', 'exact', '1.1.1.1/32'])).stdout.trim(), '', 'no route in the root namespace');
+  });
+
+  it('refuses an address another host has, or one that is not for hosts, and leaves the first host as it was', async () => {
+    await assert.rejects(addExternalHost(lab, { name: 'copy', names: ['copy.example.com'], addresses: ['9.9.9.9', '1.0.0.1'] }),
+      /ExternalHost copy: spec\.addresses\[1\]: 1\.0\.0\.1 is already ExternalHost one's/);
+    await assert.rejects(addExternalHost(lab, { name: 'inside', names: ['inside.example.com'], addresses: ['10.244.1.9'] }),
+      /ExternalHost inside: spec\.addresses\[0\]: 10\.244\.1\.9 is in 10\.244\.0\.0\/16, the lab's pod range/);
+    assert.ok(!netnsExists(externalHostNetns(lab, 'copy')));
+    assert.equal((JSON.parse(await inClient('curl', ['-sS', '--max-time', '5', 'http://1.0.0.1/'])) as { pod: string }).pod, 'one');
+  });
+
+  it('removing a host with addresses of its own takes their routes out of the fabric', async () => {
+    assert.equal(await removeExternalHost(lab, 'one'), true);
+    assert.equal((await run('ip', ['-n', fabric, 'route', 'show', 'exact', '1.1.1.1/32'])).stdout.trim(), '');
+    const gone = await run('curl', ['-sS', '--max-time', '2', 'http://1.1.1.1/'], { netns: client, allowFailure: true });
+    assert.notEqual(gone.code, 0, 'nothing answers 1.1.1.1 any more');
+  });
+
   it('removes a host: processes stopped, namespace gone, name NXDOMAIN within 2 s', async () => {
     assert.equal(await removeExternalHost(lab, 'github'), true);
     for (const pid of Object.values(github.pids)) assert.ok(!isAlive(pid), `pid ${pid} still runs`);
