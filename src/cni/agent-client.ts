@@ -113,8 +113,10 @@ export async function registerEndpoint(socketPath: string, ep: EndpointRegistrat
       }
       last = err.errno;
     }
-    if (Date.now() + delay > deadline) break;
-    await sleep(delay);
+    // The last wait ends at the deadline, so a slow machine still retries for the whole time.
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    await sleep(Math.min(delay, left));
     delay = Math.min(delay * 2, 1000);
   }
   throw new CniError(

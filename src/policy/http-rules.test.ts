@@ -50,10 +50,14 @@ for (const length of [34, 10_000]) {
     engine.snapshot();
     const path = `/files/${'a'.repeat(length - 8)}!`;
     assert.equal(path.length, length);
-    const t0 = performance.now();
-    const v = ask(engine, { src: 'prod/frontend', dst: 'prod/backend', port: 80, http: request({ path }) });
-    const ms = performance.now() - t0;
-    assert.equal(v.ingress?.reason, 'l7-denied');
+    // The fastest of five: a loaded machine can preempt any one run, but not make matching exponential.
+    let ms = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const v = ask(engine, { src: 'prod/frontend', dst: 'prod/backend', port: 80, http: request({ path }) });
+      ms = Math.min(ms, performance.now() - t0);
+      assert.equal(v.ingress?.reason, 'l7-denied');
+    }
     assert.ok(ms < 10, `verdict took ${ms.toFixed(1)} ms`);
   });
 }
