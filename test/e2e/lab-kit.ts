@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp } from '../../src/lab/lifecycle.ts';
 import { silentProgress } from '../../src/lab/progress.ts';
-import { podNetns, type FqdnSettings, type LabState } from '../../src/lab/paths.ts';
+import { podNetns, type FqdnSettings, type LabState, type NetworkPolicySettings } from '../../src/lab/paths.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PALISADE = `${ROOT}bin/palisade`;
@@ -46,7 +46,7 @@ export interface TestLab {
 export async function startLab(
   name: string,
   nodes = 2,
-  opts: { fqdn?: FqdnSettings; datapath?: 'legacy' | 'ebpf'; bpfAttach?: 'tcx' | 'tc' } = {},
+  opts: { fqdn?: FqdnSettings; datapath?: 'legacy' | 'ebpf'; bpfAttach?: 'tcx' | 'tc'; networkPolicy?: NetworkPolicySettings; timeoutMs?: number } = {},
 ): Promise<TestLab> {
   requireRoot();
   const dir = mkdtempSync(`${tmpdir()}/palisade-e2e-`);
