@@ -184,20 +184,9 @@ export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void
     libc.close(fd);
     throw err;
   }
-  const b = batch.bytes;
   const to = new Uint8Array(16);
   let closed = false;
-  const stop = (): boolean => closed;
-  const onEntry = (i: number, n: number): void => {
-    if (n > batch.slotBytes) return;
-    const name = batch.nameOffset(i);
-    try {
-      onDatagram(Buffer.copyBytesFrom(b, batch.dataOffset(i), n), { ip: sockaddrIp(b, name), port: sockaddrPort(b, name) });
-    } catch {
-      // The consumer's bug must not stop the reader.
-    }
-  };
-  const watch = libc.watchReadable(fd, () => drainBatches(libc, fd, batch, onEntry, stop));
+  const watch = watchDatagrams(libc, fd, batch, onDatagram, () => closed);
   return {
     port: sockaddrPort(sa, 0),
     send: (ip, port, payload, token = 0) => {
@@ -216,6 +205,30 @@ export function openUdp(onDatagram: (payload: Buffer, from: UdpEndpoint) => void
       batch.free();
     },
   };
+}
+
+/**
+ * Reads `fd` in batches through `batch` (read synchronously, so sockets may
+ * share one), each datagram a copy with its sender, until `isClosed()`.
+ */
+function watchDatagrams(
+  libc: UdpLibc,
+  fd: number,
+  batch: RecvBatch,
+  onDatagram: (payload: Buffer, from: UdpEndpoint) => void,
+  isClosed: () => boolean,
+): { close(): void; unref(): void } {
+  const b = batch.bytes;
+  const onEntry = (i: number, n: number): void => {
+    if (n > batch.slotBytes) return;
+    const name = batch.nameOffset(i);
+    try {
+      onDatagram(Buffer.copyBytesFrom(b, batch.dataOffset(i), n), { ip: sockaddrIp(b, name), port: sockaddrPort(b, name) });
+    } catch {
+      // The consumer's bug must not stop the reader.
+    }
+  };
+  return libc.watchReadable(fd, () => drainBatches(libc, fd, batch, onEntry, isClosed));
 }
 
 /** The receive vector and send queue every openUdpFrom socket shares: made with the first socket, freed with the last. */
@@ -282,19 +295,8 @@ export const openUdpFrom: OpenUpstreamSocket = (onDatagram, opts) => {
   }
   const io = acquireSharedIo(libc);
   if (opts.onSendError) io.onError.set(fd, opts.onSendError);
-  const b = io.batch.bytes;
   let closed = false;
-  const stop = (): boolean => closed;
-  const onEntry = (i: number, n: number): void => {
-    if (n > io.batch.slotBytes) return;
-    const name = io.batch.nameOffset(i);
-    try {
-      onDatagram(Buffer.copyBytesFrom(b, io.batch.dataOffset(i), n), { ip: sockaddrIp(b, name), port: sockaddrPort(b, name) });
-    } catch {
-      // The consumer's bug must not stop the reader.
-    }
-  };
-  const watch = libc.watchReadable(fd, () => drainBatches(libc, fd, io.batch, onEntry, stop));
+  const watch = watchDatagrams(libc, fd, io.batch, onDatagram, () => closed);
   const peerU32 = ipv4Address(peer.ip);
   return {
     port,
