@@ -4,11 +4,13 @@
  * ever sending a packet off the machine.
  *
  *   ExternalHost object (lab.palisade.dev/v1, cluster-scoped)
- *     { metadata.name, spec.names: [api.github.com, …], spec.ports: [80, 443] }
+ *     { metadata.name, spec.names: [api.github.com, …], spec.ports: [80, 443], spec.addresses?: [1.1.1.1, …] }
  *        │  controller: addExternalHost / removeExternalHost
  *        ▼
  *   pl-<lab>-ext-<name>  ── veth x-<name> ── br0 in pl-<lab>-fabric (198.18.0.1/16 gateway)
  *     eth0 198.18.a.b/16 (hash of the name, first free; world/hosts.json)
+ *       or eth0 1.1.1.1/32 … (spec.addresses; the fabric routes each to it, and
+ *       has no route anywhere else: such an address exists only inside the lab)
  *     http-echo on each plain port, https-echo on 443   (replies name the host)
  *        │
  *        ├─ names ──► world/dns-hosts/<name> ──inotify──► dnsmasq in the fabric,
