@@ -38,6 +38,10 @@ before(async () => {
           { name: 'ciliumclusterwidenetworkpolicies', kind: 'CiliumClusterwideNetworkPolicy', namespaced: false, verbs: ['get'] },
         ] });
       }
+      // A connection reset as a server closing an idle kept-alive connection does it; on a fresh one, a server going down.
+      const served = (req.socket as { served?: number }).served ?? 0;
+      (req.socket as { served?: number }).served = served + 1;
+      if ((req.url?.includes('/reset-reused') && served > 0) || req.url?.includes('/reset-always')) return req.socket.resetAndDestroy();
       if (req.url?.includes('/missing')) return json(404, { kind: 'Status', reason: 'NotFound', message: 'ciliumnetworkpolicies.cilium.io "missing" not found', details: { name: 'missing', kind: 'ciliumnetworkpolicies' }, code: 404 });
       if (req.url?.startsWith('/apis/nothing.example')) return json(404, { kind: 'Status', reason: 'NotFound', message: 'the server could not find the requested resource', details: {}, code: 404 });
       if (req.method === 'GET' && !req.url?.split('?')[0]!.match(/\/ciliumnetworkpolicies\/[^/]+$/)) return json(200, { kind: 'List', items: [{ metadata: { name: 'a' } }] });
@@ -92,6 +96,15 @@ test('a missing object is an ApiException with its Status; a kind the server lac
   assert.equal(apiStatus(e)?.message, 'ciliumnetworkpolicies.cilium.io "missing" not found');
   const frob = { ...CNP, apiVersion: 'nothing.example/v1', group: 'nothing.example' };
   await assert.rejects(client.list(frob), (err: unknown) => err instanceof CliError && /does not serve nothing\.example\/v1 CiliumNetworkPolicy/.test(err.message));
+});
+
+test('a request on a kept-alive connection the server reset goes out once more, on a new one; a reset on a new one is "cannot reach"', async () => {
+  const sequential = connectKube({ kubeconfig: join(dir, 'kubeconfig') });
+  await sequential.read(CNP, 'warm-up', 'default');
+  requests.length = 0;
+  assert.equal((await sequential.read(CNP, 'reset-reused', 'default')).kind, 'CiliumNetworkPolicy');
+  assert.equal(requests.filter((r) => r.url.includes('reset-reused')).length, 2, 'reset on the reused connection, answered on the new one');
+  await assert.rejects(sequential.read(CNP, 'reset-always', 'default'), (e: unknown) => e instanceof CliError && /cannot reach the lab API server/.test(e.message));
 });
 
 test('forEachInOrder: reports in item order whatever order requests finish in; one key at a time; at most `limit` at once', async () => {

@@ -100,7 +100,7 @@ export function describeApiError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN']);
 
 /** A socket error ("cannot connect"), possibly wrapped as the cause of another error. */
 function isUnreachable(e: unknown): boolean {
@@ -196,38 +196,47 @@ export class KubeClient {
     return this.#options.value;
   }
 
+  /** One HTTP exchange; a failure carries whether it went out on a kept-alive connection (`reusedSocket`). */
+  async #send(method: string, path: string, payload: string | undefined, contentType: string): Promise<HttpAnswer> {
+    const opts = await this.#requestOptions();
+    return new Promise((resolve, reject) => {
+      const req = (this.#base.protocol === 'https:' ? https : http).request({
+        ...opts,
+        protocol: this.#base.protocol,
+        hostname: this.#base.hostname.replace(/^\[|\]$/g, ''),
+        port: this.#base.port,
+        method,
+        path,
+        headers: {
+          ...(opts.headers as Record<string, string> | undefined),
+          accept: 'application/json',
+          'user-agent': 'palisade',
+          ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+        res.on('error', reject);
+      });
+      req.on('error', (e) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
+      req.end(payload);
+    });
+  }
+
   /**
    * One request, its JSON answer parsed. "Cannot connect" and "kind not
    * served" become CliErrors that say what to do; other answers outside 2xx
    * are ApiExceptions carrying the server's Status.
    */
   async #request<T = ApiObject>(k: KindInfo, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const opts = await this.#requestOptions();
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    let answer: { status: number; text: string; headers: http.IncomingHttpHeaders };
+    let answer: HttpAnswer;
     try {
-      answer = await new Promise((resolve, reject) => {
-        const req = (this.#base.protocol === 'https:' ? https : http).request({
-          ...opts,
-          protocol: this.#base.protocol,
-          hostname: this.#base.hostname.replace(/^\[|\]$/g, ''),
-          port: this.#base.port,
-          method,
-          path,
-          headers: {
-            ...(opts.headers as Record<string, string> | undefined),
-            accept: 'application/json',
-            'user-agent': 'palisade',
-            ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
-          },
-        }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end(payload);
+      answer = await this.#send(method, path, payload, contentType).catch((e: unknown) => {
+        // A kept-alive connection the server closed while it sat idle: the request never reached it. Once more, on a new one.
+        if ((e as { reusedSocket?: boolean }).reusedSocket === true && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return this.#send(method, path, payload, contentType);
+        throw e;
       });
     } catch (e) {
       if (isUnreachable(e)) {
@@ -246,6 +255,8 @@ export class KubeClient {
     throw new k8s.ApiException(answer.status, `${method} ${path}`, status, answer.headers as Record<string, string>);
   }
 }
+
+interface HttpAnswer { status: number; text: string; headers: http.IncomingHttpHeaders }
 
 function hasDetailsName(status: unknown): boolean {
   const details = (status as { details?: { name?: unknown } } | null)?.details;
