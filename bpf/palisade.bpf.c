@@ -129,6 +129,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } policy SEC(".maps");
 
+/*
+ * Pod address (network order) → the identity of the Kubernetes ipBlocks
+ * holding it (src/datapath/ebpf/ipblock-identities.ts). An ipBlock selects
+ * pods by address, and pods sharing an identity may lie on both sides of an
+ * `except`: policy_decide looks the address up here besides its identity.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ipblock_pods SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 131072);
@@ -493,7 +507,10 @@ static __always_inline int probe(struct policy_key *k, __u32 peer, __u8 proto, _
 
 /*
  * The decision for a connection's first packet in one direction of one
- * endpoint. Every key that could hold a matching entry is looked up, because
+ * endpoint; `addr` is the peer's address (after Service translation), for
+ * Kubernetes ipBlocks that select pods by address: its ipblock_pods identity
+ * is probed beside the peer identity, at the same ranks (L3+L4, L3-only).
+ * Every key that could hold a matching entry is looked up, because
  * "If there are any DENY policies that match the request, deny the request"
  * (deny wins over any allow, however specific); among allows the order of
  * probes is compiled.ts's rank: L3+L4, L4-only, L3-only, allow-all; and
@@ -501,7 +518,7 @@ static __always_inline int probe(struct policy_key *k, __u32 peer, __u8 proto, _
  * matched.
  */
 static __always_inline struct verdict policy_decide(const struct endpoint_info *ep, __u8 dir, __u32 peer,
-						   const struct pkt *p)
+						   __u32 addr, const struct pkt *p)
 {
 	struct verdict v = { .verdict = VERDICT_NOT_ENFORCED, .match = MATCH_NONE, .proxy_port = 0 };
 	__u16 sel = dir == DIR_INGRESS ? EP_F_INGRESS_POLICY : EP_F_EGRESS_POLICY;
@@ -511,13 +528,22 @@ static __always_inline struct verdict policy_decide(const struct endpoint_info *
 
 	if (!(ep->flags & sel))
 		return v;
+	__u32 *block = bpf_map_lookup_elem(&ipblock_pods, &addr);
+	__u32 block_id = block ? *block : 0;
 	if (p->policy_port)
 		deny |= probe(&k, peer, p->proto, p->policy_port, MATCH_L3_L4, &v);
 	deny |= probe(&k, peer, p->proto, 0, MATCH_L3_L4, &v);
+	if (block_id) {
+		if (p->policy_port)
+			deny |= probe(&k, block_id, p->proto, p->policy_port, MATCH_L3_L4, &v);
+		deny |= probe(&k, block_id, p->proto, 0, MATCH_L3_L4, &v);
+	}
 	if (p->policy_port)
 		deny |= probe(&k, 0, p->proto, p->policy_port, MATCH_L4_ONLY, &v);
 	deny |= probe(&k, 0, p->proto, 0, MATCH_L4_ONLY, &v);
 	deny |= probe(&k, peer, 0, 0, MATCH_L3_ONLY, &v);
+	if (block_id)
+		deny |= probe(&k, block_id, 0, 0, MATCH_L3_ONLY, &v);
 	deny |= probe(&k, 0, 0, 0, MATCH_ALL, &v);
 	if (deny) {
 		v.verdict = VERDICT_DENY_RULE;
@@ -1055,13 +1081,13 @@ int from_container(struct __sk_buff *skb)
 			return drop(skb, &p, -err, DIR_EGRESS, ep->ep_id, ep->identity, 0);
 	} else if (rc == CT_NEW) {
 		dst_id = dst ? dst->identity : identity_of(p.daddr);
-		struct verdict v = policy_decide(ep, DIR_EGRESS, dst_id, &p);
+		struct verdict v = policy_decide(ep, DIR_EGRESS, dst_id, p.daddr, &p);
 		if (enforce(skb, &p, v, DIR_EGRESS, ep->ep_id, ep->identity, dst_id))
 			return TC_ACT_SHOT;
 		if (v.verdict == VERDICT_REDIRECTED)
 			proxy_port = v.proxy_port;
 		if (dst) {
-			v = policy_decide(dst, DIR_INGRESS, ep->identity, &p);
+			v = policy_decide(dst, DIR_INGRESS, ep->identity, p.saddr, &p);
 			if (enforce(skb, &p, v, DIR_INGRESS, dst->ep_id, ep->identity, dst_id))
 				return TC_ACT_SHOT;
 			/* The proxy judges both sides' L7 rules of the connection. */
@@ -1127,7 +1153,7 @@ int from_netdev(struct __sk_buff *skb)
 			}
 		}
 		src_id = identity_of(p.saddr);
-		struct verdict v = policy_decide(dst, DIR_INGRESS, src_id, &p);
+		struct verdict v = policy_decide(dst, DIR_INGRESS, src_id, p.saddr, &p);
 		if (enforce(skb, &p, v, DIR_INGRESS, dst->ep_id, src_id, dst->identity))
 			return TC_ACT_SHOT;
 		if (v.verdict == VERDICT_REDIRECTED)
@@ -1170,7 +1196,7 @@ int to_container(struct __sk_buff *skb)
 		int from_proxy = skb->sk && src_id != IDENTITY_HOST;
 		/* The node itself may always reach its pods (Cilium's allow-localhost). */
 		if (src_id != IDENTITY_HOST) {
-			struct verdict v = policy_decide(ep, DIR_INGRESS, src_id, &p);
+			struct verdict v = policy_decide(ep, DIR_INGRESS, src_id, p.saddr, &p);
 			/* Redirection happens where packets enter the node: here only the
 			 * proxy's own connection may pass an L7 entry, and it has judged
 			 * the requests against this pod's ingress rules already. */

@@ -26,7 +26,7 @@ export {
   type FqdnLookup,
   type Peer,
 } from './compiled.ts';
-export type { Direction, MatchKind, PortSpec, Protocol, RuleOrigin, RuleEntry, PeerSpec, L7Rules, HttpRule } from './model.ts';
+export type { CidrPeer, Direction, MatchKind, PortSpec, Protocol, RuleOrigin, RuleEntry, PeerSpec, L7Rules, HttpRule } from './model.ts';
 export type { DirectionVerdict, PeerRef, PeerView, Verdict, VerdictQuery, DirectionReason } from './verdict.ts';
 export { httpRuleMatches, type HttpRequest } from './http-rules.ts';
 export { portSpecText } from './ports.ts';

@@ -221,7 +221,7 @@ export class EbpfDatapath implements Datapath {
     // 1. Adds and changes, the referenced before the referencing (a service never
     //    points to a missing slot, an endpoint never to missing policy, an
     //    address never to an identity whose policy keys are not there yet).
-    const upsertOrder: StateMapName[] = ['backends', 'svc_slots', 'services', 'policy', 'ipcache', 'endpoints', 'ep_ifindex'];
+    const upsertOrder: StateMapName[] = ['backends', 'svc_slots', 'services', 'policy', 'ipblock_pods', 'ipcache', 'endpoints', 'ep_ifindex'];
     // A map the render took over unchanged from the last apply is what the
     // kernel holds — when that apply wrote everything (an apply that threw
     // half-way leaves `#synced` false, and the next one diffs every map).

@@ -13,6 +13,7 @@ export const MAP_NAMES = [
   'endpoints',
   'ep_ifindex',
   'policy',
+  'ipblock_pods',
   'ct',
   'frags',
   'services',
@@ -27,7 +28,7 @@ export const MAP_NAMES = [
 export type MapName = (typeof MAP_NAMES)[number];
 
 /** Maps whose whole content the agent decides (diffed on every apply). */
-export const STATE_MAPS = ['ipcache', 'endpoints', 'ep_ifindex', 'policy', 'services', 'svc_slots', 'backends'] as const;
+export const STATE_MAPS = ['ipcache', 'endpoints', 'ep_ifindex', 'policy', 'ipblock_pods', 'services', 'svc_slots', 'backends'] as const;
 export type StateMapName = (typeof STATE_MAPS)[number];
 
 export type MapContents = Map<string, string>;

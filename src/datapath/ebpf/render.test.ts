@@ -18,6 +18,7 @@ import {
   EP_F_INGRESS_POLICY,
   fromHex,
   decodePolicyValue,
+  decodeU32,
   policyKey,
   POLICY_ALLOW,
   POLICY_DENY,
@@ -75,8 +76,8 @@ function idSource(): Parameters<typeof renderEbpfState>[1] {
 
 const ifindexOf = (name: string): number => 10 + LOCAL.findIndex((l) => l.hostIfname === name);
 
-function render(policies: string, opts: { proxies?: boolean; learned?: Learned } = {}): { r: RenderedState; engine: ReturnType<typeof world> } {
-  const engine = world(policies);
+function render(policies: string, opts: { proxies?: boolean; learned?: Learned; ipBlockSelectsPods?: boolean } = {}): { r: RenderedState; engine: ReturnType<typeof world> } {
+  const engine = world(policies, opts.ipBlockSelectsPods === undefined ? {} : { ipBlockSelectsPods: opts.ipBlockSelectsPods });
   const r = renderEbpfState(stateOf(engine, opts), idSource(), ifindexOf);
   return { r, engine };
 }
@@ -99,20 +100,24 @@ function identityOf(r: RenderedState, ip: string): number {
 
 type Outcome = 'pass' | 'drop' | `redirect:${number}`;
 
-/** policy_decide() of palisade.bpf.c: deny over allow over redirect over the default. */
-function bpfDecide(r: RenderedState, epIp: string, dir: number, peer: number, proto: number, port: number): Outcome {
+/** policy_decide() of palisade.bpf.c: deny over allow over redirect over the default; the peer's address finds its ipBlock identity. */
+function bpfDecide(r: RenderedState, epIp: string, dir: number, peer: number, peerIp: string, proto: number, port: number): Outcome {
   const v = r.maps.endpoints.get(endpointKey(epIp));
   if (!v) return 'pass';
   const ep = decodeEndpointValue(v);
   const sel = dir === DIR_INGRESS ? EP_F_INGRESS_POLICY : EP_F_EGRESS_POLICY;
   const enf = dir === DIR_INGRESS ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED;
   if (!(ep.flags & sel)) return 'pass';
+  const blockHex = r.maps.ipblock_pods.get(endpointKey(peerIp));
+  const block = blockHex === undefined ? 0 : decodeU32(blockHex);
   const probes: [number, number, number][] = [
     [peer, proto, port],
     [peer, proto, 0],
+    ...(block ? ([[block, proto, port], [block, proto, 0]] as [number, number, number][]) : []),
     [0, proto, port],
     [0, proto, 0],
     [peer, 0, 0],
+    ...(block ? ([[block, 0, 0]] as [number, number, number][]) : []),
     [0, 0, 0],
   ];
   let allow = false;
@@ -137,8 +142,8 @@ function bpfOutcome(r: RenderedState, src: string, dst: string, port: number, pr
   const srcIp = ipOf(src) ?? src;
   const dstIp = ipOf(dst) ?? dst;
   const p = PROTO[proto];
-  const egress = ipOf(src) ? bpfDecide(r, srcIp, DIR_EGRESS, identityOf(r, dstIp), p, port) : 'pass';
-  const ingress = ipOf(dst) ? bpfDecide(r, dstIp, DIR_INGRESS, identityOf(r, srcIp), p, port) : 'pass';
+  const egress = ipOf(src) ? bpfDecide(r, srcIp, DIR_EGRESS, identityOf(r, dstIp), dstIp, p, port) : 'pass';
+  const ingress = ipOf(dst) ? bpfDecide(r, dstIp, DIR_INGRESS, identityOf(r, srcIp), srcIp, p, port) : 'pass';
   if (egress === 'drop' || ingress === 'drop') return 'drop';
   if (egress !== 'pass') return egress;
   return ingress;
@@ -165,9 +170,49 @@ interface Case {
   unenforceable?: RegExp;
   proxies?: boolean;
   learned?: Learned;
+  ipBlockSelectsPods?: boolean;
 }
 
+const knp = (name: string, ns: string, spec: string): string =>
+  `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${spec}\n---\n`;
+/** dev/backend-2: dev/backend's labels (so its identity) at another address, 10.0.2.3. */
+const BACKEND_2 = `apiVersion: v1\nkind: Pod\nmetadata: {name: backend-2, namespace: dev, labels: {app: backend}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.0.2.3}\n---\n`;
+const IPBLOCK_PODS =
+  BACKEND_2 +
+  knp('eg', 'prod', `  podSelector: {matchLabels: {app: frontend}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.2.3/32, 10.0.1.2/32]}}]\n    ports: [{port: 80}]\n  - to: [{ipBlock: {cidr: 10.0.2.3/32}}]\n    ports: [{port: 81}]`) +
+  knp('in', 'prod', `  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.2.0/24, except: [10.0.2.3/32]}}]`);
+
 const cases: Case[] = [
+  {
+    name: 'KNP ipBlock selects pods by address: two pods of one identity on either side of an except',
+    policies: IPBLOCK_PODS,
+    checks: [
+      { src: 'prod/frontend', dst: 'dev/backend', port: 80, allowed: true },
+      { src: 'prod/frontend', dst: '10.0.2.3', port: 80, allowed: false },
+      { src: 'prod/frontend', dst: '10.0.2.3', port: 81, allowed: true },
+      { src: 'prod/frontend', dst: 'dev/backend', port: 81, allowed: false },
+      { src: 'prod/frontend', dst: 'prod/backend', port: 80, allowed: false },
+      { src: 'prod/frontend', dst: '10.0.2.1', port: 80, allowed: true },
+      { src: 'prod/frontend', dst: 'prod/db', port: 80, allowed: false },
+      { src: 'prod/frontend', dst: '10.9.0.1', port: 80, allowed: true },
+      { src: 'prod/frontend', dst: '172.31.0.12', port: 80, allowed: false },
+      { src: 'dev/backend', dst: 'prod/db', port: 5432, allowed: true },
+      { src: '10.0.2.3', dst: 'prod/db', port: 5432, allowed: false },
+      { src: 'prod/frontend', dst: 'prod/db', port: 5432, allowed: false },
+    ],
+  },
+  {
+    name: "KNP ipBlock with ipBlockSelectsPods off: Cilium's meaning, no ipBlock identities",
+    policies: IPBLOCK_PODS,
+    ipBlockSelectsPods: false,
+    checks: [
+      { src: 'prod/frontend', dst: 'dev/backend', port: 80, allowed: false },
+      { src: 'prod/frontend', dst: '10.0.2.3', port: 81, allowed: false },
+      { src: 'prod/frontend', dst: '10.9.0.1', port: 80, allowed: true },
+      { src: 'dev/backend', dst: 'prod/db', port: 5432, allowed: false },
+      { src: '10.0.2.77', dst: 'prod/db', port: 5432, allowed: true },
+    ],
+  },
   {
     name: 'no policy: everything passes',
     policies: '',
@@ -308,7 +353,11 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(`eBPF policy maps: ${c.name}`, () => {
-    const { r, engine } = render(c.policies, { ...(c.proxies === false ? { proxies: false } : {}), ...(c.learned ? { learned: c.learned } : {}) });
+    const { r, engine } = render(c.policies, {
+      ...(c.proxies === false ? { proxies: false } : {}),
+      ...(c.learned ? { learned: c.learned } : {}),
+      ...(c.ipBlockSelectsPods !== undefined ? { ipBlockSelectsPods: c.ipBlockSelectsPods } : {}),
+    });
     for (const ch of c.checks) {
       const got = bpfOutcome(r, ch.src, ch.dst, ch.port, ch.proto);
       const what = `${ch.src} → ${ch.dst}:${ch.port}/${ch.proto ?? 'TCP'}`;

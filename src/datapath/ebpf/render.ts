@@ -5,6 +5,7 @@
  *   FQDN-learned addresses (state.fqdnIps)           ──► ipcache   /32 → FQDN identity (fqdn-identities.ts)
  *   local endpoints (+ ifindex, endpoint id)         ──► endpoints, ep_ifindex
  *   compiled policy of each local endpoint           ──► policy    {ep, dir, peer, proto, port} → allow|deny|redirect
+ *   pod addresses inside Kubernetes ipBlocks         ──► ipblock_pods  address → ipBlock identity (ipblock-identities.ts)
  *   ServiceEntry list                                ──► services, svc_slots, backends
  *
  * Policy semantics stay the engine's (src/policy/compiled.ts); this file only
@@ -13,7 +14,9 @@
  *     become local CIDR identities (cidr-identities.ts), toFQDNs peers the
  *     identities of the addresses learned for them (fqdn-identities.ts). A
  *     selection of `world` covers every CIDR and FQDN identity too (Cilium's
- *     CIDR identities carry reserved:world).
+ *     CIDR identities carry reserved:world). A Kubernetes ipBlock that
+ *     selects pods also becomes the ipBlock identities of the pod addresses
+ *     inside it, which the BPF program finds by the peer's address.
  *   - ports: one key per port; a range is expanded up to PORT_RANGE_CAP
  *     ports, beyond which an allow stops (fail closed) and a deny widens to
  *     the whole protocol (fail closed too); both are reported. Named ports
@@ -55,7 +58,8 @@ import {
   svcValue,
   u32Value,
 } from './maps.ts';
-import { CidrIdentities, collectPolicyCidrs, normaliseCidr } from './cidr-identities.ts';
+import { CidrIdentities, collectPolicyCidrs, localEntries, normaliseCidr } from './cidr-identities.ts';
+import { IpBlockIdentities } from './ipblock-identities.ts';
 import { collectFqdnSelectors, FqdnIdentities, type AddressMemo } from './fqdn-identities.ts';
 import type { NameMatcher } from '../../fqdn/index.ts';
 
@@ -156,6 +160,7 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
     endpoints: new Map(),
     ep_ifindex: new Map(),
     policy: new Map(),
+    ipblock_pods: new Map(),
     services: new Map(),
     svc_slots: new Map(),
     backends: new Map(),
@@ -165,6 +170,11 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
   const cidrs = new CidrIdentities(prefixes);
   const fqdnSelectors = collectFqdnSelectors(s.snapshot, locals);
   const fqdns = new FqdnIdentities(fqdnSelectors, s.fqdnIps, prefixes, (m) => ids.fqdnIdentity(m));
+  const ipBlocks = new IpBlockIdentities(
+    [...localEntries(s.snapshot, locals)].flatMap((c) => c.entry.peers.cidrs),
+    s.snapshot.endpoints(),
+  );
+  for (const [ip, id] of ipBlocks.addresses()) maps.ipblock_pods.set(endpointKey(ip), u32Value(id));
 
   // CIDRs, then pods and nodes (an equal /32 of a policy CIDR is theirs),
   // then learned addresses where no pod or node is (a /32 of a policy CIDR
@@ -206,7 +216,7 @@ export function renderEbpfState(s: DatapathState, ids: IdSource, ifindexOf: (ifn
     const epId = ids.endpointId(local.ip);
     const keys = new Map<string, string>();
     const unenforceable: string[] = [];
-    const ctx: EntryContext = { state: s, snap: s.snapshot, subject: ep, byIdentity, cidrs, fqdns, unenforceable };
+    const ctx: EntryContext = { state: s, snap: s.snapshot, subject: ep, byIdentity, cidrs, fqdns, ipBlocks, unenforceable };
     let flags = 0;
     for (const [dir, d] of [
       ['ingress', policy.ingress],
@@ -251,6 +261,7 @@ interface EntryContext {
   byIdentity: ReadonlyMap<number, readonly EndpointInfo[]>;
   cidrs: CidrIdentities;
   fqdns: FqdnIdentities;
+  ipBlocks: IpBlockIdentities;
   unenforceable: string[];
 }
 
@@ -310,6 +321,8 @@ function entryPeers(ctx: EntryContext, c: CompiledEntry): number[] {
     for (const id of ctx.cidrs.within(cidr.cidr, excepts)) ids.add(id);
     const c4 = normaliseCidr(cidr.cidr);
     if (c4) for (const id of ctx.fqdns.within(c4, excepts.map(normaliseCidr).filter((e): e is string => e !== null))) ids.add(id);
+    // A Kubernetes ipBlock: the pod addresses inside it, by their ipBlock identities.
+    for (const id of ctx.ipBlocks.selectedBy(cidr)) ids.add(id);
   }
   // toFQDNs: the addresses the DNS proxy learned for its names, nothing before.
   if (p.fqdns.length > 0) for (const id of ctx.fqdns.selectedBy(p.fqdns)) ids.add(id);
@@ -338,7 +351,8 @@ function entryTriples(ctx: EntryContext, c: CompiledEntry, dir: 'ingress' | 'egr
     if (spec.name !== undefined) {
       // "the port that name has on the destination pod"
       for (const peer of peers) {
-        const dests = dir === 'ingress' ? [ctx.subject] : peer === 0 ? [...ctx.snap.endpoints()] : (ctx.byIdentity.get(peer) ?? []);
+        const dests =
+          dir === 'ingress' ? [ctx.subject] : peer === 0 ? [...ctx.snap.endpoints()] : (ctx.byIdentity.get(peer) ?? ctx.ipBlocks.endpointsOf(peer) ?? []);
         for (const ep of dests) {
           for (const np of ep.namedPorts.get(spec.name) ?? []) {
             if (spec.protocol !== 'ANY' && spec.protocol !== np.protocol) continue;
