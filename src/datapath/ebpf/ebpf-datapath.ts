@@ -78,17 +78,33 @@ import { fnv1a } from '../../identity/index.ts';
  * query must never land on the DNS proxy's reply socket bound to that
  * server's address. Packets BPF routes (pod to pod) never cross this hook.
  */
-const PROXY_RETURN_TABLE = [
-  'add table ip palisade_proxy',
-  'delete table ip palisade_proxy',
-  'table ip palisade_proxy {',
-  '  chain prerouting {',
-  '    type filter hook prerouting priority dstnat + 10; policy accept;',
-  `    meta l4proto tcp socket transparent 1 meta mark set ${PROXY_MARK}`,
-  `    meta l4proto udp ct direction reply socket transparent 1 meta mark set ${PROXY_MARK}`,
-  '  }',
-  '}',
-].join('\n') + '\n';
+/**
+ * And only steered traffic reaches a proxy: packets for the host go through
+ * the stack, so a pod (or another node) could otherwise open a connection to
+ * a proxy port of a node address directly. Steering keeps the original
+ * destination and marks the packet, so an unmarked packet to a proxy port
+ * was aimed at the proxy itself (as legacy's input chain judges it).
+ */
+function proxyTable(proxyPorts: readonly number[]): string {
+  return [
+    'add table ip palisade_proxy',
+    'delete table ip palisade_proxy',
+    'table ip palisade_proxy {',
+    `  set proxy_ports { type inet_service;${proxyPorts.length ? ` elements = { ${proxyPorts.join(', ')} }` : ''} }`,
+    '  chain prerouting {',
+    '    type filter hook prerouting priority dstnat + 10; policy accept;',
+    // Not the proxies' own listeners (bound to 0.0.0.0): a SYN aimed at them is not a proxy's connection.
+    `    meta l4proto tcp socket transparent 1 socket wildcard 0 meta mark set ${PROXY_MARK}`,
+    `    meta l4proto udp ct direction reply socket transparent 1 socket wildcard 0 meta mark set ${PROXY_MARK}`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    '    ct state established,related accept',
+    `    meta l4proto { tcp, udp } th dport @proxy_ports meta mark & ${PROXY_MARK} == 0 counter drop`,
+    '  }',
+    '}',
+  ].join('\n') + '\n';
+}
 
 const PROGRAMS = ['from_container', 'to_container', 'from_netdev'] as const;
 type ProgramName = (typeof PROGRAMS)[number];
@@ -163,6 +179,8 @@ export class EbpfDatapath implements Datapath {
   /** ifindex → program ids we attached, per veth. */
   readonly #attached = new Map<number, { ifname: string; endpoint: string; ingress: number; egress: number }>();
   #netdev: { ifname: string; ifindex: number } | null = null;
+  /** The node's proxy ports, as the proxy table holds them. */
+  #proxyPorts: number[] = [];
   #applies = 0;
   #lastApply: ApplyResult | undefined;
   #reader: { close(): void } | null = null;
@@ -181,7 +199,7 @@ export class EbpfDatapath implements Datapath {
     await new LegacyDatapath().setupNode(node, peers);
     // A node switched from legacy keeps no nftables policy or Service DNAT that would judge twice.
     await nft('add table inet palisade\ndelete table inet palisade\nadd table ip palisade_svc\ndelete table ip palisade_svc\n');
-    await nft(PROXY_RETURN_TABLE);
+    await nft(proxyTable(this.#proxyPorts));
     const bpf = this.#load();
     const ifindex = bpf.ifNameToIndex(node.underlayIf);
     if (ifindex === 0) throw new Error(`ebpf datapath: no underlay interface ${node.underlayIf}`);
@@ -197,6 +215,11 @@ export class EbpfDatapath implements Datapath {
     const bpf = this.#load();
     const installed = this.#installed!;
     const ids = this.#ids!;
+    const proxyPorts = [state.httpProxyPort, state.dnsProxyPort].filter((p): p is number => p !== undefined).sort((a, b) => a - b);
+    if (proxyPorts.join() !== this.#proxyPorts.join()) {
+      await nft(proxyTable(proxyPorts));
+      this.#proxyPorts = proxyPorts;
+    }
     // The last render goes in: an apply that only adds or drops learned FQDN
     // addresses (the DNS proxy waits on it) reuses it and diffs the ipcache.
     const next = renderEbpfState(state, ids.source(), (name) => bpf.ifNameToIndex(name), this.#rendered);
