@@ -33,7 +33,8 @@ const udp = await openTransparentUdp(
     received.push({ payload: d.payload.toString(), src: d.src, origDst: d.origDst });
     udp.reply(d, Buffer.from(`re:${d.payload.toString()}`));
   },
-  { recvBufferBytes: 4 << 20 },
+  // Sent to the port directly (no TPROXY here): not a proxy's listener, which would drop them.
+  { recvBufferBytes: 4 << 20, proxyListener: false },
 );
 
 const answers: Array<Array<{ payload: string; from: UdpEndpoint }>> = [];

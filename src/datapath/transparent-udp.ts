@@ -119,6 +119,12 @@ export interface TransparentUdpOptions {
   mark?: number;
   /** Tests only: skip the root-namespace guard. */
   allowRootNetns?: boolean;
+  /**
+   * A proxy's listener (default): its port joins the proxy ports, so a
+   * datagram aimed at it (not steered) is dropped. False for a socket that
+   * takes datagrams sent to it directly.
+   */
+  proxyListener?: boolean;
 }
 
 const MAX_DATAGRAM = 65536;
@@ -146,7 +152,7 @@ export async function openTransparentUdp(
     const len = Int32Array.of(16);
     if (libc.getsockname(fd, sa, len) < 0) throw sysError('getsockname', libc.errno());
     const socket = new TransparentUdpSocket(libc, fd, sockaddrIp(sa, 0), sockaddrPort(sa, 0), onDatagram, opts);
-    addProxyPort(socket.port);
+    if (opts.proxyListener !== false) addProxyPort(socket.port);
     return socket;
   } catch (err) {
     libc.close(fd);
@@ -372,6 +378,7 @@ class TransparentUdpSocket implements TransparentUdp {
   readonly #replyIdleMs: number;
   readonly #maxReplies: number;
   readonly #mark: number | undefined;
+  readonly #proxyListener: boolean;
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
@@ -385,6 +392,7 @@ class TransparentUdpSocket implements TransparentUdp {
     this.#replyIdleMs = o.replyIdleMs ?? 30_000;
     this.#maxReplies = o.maxReplySockets ?? 256;
     this.#mark = o.mark;
+    this.#proxyListener = o.proxyListener !== false;
     this.#sender = new BatchedSender(libc, {
       onSent: (n) => void (this.stats.replies += n),
       onError: () => void this.stats.sendErrors++,
@@ -503,7 +511,7 @@ class TransparentUdpSocket implements TransparentUdp {
     if (this.#closed) return;
     this.#sender.close(); // what is queued still leaves
     this.#closed = true;
-    removeProxyPort(this.port);
+    if (this.#proxyListener) removeProxyPort(this.port);
     clearInterval(this.#sweep);
     this.#watch.close(); // stop polling before the fd number can be reused
     this.#libc.close(this.#fd);
