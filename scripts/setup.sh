@@ -14,8 +14,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # iproute2 and nftables (namespaces, veths, routes, policy), the CNI plugins
 # (host-local IPAM), curl/iperf3/dig/ping in pods, procps (sysctl, pgrep),
 # dnsmasq (cluster DNS and the lab's upstream DNS), Prometheus (the metrics test),
-# clang/llvm/libbpf (the eBPF datapath's programs), nsenter (util-linux).
-packages=(ca-certificates curl git iproute2 nftables containernetworking-plugins iperf3 sockperf dnsutils iputils-ping procps bash dnsmasq-base prometheus util-linux clang llvm libbpf-dev libbpf1 linux-libc-dev bpftool)
+# clang/llvm/libbpf (the eBPF datapath's programs), nsenter (util-linux), python3
+# (the raw IP writer of the hostile-pod tests).
+packages=(ca-certificates curl git python3 iproute2 nftables containernetworking-plugins iperf3 sockperf dnsutils iputils-ping procps bash dnsmasq-base prometheus util-linux clang llvm libbpf-dev libbpf1 linux-libc-dev bpftool)
 
 missing=()
 for p in "${packages[@]}"; do
