@@ -15,8 +15,8 @@
  *
  * Probes run concurrently from long-lived probers, one per pod (the pods'
  * own container, fixtures/netpol-pod.ts), so a matrix costs one round of
- * timeouts. Policies apply asynchronously: cells that disagree are probed
- * again until a deadline, as upstream's ValidateOrFail retries.
+ * timeouts. Policies apply asynchronously: a matrix that disagrees is probed
+ * again, whole, until a deadline, as upstream's ValidateOrFail retries.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -531,12 +531,14 @@ async function runCase(lab: TestLab, cluster: Cluster, c: Case, ipBlockSelectsPo
       const traceWrong = cells.filter((cell) => traced.get(cellKey(cell)) !== expected(cell));
       assert.deepEqual(traceWrong.map(cellKey), [], `${c.name} (step ${i + 1}): policy trace disagrees with the upstream truth table`);
 
-      const observed = await probe(lab, cluster, cells, FIRST_TIMEOUT_MS);
+      // A round passes only whole: a cell right by chance while the policy was
+      // still on its way (an allow the old state gave) must not stand alone.
+      let observed = await probe(lab, cluster, cells, FIRST_TIMEOUT_MS);
       const deadline = Date.now() + SETTLE_MS;
       let wrong = cells.filter((cell) => observed.get(cellKey(cell)) !== expected(cell));
       while (wrong.length > 0 && Date.now() < deadline) {
-        for (const [k, v] of await probe(lab, cluster, wrong, RETRY_TIMEOUT_MS)) observed.set(k, v);
-        wrong = wrong.filter((cell) => observed.get(cellKey(cell)) !== expected(cell));
+        observed = await probe(lab, cluster, cells, RETRY_TIMEOUT_MS);
+        wrong = cells.filter((cell) => observed.get(cellKey(cell)) !== expected(cell));
       }
       if (wrong.length > 0) {
         const tables = checks.map((k) => table(k, observed, (f, t) => k.truth.get(f, t))).join('\n\n');
