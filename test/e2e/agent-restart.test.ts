@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent } from '../../src/lab/lifecycle.ts';
 import { agentPid } from '../../src/lab/node-processes.ts';
+import { pod, workload } from '../kit/manifests.ts';
 
 requireRoot();
 let lab: TestLab;
@@ -30,26 +31,7 @@ apiVersion: lab.palisade.dev/v1
 kind: ExternalHost
 metadata: {name: other}
 spec: {names: [other.example.test]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: backend, namespace: shop, labels: {app: backend}}
-spec:
-  nodeName: node-1
-  containers:
-  - {name: web, command: [palisade, workload, http-echo, --port, "80"]}
-  - {name: plain, command: [palisade, workload, http-echo, --port, "8080"]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: shop, labels: {app: client}}
-spec: {nodeName: node-2, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: stranger, namespace: shop, labels: {app: stranger}}
-spec: {nodeName: node-2, containers: [{name: c}]}
----
+${pod('shop', 'backend', 'node-1', { containers: [{ name: 'web', command: workload('http-echo', 80) }, { name: 'plain', command: workload('http-echo', 8080) }] })}${pod('shop', 'client', 'node-2')}${pod('shop', 'stranger', 'node-2')}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: backend-in, namespace: shop}

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
+import { pod, workload } from '../kit/manifests.ts';
 import { containerLogPath } from '../../src/lab/paths.ts';
 
 requireRoot();
@@ -31,18 +32,7 @@ let lab: TestLab;
 let ip: Record<string, string> = {};
 
 /** Victims on both nodes record every datagram that reaches them; only `trusted` may send to them. */
-const victim = (name: string, node: string): string => `---
-apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${NS}, labels: {app: victim}}
-spec:
-  nodeName: ${node}
-  containers: [{name: c, command: [${NODE}, ${FIXTURE}, record, "${PORT}"]}]`;
-const pod = (name: string, node: string, cmd = ''): string => `---
-apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${NS}, labels: {app: ${name}}}
-spec: {nodeName: ${node}, containers: [{name: c${cmd}}]}`;
+const victim = (name: string, node: string): string => pod(NS, name, node, { app: 'victim', containers: [{ name: 'c', command: [NODE, FIXTURE, 'record', String(PORT)] }] });
 
 const APP = `
 apiVersion: v1
@@ -50,11 +40,11 @@ kind: Namespace
 metadata: {name: ${NS}}
 ${victim('victim', 'node-1')}
 ${victim('victim2', 'node-2')}
-${pod('trusted', 'node-2')}
-${pod('other', 'node-1')}
-${pod('walled', 'node-1')}
-${pod('client', 'node-1')}
-${pod('backend', 'node-2', ', command: [palisade, workload, http-echo, --port, "80"]')}
+${pod(NS, 'trusted', 'node-2')}
+${pod(NS, 'other', 'node-1')}
+${pod(NS, 'walled', 'node-1')}
+${pod(NS, 'client', 'node-1')}
+${pod(NS, 'backend', 'node-2', { containers: [{ name: 'c', command: workload('http-echo', 80) }] })}
 ---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy

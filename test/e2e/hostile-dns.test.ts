@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { labName, requireRoot, startLab, type TestLab } from './lab-kit.ts';
 import { nodePid } from '../../src/lab/node-processes.ts';
+import { pod } from '../kit/manifests.ts';
 
 requireRoot();
 const DNS_PROXY_PORT = 15053;
@@ -19,16 +20,7 @@ const NAME = 'kube-dns.kube-system.svc.cluster.local';
 let lab: TestLab;
 
 const PODS = `
-apiVersion: v1
-kind: Pod
-metadata: {name: intruder, namespace: default, labels: {app: intruder}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: resolver, namespace: default, labels: {app: resolver}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
+${pod('default', 'intruder', 'node-1')}${pod('default', 'resolver', 'node-1')}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: resolver-dns, namespace: default}

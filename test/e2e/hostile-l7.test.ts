@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DATAPATH, labName, requireRoot, startLab, type TestLab } from './lab-kit.ts';
+import { pod, workload } from '../kit/manifests.ts';
 import { agentSocketPath, podNetns } from '../../src/lab/paths.ts';
 import { nodePid } from '../../src/lab/node-processes.ts';
 import { unixRequest } from '../../src/lab/unix-http.ts';
@@ -44,27 +45,12 @@ const APP = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: backend, namespace: shop, labels: {app: backend}}
-spec: {nodeName: node-1, containers: [{name: c, command: [palisade, workload, http-echo, --port, "80"]}]}
----
+${pod('shop', 'backend', 'node-1', { containers: [{ name: 'c', command: workload('http-echo', 80) }] })}---
 apiVersion: v1
 kind: Service
 metadata: {name: backend, namespace: shop}
 spec: {selector: {app: backend}, ports: [{port: 80, targetPort: 80}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: attacker, namespace: shop, labels: {app: attacker}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: friend, namespace: shop, labels: {app: friend}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
+${pod('shop', 'attacker', 'node-1')}${pod('shop', 'friend', 'node-1')}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: backend-reads, namespace: shop}

@@ -19,6 +19,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { DATAPATH, labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
+import { pod, workload } from '../kit/manifests.ts';
 
 requireRoot();
 const RAW_IP = fileURLToPath(new URL('./fixtures/raw-ip.py', import.meta.url));
@@ -27,28 +28,7 @@ let lab: TestLab;
 const ip: Record<string, string> = {};
 
 const PODS = `
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: default, labels: {app: web}}
-spec:
-  nodeName: node-1
-  containers: [{name: c, command: [palisade, workload, http-echo, --port, "80"]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: near, namespace: default, labels: {app: client}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: far, namespace: default, labels: {app: client}}
-spec: {nodeName: node-2, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: stranger, namespace: default, labels: {app: stranger}}
-spec: {nodeName: node-2, containers: [{name: c}]}
----
+${pod('default', 'web', 'node-1', { containers: [{ name: 'c', command: workload('http-echo', 80) }] })}${pod('default', 'near', 'node-1', { app: 'client' })}${pod('default', 'far', 'node-2', { app: 'client' })}${pod('default', 'stranger', 'node-2')}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: web-from-clients, namespace: default}
