@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
+import { labName, podScriptJson, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent } from '../../src/lab/lifecycle.ts';
 import { nodePid } from '../../src/lab/node-processes.ts';
 import { agentSocketPath, fabricNetns, podNetns } from '../../src/lab/paths.ts';
@@ -110,20 +110,7 @@ async function dig(pod: string, name: string, extra: string[] = []): Promise<{ s
   };
 }
 
-function podClient(pod: string, args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', podNetns(lab.name, 'shop', pod), process.execPath, CLIENT, ...args]);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) reject(new Error(`dns-client ${args[0]} exited ${code}: ${out}${err}`));
-      else resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-  });
-}
+const podClient = (pod: string, args: string[]): Promise<Record<string, unknown>> => podScriptJson(lab.name, 'shop', pod, CLIENT, args);
 
 async function agentJson<T>(node: string, path: string): Promise<T> {
   const r = await unixRequest(agentSocketPath(lab.name, node), 'GET', path, undefined, 5000);

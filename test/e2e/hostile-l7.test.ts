@@ -14,12 +14,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DATAPATH, labName, requireRoot, startLab, type TestLab } from './lab-kit.ts';
+import { DATAPATH, labName, podScriptJson, requireRoot, startLab, type TestLab } from './lab-kit.ts';
 import { pod, workload } from '../kit/manifests.ts';
-import { agentSocketPath, podNetns } from '../../src/lab/paths.ts';
+import { agentSocketPath } from '../../src/lab/paths.ts';
 import { nodePid } from '../../src/lab/node-processes.ts';
 import { unixRequest } from '../../src/lab/unix-http.ts';
 
@@ -106,19 +105,7 @@ interface Flood {
 
 /** The flood from the attacker pod (a host process in its namespace, with our descriptor limit). */
 function flood(): Promise<Flood> {
-  return new Promise((resolve, reject) => {
-    const argv = ['netns', 'exec', podNetns(lab.name, 'shop', 'attacker'), process.execPath, FLOOD, ip['shop/backend'] ?? '', '80', String(CONNECTIONS), String(BATCH), '75', String(FIRST_PORT)];
-    const child = spawn('ip', argv);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) reject(new Error(`l7-flood exited ${code}: ${out}${err}`));
-      else resolve(JSON.parse(line) as Flood);
-    });
-  });
+  return podScriptJson<Flood>(lab.name, 'shop', 'attacker', FLOOD, [ip['shop/backend'] ?? '', '80', String(CONNECTIONS), String(BATCH), '75', String(FIRST_PORT)]);
 }
 
 interface Probe {

@@ -114,3 +114,23 @@ export async function startLab(
 }
 
 export { within } from '../kit/wait.ts';
+
+/**
+ * Runs a Node script inside a pod's network namespace (pods run host
+ * binaries) and resolves with the JSON object on its last line of output;
+ * rejects with all it printed when it fails or prints none.
+ */
+export function podScriptJson<T = Record<string, unknown>>(lab: string, ns: string, pod: string, script: string, args: readonly string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', podNetns(lab, ns, pod), process.execPath, script, ...args]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`${script.split('/').pop()} ${args[0] ?? ''} in ${ns}/${pod} exited ${code}: ${out}${err}`));
+      else resolve(JSON.parse(line) as T);
+    });
+  });
+}
