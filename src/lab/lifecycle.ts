@@ -246,7 +246,7 @@ async function waitForAgents(lab: string, nodes: string[], timeoutMs: number): P
     if (Date.now() > deadline) {
       const logs = await Promise.all(
         [...pending].flatMap((n) =>
-          ['agent', 'proxy'].map(async (p) => `--- ${p} ${n} ---\n${(await readFile(`${logsDir(lab)}/${p}-${n}.log`, 'utf8').catch(() => '')).slice(-1500)}`),
+          NODE_PROCESSES.map(async (p) => `--- ${p} ${n} ---\n${(await readFile(`${logsDir(lab)}/${p}-${n}.log`, 'utf8').catch(() => '')).slice(-1500)}`),
         ),
       );
       throw new LabError(`agents not ready after ${timeoutMs / 1000} s: ${[...pending].join(', ')}\n${logs.join('\n')}`);
