@@ -180,7 +180,8 @@ export class EbpfDatapath implements Datapath {
   readonly #attached = new Map<number, { ifname: string; endpoint: string; ingress: number; egress: number }>();
   #netdev: { ifname: string; ifindex: number } | null = null;
   /** The node's proxy ports, as the proxy table holds them. */
-  #proxyPorts: number[] = [];
+  /** The ports in table palisade_proxy; undefined until this process has written it. */
+  #proxyPorts: number[] | undefined;
   #applies = 0;
   #lastApply: ApplyResult | undefined;
   #reader: { close(): void } | null = null;
@@ -199,7 +200,8 @@ export class EbpfDatapath implements Datapath {
     await new LegacyDatapath().setupNode(node, peers);
     // A node switched from legacy keeps no nftables policy or Service DNAT that would judge twice.
     await nft('add table inet palisade\ndelete table inet palisade\nadd table ip palisade_svc\ndelete table ip palisade_svc\n');
-    await nft(proxyTable(this.#proxyPorts));
+    // The proxy-port table is the first apply's to write: a restarted agent rewriting
+    // it here, before it knows the ports, would open the proxy ports for a moment.
     const bpf = this.#load();
     const ifindex = bpf.ifNameToIndex(node.underlayIf);
     if (ifindex === 0) throw new Error(`ebpf datapath: no underlay interface ${node.underlayIf}`);
@@ -216,7 +218,7 @@ export class EbpfDatapath implements Datapath {
     const installed = this.#installed!;
     const ids = this.#ids!;
     const proxyPorts = [state.httpProxyPort, state.dnsProxyPort].filter((p): p is number => p !== undefined).sort((a, b) => a - b);
-    if (proxyPorts.join() !== this.#proxyPorts.join()) {
+    if (proxyPorts.join() !== this.#proxyPorts?.join()) {
       await nft(proxyTable(proxyPorts));
       this.#proxyPorts = proxyPorts;
     }

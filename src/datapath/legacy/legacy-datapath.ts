@@ -31,6 +31,21 @@ const PROXY_TABLE = 100;
 
 const NAT_TABLE = 'ip palisade_nat';
 
+const PROXY_RULE_PREF = 100;
+
+/** The policy-routing rule for marked packets, added when missing; a stale one (another priority) goes after. */
+async function ensureProxyRule(): Promise<void> {
+  const mark = `0x${PROXY_MARK.toString(16)}`;
+  const rules = JSON.parse((await run('ip', ['-j', 'rule', 'show'])).stdout || '[]') as { priority: number; fwmark?: string; fwmask?: string; table?: string }[];
+  const ours = rules.filter((r) => r.fwmark === mark && r.fwmask === mark && r.table === String(PROXY_TABLE));
+  if (!ours.some((r) => r.priority === PROXY_RULE_PREF)) {
+    await run('ip', ['rule', 'add', 'fwmark', `${mark}/${mark}`, 'lookup', String(PROXY_TABLE), 'pref', String(PROXY_RULE_PREF)]);
+  }
+  for (const r of ours.filter((r) => r.priority !== PROXY_RULE_PREF)) {
+    await run('ip', ['rule', 'del', 'pref', String(r.priority), 'fwmark', `${mark}/${mark}`, 'lookup', String(PROXY_TABLE)]);
+  }
+}
+
 export class LegacyDatapath implements Datapath {
   readonly mode = 'legacy' as const;
   #installed: RulesetState | null = null;
@@ -46,9 +61,11 @@ export class LegacyDatapath implements Datapath {
       'net.ipv4.conf.default.rp_filter': '0',
     });
     await ipBatch(peers.filter((p) => p.name !== node.name).map((p) => `route replace ${p.podCIDR} via ${p.ip} dev ${node.underlayIf}`));
-    // TPROXY'd packets (marked) are delivered to this node's proxies.
-    await run('ip', ['rule', 'del', 'fwmark', `${PROXY_MARK}/${PROXY_MARK}`, 'lookup', String(PROXY_TABLE)], { allowFailure: true });
-    await ipBatch([`rule add fwmark ${PROXY_MARK}/${PROXY_MARK} lookup ${PROXY_TABLE} pref 100`, `route replace local 0.0.0.0/0 dev lo table ${PROXY_TABLE}`]);
+    // TPROXY'd packets (marked) are delivered to this node's proxies. A restarted
+    // agent finds the rule in place and leaves it: deleting and re-adding it
+    // would, for a moment, route steered DNS and HTTP past the proxies.
+    await ensureProxyRule();
+    await ipBatch([`route replace local 0.0.0.0/0 dev lo table ${PROXY_TABLE}`]);
     // Pods reach the world from the node's address; pod-to-pod and pod-to-node keep their own.
     await nft(
       [
