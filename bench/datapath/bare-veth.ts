@@ -3,7 +3,7 @@
  * by one veth pair, no node in between, no Palisade. Named `pl-<tag>-bare-…`
  * so a lab's cleanup by prefix takes it too.
  */
-import { createNetns, deleteNetns, ipBatch } from '../../src/datapath/index.ts';
+import { createNetns, deleteNetns, ipBatch } from '../../src/kernel/index.ts';
 
 export interface BareVeth {
   client: string;

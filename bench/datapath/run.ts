@@ -48,7 +48,7 @@ import { tmpdir } from 'node:os';
 import { labDown, labUp } from '../../src/lab/lifecycle.ts';
 import { silentProgress } from '../../src/lab/progress.ts';
 import { nodeNetns, podNetns } from '../../src/lab/paths.ts';
-import { nft, run } from '../../src/datapath/index.ts';
+import { nft, run } from '../../src/kernel/index.ts';
 import { PROJECT_ROOT } from '../../src/lab/processes.ts';
 import { alternate, cell, comparison, loadAverage, pairedRatio, settle, summarise, verdict, type Step, type Summary } from './alternating.ts';
 import { createBareVeth, type BareVeth } from './bare-veth.ts';

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { netnsPids } from '../../src/datapath/index.ts';
+import { netnsPids } from '../../src/kernel/index.ts';
 
 export const IPERF_PORT = 5201;
 export const RR_PORT = 7001;

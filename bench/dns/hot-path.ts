@@ -12,9 +12,9 @@
  */
 import { parseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
-import { parseAnswer, parseQuery, type DnsQuery } from '../../src/fqdn/dns-wire.ts';
+import { parseAnswer, parseQuery, type DnsQuery } from '../../src/proxy/dns/dns-wire.ts';
 import { NameCache } from '../../src/fqdn/name-cache.ts';
-import { ipv4Text, ipv4ToU32 } from '../../src/datapath/transparent-udp-libc.ts';
+import { ipv4Text, ipv4ToU32 } from '../../src/proxy/transparent/transparent-udp-libc.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' } } });
 const N = Number(values.n);

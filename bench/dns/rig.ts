@@ -16,10 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTproxyTopology } from '../../src/datapath/tproxy-test-topology.ts';
+import { createTproxyTopology } from '../../test/kit/tproxy-topology.ts';
 
 const execFileP = promisify(execFile);
-export const CHILD = fileURLToPath(new URL('../../src/fqdn/dns-proxy-test-child.ts', import.meta.url));
+export const CHILD = fileURLToPath(new URL('../../test/kit/dns-proxy-child.ts', import.meta.url));
 export const PROXIED = '10.99.0.53';
 export const DIRECT = '10.99.0.54';
 export const WARM_NAMES = Array.from({ length: 50 }, (_, i) => `h${i}.bench.test`);

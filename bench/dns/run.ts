@@ -38,7 +38,7 @@
  * The child counts events (onEvent set, as the agent will) but prints none.
  *
  *   node bench/dns/run.ts [--seconds 10] [--rate 5000] [--outstanding 200] [--cold 100000]
- *                         [--child other/tree/src/fqdn/dns-proxy-test-child.ts] [--proxy-nice=-10] [--proxy-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--proxy-log FILE] [--json]
+ *                         [--child other/tree/test/kit/dns-proxy-child.ts] [--proxy-nice=-10] [--proxy-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--proxy-log FILE] [--json]
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -4,7 +4,7 @@
  * counting packets from one pod range to another. Kernel routing sends
  * every pod → pod packet through it; eBPF host routing none.
  */
-import { run } from '../../src/datapath/exec.ts';
+import { run } from '../../src/kernel/exec.ts';
 
 const TABLE = 'pl_bench_count';
 

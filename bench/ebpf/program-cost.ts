@@ -18,8 +18,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
-import { run } from '../../src/datapath/exec.ts';
-import { EbpfTestLab } from '../../src/datapath/ebpf/test-topology.ts';
+import { run } from '../../src/kernel/exec.ts';
+import { EbpfTestLab } from '../../test/kit/ebpf-topology.ts';
 import type { EbpfStatus } from '../../src/datapath/ebpf/ebpf-datapath.ts';
 import { loadAverage, summarise } from '../datapath/alternating.ts';
 

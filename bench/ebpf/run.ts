@@ -3,7 +3,7 @@
  * it buys over kernel routing on a node whose nftables forward chain is
  * heavy — pod → pod, iperf3, one TCP stream.
  *
- *   topology: src/datapath/ebpf/test-topology.ts (node-1: pods a, b; node-2: pod c)
+ *   topology: test/kit/ebpf-topology.ts (node-1: pods a, b; node-2: pod c)
  *   configurations, each measured once per round, every other round backwards
  *   (bench/datapath/alternating.ts), medians and per-round ratios:
  *     bare veth                       two namespaces, one veth pair (the ceiling)
@@ -24,8 +24,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { run } from '../../src/datapath/exec.ts';
-import { EbpfTestLab, type NodeAgent } from '../../src/datapath/ebpf/test-topology.ts';
+import { run } from '../../src/kernel/exec.ts';
+import { EbpfTestLab, type NodeAgent } from '../../test/kit/ebpf-topology.ts';
 import { alternate, cell, loadAverage, pairedRatio, settle, summarise, verdict, type Step, type Summary } from '../datapath/alternating.ts';
 import { createBareVeth, type BareVeth } from '../datapath/bare-veth.ts';
 import { iperf, ipReceived, startServers, waitForServer } from '../datapath/traffic.ts';

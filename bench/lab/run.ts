@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { labDown, labUp } from '../../src/lab/lifecycle.ts';
 import { silentProgress } from '../../src/lab/progress.ts';
 import { podNetns } from '../../src/lab/paths.ts';
-import { createNetns, deleteNetns, ipBatch } from '../../src/datapath/index.ts';
+import { createNetns, deleteNetns, ipBatch } from '../../src/kernel/index.ts';
 import { PROJECT_ROOT } from '../../src/lab/processes.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });

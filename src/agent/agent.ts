@@ -24,7 +24,8 @@ import { ClusterCache } from './cluster-cache.ts';
 import type { ProxyLink, ProxyLinkHandlers } from './proxy-link.ts';
 import { FlowLog, FlowMetrics, FlowStore, type FlowFilter, type FlowStoreStatus } from '../flows/index.ts';
 import type { FlowContext } from './flow-events.ts';
-import { fqdnSelectorKey, NameCache, type DnsProxyStats, type NameMatcher } from '../fqdn/index.ts';
+import { fqdnSelectorKey, NameCache, type NameMatcher } from '../fqdn/index.ts';
+import { type DnsProxyStats } from '../proxy/dns/index.ts';
 
 export interface AgentStatus {
   node: string;

@@ -12,8 +12,8 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { PolicyEngine, type PolicySnapshot } from '../policy/index.ts';
-import { validateObject } from '../k8s/manifest/index.ts';
-import type { KubeObject, Pod, Service } from '../k8s/objects.ts';
+import { validateObject } from '../k8s/index.ts';
+import type { KubeObject, Pod, Service } from '../k8s/index.ts';
 import type { PeerNode } from '../datapath/index.ts';
 import type { EndpointSlice } from './service-table.ts';
 import type { AgentConfig } from './config.ts';

@@ -13,8 +13,9 @@
  * failing closed.
  */
 import type { Server } from 'node:net';
-import { connectTransparent, listenTransparent, openTransparentUdp, openUdpFrom, type TransparentUdp } from '../datapath/index.ts';
-import { DnsProxy, type DnsEvent, type NameMatcher } from '../fqdn/index.ts';
+import { connectTransparent, listenTransparent, openTransparentUdp, openUdpFrom, type TransparentUdp } from '../proxy/transparent/index.ts';
+import { type NameMatcher } from '../fqdn/index.ts';
+import { DnsProxy, type DnsEvent } from '../proxy/dns/index.ts';
 import { makeFlow, type Flow, type FlowStore, type Policy } from '../flows/index.ts';
 import { endpointOf, knownNames, policies, type FlowContext } from './flow-events.ts';
 import { snapshotMemo, type SnapshotMemo } from './snapshot-memo.ts';

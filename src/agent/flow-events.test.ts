@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DatapathEvent } from '../datapath/index.ts';
-import type { KubeObject } from '../k8s/objects.ts';
-import { PolicyEngine } from '../policy/engine.ts';
+import type { KubeObject } from '../k8s/index.ts';
+import { PolicyEngine } from '../policy/index.ts';
 import { eventAsPacket, flowFromPacket, type FlowContext } from './flow-events.ts';
 
 const pod = (name: string, ip: string, node: string): KubeObject =>

@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
-import { connectTransparent, listenTransparent } from '../datapath/index.ts';
+import { connectTransparent, listenTransparent } from '../proxy/transparent/index.ts';
 import { ConnectionAdmission, DEFAULT_ADMISSION, handleConnection, type HttpProxyEvent } from '../proxy/http/index.ts';
 import { makeFlow, type FlowStore } from '../flows/index.ts';
 import type { RuleOrigin } from '../policy/index.ts';

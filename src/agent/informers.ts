@@ -8,7 +8,7 @@
  * restart re-delivers every object, which the engine absorbs idempotently.
  */
 import * as k8s from '@kubernetes/client-node';
-import { rawLister } from '../k8s/raw-client.ts';
+import { rawLister } from '../k8s/index.ts';
 
 export type WatchedKind =
   | 'Namespace'

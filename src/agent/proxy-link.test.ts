@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { AgentLink, dialProxy, type ProxyLinkHandlers } from './proxy-link.ts';
 import { makeFlow, type Flow } from '../flows/index.ts';
-import type { DnsProxyStats, NameCacheEntry } from '../fqdn/index.ts';
+import type { NameCacheEntry } from '../fqdn/index.ts';
+import type { DnsProxyStats } from '../proxy/dns/index.ts';
 
 
 const ENTRY: NameCacheEntry = { name: 'a.test.', ip: '198.18.0.5', expiresAt: Date.now() + 60_000, resolvedBy: ['10.244.1.2'] };

@@ -21,7 +21,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmod, rm } from 'node:fs/promises';
 import type { Flow } from '../flows/index.ts';
-import type { DnsProxyStats, NameCacheEntry } from '../fqdn/index.ts';
+import type { NameCacheEntry } from '../fqdn/index.ts';
+import type { DnsProxyStats } from '../proxy/dns/index.ts';
 
 export type ProxyMessage =
   | { t: 'names'; entries: NameCacheEntry[] }

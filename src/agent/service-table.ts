@@ -4,7 +4,7 @@
  * name (kubernetes.io/service-name), by port name; only ready endpoints serve.
  */
 import type { ServiceEntry } from '../datapath/index.ts';
-import type { Service } from '../k8s/objects.ts';
+import type { Service } from '../k8s/index.ts';
 
 export interface EndpointSlice {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { writeKubeconfig } from './index.ts';
-import { startTestServer, eventually, pod, type TestServer } from './test-fixtures.ts';
+import { startTestServer, eventually, pod, type TestServer } from '../../test/kit/apiserver-fixtures.ts';
 
 let t: TestServer;
 let kc: k8s.KubeConfig;

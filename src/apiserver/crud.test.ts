@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, pod, type TestServer } from './test-fixtures.ts';
+import { startTestServer, pod, type TestServer } from '../../test/kit/apiserver-fixtures.ts';
 
 let t: TestServer;
 before(async () => {

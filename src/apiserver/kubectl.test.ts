@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { access, constants, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeKubeconfig } from './index.ts';
-import { startTestServer, type TestServer } from './test-fixtures.ts';
+import { startTestServer, type TestServer } from '../../test/kit/apiserver-fixtures.ts';
 
 /** The machine's kubectl; PALISADE_KUBECTL overrides it (e.g. to check the missing-kubectl failure). */
 const KUBECTL = process.env.PALISADE_KUBECTL ?? '/usr/bin/kubectl';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApiServer } from './index.ts';
 import { loadState, logPath } from './persistence.ts';
-import { request, WatchReader, pod } from './test-fixtures.ts';
+import { request, WatchReader, pod } from '../../test/kit/apiserver-fixtures.ts';
 
 test('state and the resourceVersion counter survive a restart; old RVs are expired', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'palisade-apiserver-'));

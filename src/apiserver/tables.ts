@@ -16,7 +16,7 @@
 
 import type { KubeObject } from './store.ts';
 import type { ResourceInfo } from './resources.ts';
-import { humanDuration } from '../k8s/human-duration.ts';
+import { humanDuration } from '../k8s/index.ts';
 
 interface Column { name: string; type: string; format?: string; description: string; priority: number }
 type Cell = string | number;

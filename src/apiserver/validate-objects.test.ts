@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeKubeconfig } from './index.ts';
-import { startTestServer, type TestServer } from './test-fixtures.ts';
+import { startTestServer, type TestServer } from '../../test/kit/apiserver-fixtures.ts';
 import { validateKnownKinds } from './validate-objects.ts';
 
 const KUBECTL = process.env.PALISADE_KUBECTL ?? '/usr/bin/kubectl';

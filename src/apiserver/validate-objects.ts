@@ -7,7 +7,7 @@
  * `status` is the cluster's own business (the server and the lab write it), so
  * it is not held to the manifest rules.
  */
-import { validateObject } from '../k8s/manifest/index.ts';
+import { validateObject } from '../k8s/index.ts';
 
 const CHECKED = new Set(['Pod', 'Service', 'NetworkPolicy', 'CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy']);
 

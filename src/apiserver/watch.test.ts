@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, WatchReader, pod } from './test-fixtures.ts';
+import { startTestServer, WatchReader, pod } from '../../test/kit/apiserver-fixtures.ts';
 
 const merge = { 'content-type': 'application/merge-patch+json' };
 

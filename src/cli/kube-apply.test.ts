@@ -1,7 +1,7 @@
 /** `palisade apply` against a real lab API server: create, unchanged, configured, faults, --wait. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKubeTestLab, SHOP_MANIFEST, type KubeTestLab } from './kube-test-kit.ts';
+import { startKubeTestLab, SHOP_MANIFEST, type KubeTestLab } from '../../test/kit/kube.ts';
 import { parseDuration } from './kube-wait.ts';
 import { threeWayMergePatch } from './kube-merge.ts';
 
@@ -157,7 +157,7 @@ test('unreachable API server: the message names the URL and says what to check',
 });
 
 test('no kubeconfig for the lab: "is the lab up?"', async () => {
-  const { runKube } = await import('./kube-test-kit.ts');
+  const { runKube } = await import('../../test/kit/kube.ts');
   const r = await runKube(['get', 'pods', '--lab', 'ktmissinglab']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /lab 'ktmissinglab' has no kubeconfig at \/run\/palisade\/ktmissinglab\/kubeconfig: is the lab up\?/);

@@ -24,7 +24,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
-import { kubeconfigPath, labFromEnv, validateLabName } from '../lab/paths.ts';
+import { kubeconfigPath, labFromEnv, validateLabName } from '../lab/index.ts';
 import { kindByKind, type KindInfo } from './kube-kinds.ts';
 import { CliError } from './style.ts';
 

@@ -1,7 +1,7 @@
 /** `palisade delete` (by manifest and by name) and `palisade label`. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKubeTestLab, SHOP_MANIFEST, type KubeTestLab } from './kube-test-kit.ts';
+import { startKubeTestLab, SHOP_MANIFEST, type KubeTestLab } from '../../test/kit/kube.ts';
 import { labelPatch, parseLabelChanges } from './kube-label.ts';
 
 let lab: KubeTestLab;

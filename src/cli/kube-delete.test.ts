@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { startKubeTestLab, type KubeTestLab, type RunResult } from './kube-test-kit.ts';
+import { startKubeTestLab, type KubeTestLab, type RunResult } from '../../test/kit/kube.ts';
 
 const KUBECTL = process.env.PALISADE_KUBECTL ?? '/usr/bin/kubectl';
 

@@ -15,7 +15,7 @@
  * objects in silence.
  */
 import type { Command } from 'commander';
-import { pathSegmentNameError, STDIN_SOURCE, type Fault, type ManifestRef } from '../k8s/manifest/index.ts';
+import { pathSegmentNameError, STDIN_SOURCE, type Fault, type ManifestRef } from '../k8s/index.ts';
 import { addConnectionOptions, apiStatus, connectKube, isNotFound, type ConnectionOptions, type KubeClient } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { kindByKind, knownKindWords, POLICIES_WORDS, resolveKind, typeName, type KindInfo } from './kube-kinds.ts';

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { podNetns } from '../lab/paths.ts';
-import { startKubeTestLab, type KubeTestLab } from './kube-test-kit.ts';
+import { podNetns } from '../lab/index.ts';
+import { startKubeTestLab, type KubeTestLab } from '../../test/kit/kube.ts';
 import { exitStatus } from './kube-exec.ts';
 
 const CLI = fileURLToPath(new URL('./main.ts', import.meta.url));

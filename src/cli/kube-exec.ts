@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
-import { podNetns } from '../lab/paths.ts';
+import { podNetns } from '../lab/index.ts';
 import { addConnectionOptions, connectKube, describeApiError, isNotFound, type ConnectionOptions } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { POD } from './kube-kinds.ts';

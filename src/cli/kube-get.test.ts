@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
-import { startKubeTestLab, SHOP_MANIFEST, type KubeTestLab } from './kube-test-kit.ts';
+import { startKubeTestLab, SHOP_MANIFEST, type KubeTestLab } from '../../test/kit/kube.ts';
 import { formatTable, humanDuration, policySummary } from './kube-tables.ts';
 
 let lab: KubeTestLab;

@@ -13,7 +13,7 @@
  * values at most 63 characters (the Kubernetes rules, k8s.io/apimachinery validation).
  */
 import type { Command } from 'commander';
-import { labelValueError, qualifiedNameError } from '../k8s/manifest/index.ts';
+import { labelValueError, qualifiedNameError } from '../k8s/index.ts';
 import { addConnectionOptions, connectKube, describeApiError, isNotFound, type ConnectionOptions } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { knownKindWords, objectRef, resolveKind } from './kube-kinds.ts';

@@ -6,9 +6,9 @@ import { appendFile, mkdir, mkdtemp, rm, rmdir, truncate, writeFile } from 'node
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { containerLogPath, labDir, RUN_ROOT } from '../lab/paths.ts';
+import { containerLogPath, labDir, RUN_ROOT } from '../lab/index.ts';
 import { streamLog } from './kube-logs.ts';
-import { startKubeTestLab, type KubeTestLab } from './kube-test-kit.ts';
+import { startKubeTestLab, type KubeTestLab } from '../../test/kit/kube.ts';
 
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'palisade-logs-')); });

@@ -10,7 +10,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { containerLogPath } from '../lab/paths.ts';
+import { containerLogPath } from '../lab/index.ts';
 import { addConnectionOptions, connectKube, describeApiError, isNotFound, type ConnectionOptions } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { POD } from './kube-kinds.ts';

@@ -5,7 +5,7 @@
  * half-applied (or half-deleted) set never happens. `apply` validates every
  * object; `delete` reads only which objects the manifests name, as kubectl.
  */
-import { formatFault, loadManifestRefs, loadManifests, type Fault, type ManifestEntry, type ManifestRef } from '../k8s/manifest/index.ts';
+import { formatFault, loadManifestRefs, loadManifests, type Fault, type ManifestEntry, type ManifestRef } from '../k8s/index.ts';
 import type { KubeIo } from './kube-io.ts';
 import { CliError, red } from './style.ts';
 

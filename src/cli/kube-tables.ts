@@ -22,8 +22,8 @@ export function formatTable(t: Table): string {
   return [line(t.headers), ...t.rows.map(line)].map((l) => `${l}\n`).join('');
 }
 
-import { humanDuration } from '../k8s/human-duration.ts';
-import { EXTERNAL_HOST_DEFAULT_PORTS } from '../k8s/manifest/index.ts';
+import { humanDuration } from '../k8s/index.ts';
+import { EXTERNAL_HOST_DEFAULT_PORTS } from '../k8s/index.ts';
 
 export { humanDuration };
 

@@ -1,5 +1,5 @@
 /** Loads manifests for a command and stops with every fault listed when any file is faulty. */
-import { loadManifests, type ManifestEntry } from '../k8s/manifest/index.ts';
+import { loadManifests, type ManifestEntry } from '../k8s/index.ts';
 import { faultsError } from './kube-manifests.ts';
 
 export async function loadObjectsOrFail(paths: string[]): Promise<ManifestEntry[]> {

@@ -17,8 +17,8 @@ import { registerObserve } from './observe-command.ts';
 import { registerStatus } from './status-command.ts';
 import { registerFqdn } from './fqdn-command.ts';
 import { unixFlowSource } from '../flows/index.ts';
-import { readLabState } from '../lab/state.ts';
-import { agentSocketPath, labFromEnv } from '../lab/paths.ts';
+import { readLabState } from '../lab/index.ts';
+import { agentSocketPath, labFromEnv } from '../lab/index.ts';
 import { CliError, red } from './style.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -56,7 +56,7 @@ export function buildProgram(): Command {
     .action(async (args: string[]) => {
       // The same lean entry point bin/palisade uses for pods.
       process.argv = [process.argv[0] ?? 'node', 'workload', ...args];
-      await import('../workload/main.ts');
+      await (await import('../workload/index.ts')).runWorkloadMain();
     });
 
   program

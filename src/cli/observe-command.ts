@@ -9,14 +9,14 @@
  * events), because `--not` applies to the flag after it.
  */
 import type { Command } from 'commander';
-import { FlowFilterError } from '../flows/filter.ts';
-import { makePrinter, OUTPUT_FORMATS, type OutputFormat } from '../flows/flow-printer.ts';
-import { flowsQueryString, parseTimeArg } from '../flows/query-params.ts';
-import { relayFlows, type FlowSource } from '../flows/relay.ts';
+import { FlowFilterError } from '../flows/index.ts';
+import { makePrinter, OUTPUT_FORMATS, type OutputFormat } from '../flows/index.ts';
+import { flowsQueryString, parseTimeArg } from '../flows/index.ts';
+import { relayFlows, type FlowSource } from '../flows/index.ts';
 import { filtersFromFlags, FILTER_FLAGS, type FilterFlag } from './observe-filters.ts';
 import { CliError } from './style.ts';
 
-export type { FlowSource } from '../flows/relay.ts';
+export type { FlowSource } from '../flows/index.ts';
 
 export interface ObserveOptions {
   /** The lab whose agents to read (its sources are resolved by the caller). */

@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { FlowFilterError, type FlowFilter } from '../flows/filter.ts';
-import { FlowStore } from '../flows/store.ts';
-import { parseFlowsQuery } from '../flows/query-params.ts';
-import type { FlowSource } from '../flows/relay.ts';
-import { allowFlow, dropFlow, httpFlow, at } from '../flows/test-flows.ts';
+import { FlowFilterError, type FlowFilter } from '../flows/index.ts';
+import { FlowStore } from '../flows/index.ts';
+import { parseFlowsQuery } from '../flows/index.ts';
+import type { FlowSource } from '../flows/index.ts';
+import { allowFlow, dropFlow, httpFlow, at } from '../../test/kit/flows.ts';
 import { filtersFromFlags, type FilterFlag } from './observe-filters.ts';
 import { registerObserve } from './observe-command.ts';
 

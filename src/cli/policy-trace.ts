@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
-import type { Service } from '../k8s/objects.ts';
+import type { Service } from '../k8s/index.ts';
 import { PolicyEngine, type HttpRequest, type PeerRef, type PolicySnapshot, type Protocol, type Verdict } from '../policy/index.ts';
 import { normaliseName } from '../fqdn/index.ts';
 import { loadObjectsOrFail } from './load-objects.ts';

@@ -1,6 +1,6 @@
 /** `palisade policy validate`: every fault of every file, with its path; exit 1 when any. */
 import type { Command } from 'commander';
-import { formatFault, loadManifests } from '../k8s/manifest/index.ts';
+import { formatFault, loadManifests } from '../k8s/index.ts';
 import { bold, green, red } from './style.ts';
 
 export function registerValidate(policy: Command): void {

@@ -8,8 +8,8 @@
  * Any failure after step 2 began undoes what was done, in reverse, before the
  * error is returned: the runtime then sees no half-made pod.
  */
-import { hostIfname, POD_GATEWAY, unwirePod, wirePod } from '../datapath/pod-wiring.ts';
-import { netnsExists } from '../datapath/netns.ts';
+import { hostIfname, POD_GATEWAY, unwirePod, wirePod } from './pod-wiring.ts';
+import { netnsExists } from '../kernel/index.ts';
 import { deregisterEndpoint, registerEndpoint } from './agent-client.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamAdd, ipamDel } from './ipam.ts';

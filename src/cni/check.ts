@@ -9,7 +9,7 @@
  * with CNI_COMMAND=CHECK or DEL, it must also execute any delegated plugins."
  * Success is exit 0 with nothing on stdout.
  */
-import { checkPod, hostIfname, POD_GATEWAY } from '../datapath/pod-wiring.ts';
+import { checkPod, hostIfname, POD_GATEWAY } from './pod-wiring.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamCheck } from './ipam.ts';
 import { versionHasCheck, type CniInterface, type CniIpConfig } from './types.ts';

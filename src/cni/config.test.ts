@@ -7,7 +7,7 @@ import { CniError } from './errors.ts';
 import { resultForVersion } from './types.ts';
 import { expectedFromPrevResult } from './check.ts';
 import { podOf } from './add.ts';
-import { hostIfname } from '../datapath/pod-wiring.ts';
+import { hostIfname } from './pod-wiring.ts';
 
 const goodEnv = {
   CNI_COMMAND: 'ADD',

@@ -7,8 +7,8 @@
  * release an IP allocation and return success even if the container network
  * namespace no longer exists."
  */
-import { hostIfname, unwirePod } from '../datapath/pod-wiring.ts';
-import { netnsExists } from '../datapath/netns.ts';
+import { hostIfname, unwirePod } from './pod-wiring.ts';
+import { netnsExists } from '../kernel/index.ts';
 import { deregisterEndpoint } from './agent-client.ts';
 import { ipamDel } from './ipam.ts';
 import type { CniEnv, NetConf } from './config.ts';

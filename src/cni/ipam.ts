@@ -16,7 +16,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../datapath/exec.ts';
+import { run } from '../kernel/index.ts';
 import { CniCode, CniError } from './errors.ts';
 import type { CniEnv, NetConf } from './config.ts';
 import type { CniDns } from './types.ts';

@@ -9,10 +9,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../datapath/exec.ts';
-import { sysctlIn } from '../datapath/netns.ts';
-import { hostIfname } from '../datapath/pod-wiring.ts';
-import { reaches, runCni, Scratch, type CniCall } from './test-kit.ts';
+import { run } from '../kernel/index.ts';
+import { sysctlIn } from '../kernel/index.ts';
+import { hostIfname } from './pod-wiring.ts';
+import { reaches, runCni, Scratch, type CniCall } from '../../test/kit/cni.ts';
 
 const scratch = new Scratch();
 let node = '';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileFilter, compileFilters, FlowFilterError, parseEventType, type FlowFilter } from './filter.ts';
 import type { Flow } from './flow.ts';
-import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from './test-flows.ts';
+import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from '../../test/kit/flows.ts';
 
 const drop = dropFlow();
 const allow = allowFlow();

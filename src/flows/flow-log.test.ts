@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { envelope, makeFlow } from './flow.ts';
 import { FlowLog } from './flow-log.ts';
-import { at } from './test-flows.ts';
+import { at } from '../../test/kit/flows.ts';
 
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'palisade-flowlog-')); });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { envelope } from './flow.ts';
 import { formatCompact, makePrinter } from './flow-printer.ts';
-import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from './test-flows.ts';
+import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from '../../test/kit/flows.ts';
 
 const utc = { utc: true };
 

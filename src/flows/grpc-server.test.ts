@@ -10,7 +10,7 @@ import { loadObserverPackage, protoToResponse, queryToRequest } from './grpc-cod
 import { startObserverServer, type ObserverServer } from './grpc-server.ts';
 import { parseFlowsQuery, type QueryWithoutSignal } from './query-params.ts';
 import { FlowStore } from './store.ts';
-import { at, dropFlow, httpFlow } from './test-flows.ts';
+import { at, dropFlow, httpFlow } from '../../test/kit/flows.ts';
 
 type Req = Record<string, unknown>;
 interface ObserverClient extends Client {

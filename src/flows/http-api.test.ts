@@ -9,7 +9,7 @@ import { envelope, isFlowEnvelope, makeFlow, type GetFlowsResponse } from './flo
 import { handleFlowsRequest } from './http-api.ts';
 import { flowsQueryString } from './query-params.ts';
 import { FlowStore } from './store.ts';
-import { at } from './test-flows.ts';
+import { at } from '../../test/kit/flows.ts';
 import { fetchFlowStatus, streamFlows } from './unix-client.ts';
 
 let dir: string;

@@ -51,7 +51,6 @@ export { DEFAULT_RING_CAPACITY, FlowRing } from './ring-buffer.ts';
 export { compileFilter, compileFilters, FlowFilterError, parseEventType, parseLabelSelector, type EventTypeFilter, type FlowFilter, type FlowPredicate } from './filter.ts';
 export { FlowStore, type FlowListener, type FlowQuery, type FlowStoreOptions, type FlowStoreStatus } from './store.ts';
 export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.ts';
-export { handleFlowsRequest } from './http-api.ts';
 export { fetchFlowStatus, streamFlows, unixFlowSource } from './unix-client.ts';
 export { interleave, mergeByTime, relayFlows, type FlowSource, type RelayOptions } from './relay.ts';
 export { FlowMetrics, handleMetricsRequest, startMetricsServer, type ContextLabel, type FlowMetricsOptions } from './metrics.ts';
@@ -59,3 +58,6 @@ export { startObserverServer, type ObserverServer, type ObserverServerOptions } 
 export { loadObserverPackage, protoToResponse, queryToRequest } from './grpc-codec.ts';
 export { FlowLog, type FlowLogOptions } from './flow-log.ts';
 export { flowSummary, flowTypeText, formatCompact, makePrinter, OUTPUT_FORMATS, type FlowPrinter, type OutputFormat } from './flow-printer.ts';
+export { handleFlowsRequest } from './http-api.ts';
+export { parseTcpFlags } from './query-params.ts';
+export { FLOW_VERDICTS } from './flow.ts';

@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { envelope, makeFlow } from './flow.ts';
 import { FlowMetrics, startMetricsServer } from './metrics.ts';
 import { FlowStore } from './store.ts';
-import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from './test-flows.ts';
+import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from '../../test/kit/flows.ts';
 
 const servers: Server[] = [];
 after(async () => { for (const s of servers) await new Promise((r) => s.close(r)); });

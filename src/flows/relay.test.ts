@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { envelope, isFlowEnvelope, makeFlow, type GetFlowsResponse } from './flow.ts';
 import { relayFlows, type FlowSource } from './relay.ts';
-import { at } from './test-flows.ts';
+import { at } from '../../test/kit/flows.ts';
 
 function staticSource(node: string, times: number[]): FlowSource {
   return {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { envelope, isFlowEnvelope, makeFlow, type GetFlowsResponse } from './flow.ts';
 import { FlowStore, type FlowQuery } from './store.ts';
 import { FlowFilterError } from './filter.ts';
-import { at } from './test-flows.ts';
+import { at } from '../../test/kit/flows.ts';
 
 function fill(store: FlowStore, n: number, from = 0): void {
   for (let i = from; i < from + n; i++) {

@@ -2,15 +2,11 @@
  * The lab's address plan. Every lab uses the same ranges: they exist only
  * inside the lab's own namespaces, so labs never see each other's.
  */
+import { LAB_RANGES } from '../k8s/index.ts';
 import type { LabNetwork, LabNode } from './paths.ts';
 
-export const LAB_NETWORK: LabNetwork = {
-  underlayCIDR: '172.31.0.0/24',
-  fabricIp: '172.31.0.1',
-  clusterPodCIDR: '10.244.0.0/16',
-  serviceCIDR: '10.96.0.0/16',
-  worldCIDR: '198.18.0.0/16',
-};
+/** The ranges come from the lab API (ExternalHost addresses must stay out of them). */
+export const LAB_NETWORK: LabNetwork = { ...LAB_RANGES, fabricIp: '172.31.0.1' };
 
 export const MAX_NODES = 200;
 

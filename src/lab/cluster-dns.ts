@@ -9,7 +9,7 @@
  *   pods: /etc/netns/<pod netns>/resolv.conf → nameserver 10.96.0.10, search <ns>.svc.cluster.local …, ndots:5
  */
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import type { Pod, Service } from '../k8s/objects.ts';
+import type { Pod, Service } from '../k8s/index.ts';
 import { labDir } from './paths.ts';
 
 export const CLUSTER_DOMAIN = 'cluster.local';

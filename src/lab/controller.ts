@@ -12,8 +12,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { readdir } from 'node:fs/promises';
-import type { Pod, Service } from '../k8s/objects.ts';
-import { rawLister, RawObjectApi } from '../k8s/raw-client.ts';
+import type { Pod, Service } from '../k8s/index.ts';
+import { rawLister, RawObjectApi } from '../k8s/index.ts';
 import { ServiceController, type EndpointSliceObject } from './service-controller.ts';
 import { DNS_POD } from './cluster-dns.ts';
 import { publishLab } from './publish.ts';

@@ -9,7 +9,9 @@
 import * as k8s from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { buildBpfObject, buildLabNetwork, destroyLabNetwork, isBpffs, listNetns, netnsPids, run, UNDERLAY_IF } from '../datapath/index.ts';
+import { buildBpfObject, isBpffs } from '../datapath/index.ts';
+import { buildLabNetwork, destroyLabNetwork, UNDERLAY_IF } from './index.ts';
+import { listNetns, netnsPids, run } from '../kernel/index.ts';
 import {
   agentSocketPath,
   apiDataPath,
@@ -37,7 +39,7 @@ import { readLabState, writeLabState } from './state.ts';
 import { unixRequest } from './unix-http.ts';
 import type { Progress } from './progress.ts';
 import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
-import { RawObjectApi } from '../k8s/raw-client.ts';
+import { RawObjectApi } from '../k8s/index.ts';
 import { ensureLabCa, ensureWorldGateway, labCaDir, startUpstreamDns, trustBundlePath, writeTrustBundle } from './world/index.ts';
 
 export interface UpOptions {

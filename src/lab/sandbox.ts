@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createNetns, deleteNetns, run } from '../datapath/index.ts';
-import type { Pod } from '../k8s/objects.ts';
+import { createNetns, deleteNetns, run } from '../kernel/index.ts';
+import type { Pod } from '../k8s/index.ts';
 import { containerLogPath, nodeDir, nodeNetns, podDir, podNetns } from './paths.ts';
 import { PROJECT_ROOT, isAlive, stopPid } from './processes.ts';
 import { removePodEtc, writePodEtc } from './cluster-dns.ts';

@@ -11,9 +11,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import type { Pod, Service } from '../k8s/objects.ts';
-import type { RawObjectApi } from '../k8s/raw-client.ts';
-import { labelsMatch, serviceSelector } from '../k8s/service-selector.ts';
+import type { Pod, Service } from '../k8s/index.ts';
+import type { RawObjectApi } from '../k8s/index.ts';
+import { labelsMatch, serviceSelector } from '../k8s/index.ts';
 import { KUBE_DNS_IP, renderDnsRecords, writeDnsRecords } from './cluster-dns.ts';
 
 export interface EndpointSliceObject {

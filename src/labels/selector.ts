@@ -3,7 +3,7 @@
  * requirements, then matched against LabelSets many times. Requirements AND;
  * an empty selector matches every label set.
  */
-import type { LabelSelector, SelectorOperator } from '../k8s/objects.ts';
+import type { LabelSelector, SelectorOperator } from '../k8s/index.ts';
 import type { LabelSet } from './labels.ts';
 import { parseLabelKey } from './labels.ts';
 

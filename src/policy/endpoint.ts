@@ -1,5 +1,5 @@
 /** What the engine keeps of each pod: its identity, addresses and named ports. */
-import type { Pod } from '../k8s/objects.ts';
+import type { Pod } from '../k8s/index.ts';
 import type { LabelSet } from '../labels/index.ts';
 import type { Protocol } from './model.ts';
 import type { NamedPort, NamedPorts } from './ports.ts';

@@ -17,7 +17,7 @@
  * single-threaded; every mutating method is *Locked in spirit: callers must not
  * re-enter it from within a change.
  */
-import type { KubeObject, Namespace, Pod, PolicyObject, Service } from '../k8s/objects.ts';
+import type { KubeObject, Namespace, Pod, PolicyObject, Service } from '../k8s/index.ts';
 import { IdentityAllocator, RESERVED_LABELS, DEFAULT_CLUSTER_NAME, endpointLabels } from '../identity/index.ts';
 import type { PolicyRule, RuleEntry } from './model.ts';
 import { type CachedSelector, SelectorCache } from './selector-cache.ts';

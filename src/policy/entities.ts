@@ -3,7 +3,7 @@
  * (pkg/policy/api/entity.go). `cluster` is every identity inside the cluster:
  * the reserved cluster identities plus every endpoint of this cluster.
  */
-import type { Entity } from '../k8s/objects.ts';
+import type { Entity } from '../k8s/index.ts';
 import { Selector } from '../labels/index.ts';
 import { LABEL_CLUSTER } from '../identity/index.ts';
 

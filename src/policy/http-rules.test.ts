@@ -3,7 +3,7 @@
 // the node's HTTP proxy asks for every request.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ask, world } from './test-world.ts';
+import { ask, world } from '../../test/kit/policy-world.ts';
 import type { HttpRequest } from './http-rules.ts';
 
 const l7 = (rule: string): string =>

@@ -9,8 +9,8 @@
  * rule AND; the rules of a port OR — a request passes when any rule matches.
  * `headers` entries are `Name` (must be present) or `Name: value` (exact).
  */
-import { compileHttpRegex } from '../k8s/http-regex.ts';
-import type { PortRuleHTTP } from '../k8s/objects.ts';
+import { compileHttpRegex } from '../k8s/index.ts';
+import type { PortRuleHTTP } from '../k8s/index.ts';
 import type { HttpHeaderRule, HttpRule } from './model.ts';
 
 export interface HttpRequest {

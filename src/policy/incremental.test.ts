@@ -1,8 +1,8 @@
 // Incremental recompilation: each change reports exactly the endpoints whose policy changed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { objects, world } from './test-world.ts';
-import type { KubeObject } from '../k8s/objects.ts';
+import { objects, world } from '../../test/kit/policy-world.ts';
+import type { KubeObject } from '../k8s/index.ts';
 
 const one = (yaml: string): KubeObject => {
   const [o] = objects(yaml);

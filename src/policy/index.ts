@@ -13,8 +13,6 @@
  * (compiled.ts for precedence, translate-*.ts for the object kinds).
  */
 export { PolicyEngine, policyKey, type ChangeReport } from './engine.ts';
-export { PolicySnapshot } from './snapshot.ts';
-export type { EndpointInfo } from './endpoint.ts';
 export {
   decide,
   decisionAllows,
@@ -29,5 +27,9 @@ export {
 export type { CidrPeer, Direction, MatchKind, PortSpec, Protocol, RuleOrigin, RuleEntry, PeerSpec, L7Rules, HttpRule } from './model.ts';
 export type { DirectionVerdict, PeerRef, PeerView, Verdict, VerdictQuery, DirectionReason } from './verdict.ts';
 export { httpRuleMatches, type HttpRequest } from './http-rules.ts';
+export { PolicySnapshot } from './snapshot.ts';
+export type { EndpointInfo } from './endpoint.ts';
 export { portSpecText } from './ports.ts';
 export { cidrContains } from './cidr.ts';
+export { translateCiliumPolicy } from './translate-cilium.ts';
+export { translateNetworkPolicy } from './translate-k8s.ts';

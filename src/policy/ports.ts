@@ -5,9 +5,9 @@
  * ingress the selected endpoint's own container ports, on egress the peer's
  * (Kubernetes NetworkPolicyPort; Cilium resolves both the same way).
  */
-import type { CiliumPortProtocol, ICMPField, NetworkPolicyPort } from '../k8s/objects.ts';
+import type { CiliumPortProtocol, ICMPField, NetworkPolicyPort } from '../k8s/index.ts';
 import type { PortSpec, Protocol } from './model.ts';
-import { ICMPV4_TYPES, ICMPV6_TYPES } from '../k8s/icmp-types.ts';
+import { ICMPV4_TYPES, ICMPV6_TYPES } from '../k8s/index.ts';
 
 export interface NamedPort {
   readonly port: number;

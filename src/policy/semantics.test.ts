@@ -2,7 +2,7 @@
 // and the Kubernetes NetworkPolicy reference. Each check is a real verdict from the engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Ask, ask, world } from './test-world.ts';
+import { type Ask, ask, world } from '../../test/kit/policy-world.ts';
 
 interface Check extends Ask {
   allowed: boolean;

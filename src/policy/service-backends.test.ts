@@ -1,7 +1,7 @@
 // PolicySnapshot.serviceBackends: which pods back a Service port, and on which target port.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { world } from './test-world.ts';
+import { world } from '../../test/kit/policy-world.ts';
 
 const svc = (selector: string, ports: string): string =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec: {clusterIP: 10.96.0.20, selector: ${selector}, ports: [${ports}]}\n`;

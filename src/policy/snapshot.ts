@@ -5,8 +5,8 @@
  *   PeerRef ──► resolvePeer() ──► Peer (identity, ip, named ports)
  *   (src, dst) ──► egress of src ∧ ingress of dst ──► Verdict with reasons
  */
-import type { PolicyObject, Service } from '../k8s/objects.ts';
-import { labelsMatch, serviceSelector } from '../k8s/service-selector.ts';
+import type { PolicyObject, Service } from '../k8s/index.ts';
+import { labelsMatch, serviceSelector } from '../k8s/index.ts';
 import { IDENTITY_WORLD, RESERVED_LABELS, RESERVED_NAMES } from '../identity/index.ts';
 import { normaliseName, type NameMatcher } from '../fqdn/index.ts';
 import {

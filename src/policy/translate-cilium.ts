@@ -26,7 +26,7 @@ import type {
   ICMPRule,
   LabelSelector,
   PortRule,
-} from '../k8s/objects.ts';
+} from '../k8s/index.ts';
 import { Selector } from '../labels/index.ts';
 import { compileFqdnSelector } from '../fqdn/index.ts';
 import { LABEL_NAMESPACE_LABELS_PREFIX, LABEL_POD_NAMESPACE } from '../identity/index.ts';

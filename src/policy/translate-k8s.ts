@@ -20,7 +20,7 @@
  *   Cilium", cilium#9209). Node addresses are never selected either way.
  * - Port protocol defaults to TCP; a port may be named; endPort makes a range.
  */
-import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../k8s/objects.ts';
+import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../k8s/index.ts';
 import { Selector } from '../labels/index.ts';
 import { LABEL_NAMESPACE_LABELS_PREFIX, LABEL_POD_NAMESPACE } from '../identity/index.ts';
 import type { CidrPeer, DirectionRules, PeerSpec, PolicyRule, RuleEntry, RuleOrigin } from './model.ts';

@@ -1,7 +1,7 @@
 /** The shapes a verdict is reported in: to a person by `policy trace`, to flows, to the proxies. */
 import type { Direction, MatchKind, Protocol, RuleOrigin } from './model.ts';
 import type { HttpRequest } from './http-rules.ts';
-import type { Entity } from '../k8s/objects.ts';
+import type { Entity } from '../k8s/index.ts';
 
 /** One side of a connection, as given by a caller. */
 export type PeerRef =

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { ensureLabCa, issueServerCert } from '../lab/world/index.ts';
+import { ensureLabCa, issueServerCert } from '../lab/index.ts';
 import { startHttpsEcho } from './https-echo.ts';
 
 test('https-echo answers the http-echo JSON over TLS the lab CA verifies; no TLS 1.1', async () => {

@@ -10,3 +10,5 @@ export { startHttpEcho, echoRequestListener, podName, type EchoReply } from './h
 export { startHttpsEcho, type TlsIdentity } from './https-echo.ts';
 export { startTcpEcho } from './tcp-echo.ts';
 export { startUdpEcho } from './udp-echo.ts';
+/** `palisade workload …`: the lean entry point (main.ts), run when imported. */
+export const runWorkloadMain = (): Promise<unknown> => import('./main.ts');

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { labName, PALISADE, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent } from '../../src/lab/lifecycle.ts';
 import { nodeNetns } from '../../src/lab/paths.ts';
-import { run } from '../../src/datapath/index.ts';
+import { run } from '../../src/kernel/index.ts';
 
 requireRoot();
 const name = labName('e2etc');

@@ -18,7 +18,7 @@ import { nodePid } from '../../src/lab/node-processes.ts';
 import { agentSocketPath, fabricNetns, podNetns } from '../../src/lab/paths.ts';
 import { unixRequest } from '../../src/lab/unix-http.ts';
 import { dnsHostsDir, externalHostNetns, hostsJsonPath } from '../../src/lab/world/world-paths.ts';
-import { ipBatch } from '../../src/datapath/index.ts';
+import { ipBatch } from '../../src/kernel/index.ts';
 
 requireRoot();
 const CLIENT = fileURLToPath(new URL('./fixtures/dns-client.ts', import.meta.url));

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { DATAPATH, labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent, stopAgent } from '../../src/lab/lifecycle.ts';
 import { agentPid } from '../../src/lab/node-processes.ts';
-import { listNetns } from '../../src/datapath/index.ts';
+import { listNetns } from '../../src/kernel/index.ts';
 import { bpfDir, kubeconfigPath, labDir, labMarker } from '../../src/lab/paths.ts';
 
 requireRoot();

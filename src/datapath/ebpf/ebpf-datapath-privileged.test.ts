@@ -27,12 +27,12 @@
 import assert from 'node:assert/strict';
 import { release } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../exec.ts';
+import { run } from '../../kernel/index.ts';
 import type { ApplyResult, DropCounter } from '../types.ts';
 import type { DatapathEvent } from './events.ts';
 import type { EbpfStatus, PacketCounter } from './ebpf-datapath.ts';
-import { EbpfTestLab, type NodeAgent, requireRoot } from './test-topology.ts';
-import type { ProxySeen, World } from './test-node-agent.ts';
+import { EbpfTestLab, type NodeAgent, requireRoot } from '../../../test/kit/ebpf-topology.ts';
+import type { ProxySeen, World } from '../../../test/kit/ebpf-node-agent.ts';
 
 requireRoot();
 

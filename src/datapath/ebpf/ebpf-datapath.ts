@@ -24,10 +24,10 @@
 import { performance } from 'node:perf_hooks';
 import { unlinkSync } from 'node:fs';
 import koffi from 'koffi';
-import { nft } from '../exec.ts';
+import { nft } from '../../kernel/index.ts';
 import { LegacyDatapath } from '../legacy/legacy-datapath.ts';
 import { PROXY_MARK } from '../legacy/render-policy.ts';
-import { assertNotRootNetns } from '../root-guard.ts';
+import { assertNotRootNetns } from '../../kernel/index.ts';
 import type {
   ApplyResult,
   Datapath,

@@ -18,7 +18,7 @@
  * libuv reports its epoll fd readable, never by a blocking poll.
  */
 import koffi from 'koffi';
-import { ERRNO, errnoName } from '../libc.ts';
+import { ERRNO, errnoName } from '../../kernel/index.ts';
 
 export class LibbpfError extends Error {
   readonly errno: number;

@@ -1,10 +1,10 @@
 // The eBPF policy maps agree with the policy engine: each case renders the
-// maps for a small cluster (src/policy/test-world.ts), then replays the BPF
+// maps for a small cluster (test/kit/policy-world.ts), then replays the BPF
 // lookup (bpf/palisade.bpf.c policy_decide, ipcache LPM) in TypeScript and
 // compares it with the engine's verdict. Unprivileged: no kernel involved.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ask, world } from '../../policy/test-world.ts';
+import { ask, world } from '../../../test/kit/policy-world.ts';
 import type { DatapathState, LocalEndpoint } from '../types.ts';
 import {
   decodeEndpointValue,

@@ -10,7 +10,7 @@
  * Runs inside the node's network namespace (the agent's own).
  */
 import { performance } from 'node:perf_hooks';
-import { ipBatch, nft, run } from '../exec.ts';
+import { ipBatch, nft, run } from '../../kernel/index.ts';
 import type {
   ApplyResult,
   Datapath,
@@ -20,7 +20,7 @@ import type {
   NodeNetwork,
   PeerNode,
 } from '../types.ts';
-import { assertNotRootNetns } from '../root-guard.ts';
+import { assertNotRootNetns } from '../../kernel/index.ts';
 import { diffTransaction, fullTransaction, renderState, TABLE, type RulesetState } from './ruleset.ts';
 import { renderServices } from './render-services.ts';
 import { PROXY_MARK } from './render-policy.ts';

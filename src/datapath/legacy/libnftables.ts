@@ -13,7 +13,7 @@
  * When the library cannot be loaded, callers fall back to `nft -f -`.
  */
 import koffi from 'koffi';
-import { CommandError } from '../exec.ts';
+import { CommandError } from '../../kernel/index.ts';
 
 type Fn = ReturnType<ReturnType<typeof koffi.load>['func']>;
 

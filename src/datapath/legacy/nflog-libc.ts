@@ -5,8 +5,8 @@
  * nothing ever waits on a worker thread or stalls the event loop.
  */
 import koffi from 'koffi';
-import { watchReadable } from '../libuv-poll.ts';
-import { libcLibrary, socketLibc } from '../libc.ts';
+import { watchReadable } from '../../kernel/index.ts';
+import { libcLibrary, socketLibc } from '../../kernel/index.ts';
 
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -33,7 +33,7 @@ export interface NetlinkLibc {
   watchReadable(fd: number, onReadable: () => void): { close(): void };
 }
 
-export { ERRNO } from '../libc.ts';
+export { ERRNO } from '../../kernel/index.ts';
 
 let bound: NetlinkLibc | undefined;
 
@@ -52,4 +52,4 @@ export function netlinkLibc(): NetlinkLibc {
 }
 
 
-export { errnoName } from '../libc.ts';
+export { errnoName } from '../../kernel/index.ts';

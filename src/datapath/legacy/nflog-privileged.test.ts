@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 
 const execFileP = promisify(execFile);
-const CHILD = fileURLToPath(new URL('./nflog-test-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../../test/kit/nflog-child.ts', import.meta.url));
 const NS = `pl-nf${randomBytes(3).toString('hex')}-a`;
 const ADDR = '10.250.0.1';
 const GROUP = 7;

@@ -30,7 +30,7 @@
  *   (net.netfilter.nf_log.2), so they are off by default.
  * - IPv4 payloads are digested; other payloads come with `ip` undefined.
  */
-import { assertNotRootNetns } from '../root-guard.ts';
+import { assertNotRootNetns } from '../../kernel/index.ts';
 import {
   AF_NETLINK,
   ERRNO,

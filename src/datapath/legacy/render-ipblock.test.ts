@@ -4,7 +4,7 @@
 // the world's. Pure rendering; test/e2e/netpol-upstream.test.ts runs it in the kernel.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { world } from '../../policy/test-world.ts';
+import { world } from '../../../test/kit/policy-world.ts';
 import type { DatapathState } from '../types.ts';
 import { renderState } from './ruleset.ts';
 

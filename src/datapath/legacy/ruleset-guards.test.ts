@@ -5,8 +5,8 @@
 // proxy port. Pure rendering; test/e2e/hostile-legacy.test.ts runs it in the kernel.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { world } from '../../policy/test-world.ts';
-import { hostIfname } from '../pod-wiring.ts';
+import { world } from '../../../test/kit/policy-world.ts';
+import { hostIfname } from '../../cni/index.ts';
 import type { DatapathState, LocalEndpoint } from '../types.ts';
 import { endpointChainId, PROXY_MARK } from './render-policy.ts';
 import { diffTransaction, fullTransaction, POD_IFNAME_PREFIX, renderState, type RulesetState } from './ruleset.ts';

@@ -1,10 +1,10 @@
 // The legacy ruleset for DNS rules and toFQDNs: what is steered to the DNS
 // proxy, what the filter chains allow, and how learned addresses move the
 // kernel (set elements only). Pure rendering on a small cluster
-// (src/policy/test-world.ts); test/e2e/fqdn.test.ts runs it in the kernel.
+// (test/kit/policy-world.ts); test/e2e/fqdn.test.ts runs it in the kernel.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { world } from '../../policy/test-world.ts';
+import { world } from '../../../test/kit/policy-world.ts';
 import type { DatapathState } from '../types.ts';
 import type { NameMatcher } from '../../fqdn/index.ts';
 import { diffTransaction, fqdnSetName, fullTransaction, renderState } from './ruleset.ts';

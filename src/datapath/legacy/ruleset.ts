@@ -61,7 +61,7 @@ export interface RulesetState {
 }
 
 /**
- * The node-side veth of every pod starts so (src/datapath/pod-wiring.ts,
+ * The node-side veth of every pod starts so (src/cni/pod-wiring.ts,
  * hostIfname): such a veth with no registered endpoint drops everything.
  */
 export const POD_IFNAME_PREFIX = 'lxc';

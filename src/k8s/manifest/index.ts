@@ -37,4 +37,4 @@ export { parseManifestRefs, parseManifestText, type ManifestEntry, type Manifest
 export { loadManifestRefs, loadManifests, STDIN_SOURCE, type LoadOptions } from './load.ts';
 export { identifyObject, validateObject, supportedKinds, type ObjectRef } from './validate.ts';
 export { labelValueError, pathSegmentNameError, qualifiedNameError } from './checks-names.ts';
-export { EXTERNAL_HOST_DEFAULT_PORTS, externalAddressError } from './schema-lab.ts';
+export { EXTERNAL_HOST_DEFAULT_PORTS, externalAddressError, LAB_RANGES } from './schema-lab.ts';

@@ -29,10 +29,10 @@ import { test } from 'node:test';
 import type * as z from 'zod';
 import { parseAllDocuments } from 'yaml';
 import type { CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, KubeObject, NetworkPolicy } from '../objects.ts';
-import { PolicyEngine } from '../../policy/engine.ts';
-import { translateCiliumPolicy } from '../../policy/translate-cilium.ts';
-import { translateNetworkPolicy } from '../../policy/translate-k8s.ts';
-import { ask, objects, world } from '../../policy/test-world.ts';
+import { PolicyEngine } from '../../policy/index.ts';
+import { translateCiliumPolicy } from '../../policy/index.ts';
+import { translateNetworkPolicy } from '../../policy/index.ts';
+import { ask, objects, world } from '../../../test/kit/policy-world.ts';
 import { parseManifestText, validateObject } from './index.ts';
 import { KINDS } from './validate.ts';
 

@@ -1,6 +1,5 @@
 /** lab.palisade.dev/v1 kinds: ExternalHost, a host outside the cluster that the lab builds. */
 import * as z from 'zod';
-import { LAB_NETWORK } from '../../lab/addressing.ts';
 import type { ExternalHost } from '../objects.ts';
 import { cidrContains, ipFamily, parseCIDR, type ParsedCIDR } from './checks-cidr.ts';
 import { dns1123LabelError, quote } from './checks-names.ts';
@@ -9,6 +8,17 @@ import { portNumberField } from './checks-ports.ts';
 import { objectMeta } from './schema-meta.ts';
 import { refuseNamespace } from './schema-core.ts';
 import { apiVersionField, checkedString, list, STATUS_REFUSED, strictObject, withChecks } from './schema-kit.ts';
+
+/**
+ * The ranges every lab routes inside its cluster: part of this API, since an
+ * ExternalHost may not take an address in them (src/lab's address plan is built on these).
+ */
+export const LAB_RANGES = {
+  underlayCIDR: '172.31.0.0/24',
+  clusterPodCIDR: '10.244.0.0/16',
+  serviceCIDR: '10.96.0.0/16',
+  worldCIDR: '198.18.0.0/16',
+} as const;
 
 /** The TCP ports an ExternalHost serves when spec.ports is left out; 443 speaks TLS. */
 export const EXTERNAL_HOST_DEFAULT_PORTS: readonly number[] = [80, 443];
@@ -23,10 +33,10 @@ const NOT_FOR_HOSTS: readonly { cidr: ParsedCIDR; text: string; why: string }[] 
   ['127.0.0.0/8', 'loopback'],
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved (255.255.255.255 is broadcast)'],
-  [LAB_NETWORK.clusterPodCIDR, "the lab's pod range"],
-  [LAB_NETWORK.serviceCIDR, "the lab's Service range"],
-  [LAB_NETWORK.underlayCIDR, "the lab's node network"],
-  [LAB_NETWORK.worldCIDR, 'the range the lab allocates ExternalHost addresses from itself (leave spec.addresses out to get one)'],
+  [LAB_RANGES.clusterPodCIDR, "the lab's pod range"],
+  [LAB_RANGES.serviceCIDR, "the lab's Service range"],
+  [LAB_RANGES.underlayCIDR, "the lab's node network"],
+  [LAB_RANGES.worldCIDR, 'the range the lab allocates ExternalHost addresses from itself (leave spec.addresses out to get one)'],
 ].map(([text, why]) => ({ cidr: parseCIDR(text!, false) as ParsedCIDR, text: text!, why: why! }));
 
 /** Why `s` cannot be an ExternalHost address, or undefined when it can (an IPv4 unicast address outside the lab's ranges). */

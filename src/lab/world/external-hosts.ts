@@ -25,15 +25,15 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import * as z from 'zod';
-import { ipBatch, run } from '../../datapath/exec.ts';
-import { createNetns, deleteNetns, netnsExists, netnsPath, netnsPids, processNetns } from '../../datapath/netns.ts';
-import { FABRIC_BRIDGE } from '../../datapath/lab-network.ts';
+import { ipBatch, run } from '../../kernel/index.ts';
+import { createNetns, deleteNetns, netnsExists, netnsPath, netnsPids, processNetns } from '../../kernel/index.ts';
+import { FABRIC_BRIDGE } from '../lab-network.ts';
 import { fabricNetns, logsDir } from '../paths.ts';
 import { PROJECT_ROOT, isAlive, pidsDir, startLabProcess, stopPid } from '../processes.ts';
 
 /** The lean workload entry point (src/workload/main.ts), as pods use it. */
 const WORKLOAD_MAIN = `${PROJECT_ROOT}src/workload/main.ts`;
-import { EXTERNAL_HOST_DEFAULT_PORTS, externalAddressError } from '../../k8s/manifest/index.ts';
+import { EXTERNAL_HOST_DEFAULT_PORTS, externalAddressError } from '../../k8s/index.ts';
 import { ensureLabCa, issueServerCert, writeAtomic, type LabCa } from './lab-ca.ts';
 import { setExternalNames } from './upstream-dns.ts';
 import {

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { run } from '../../datapath/exec.ts';
-import { buildLabNetwork, FABRIC_BRIDGE } from '../../datapath/lab-network.ts';
-import { deleteNetns, listNetns, netnsExists, netnsPids } from '../../datapath/netns.ts';
+import { run } from '../../kernel/index.ts';
+import { buildLabNetwork, FABRIC_BRIDGE } from '../lab-network.ts';
+import { deleteNetns, listNetns, netnsExists, netnsPids } from '../../kernel/index.ts';
 import { fabricNetns, labDir, labNetnsPrefix, nodeNetns } from '../paths.ts';
 import { isAlive, stopPid } from '../processes.ts';
 import {

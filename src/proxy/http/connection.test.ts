@@ -10,8 +10,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ACCESS_DENIED_BODY, ConnectionAdmission } from './index.ts';
-import type { HttpRequest } from '../../policy/http-rules.ts';
-import { exchange, rawUpstream, ruleDecider, startProxy, statuses } from './test-servers.ts';
+import type { HttpRequest } from '../../policy/index.ts';
+import { exchange, rawUpstream, ruleDecider, startProxy, statuses } from '../../../test/kit/http-servers.ts';
 
 const DENIED = 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 15\r\n\r\nAccess denied\r\n';
 

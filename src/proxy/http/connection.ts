@@ -39,7 +39,7 @@
  * proxy never waits for the body of a request it refused.
  */
 import type * as net from 'node:net';
-import type { HttpRequest } from '../../policy/http-rules.ts';
+import type { HttpRequest } from '../../policy/index.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BodyFraming } from './body.ts';
 import { coarseNow, watch, unwatch, type Expiring } from './deadlines.ts';
 import { DENIED_CLOSE, DENIED_KEEP_ALIVE, ERROR_KINDS, HttpProxyError, malformed } from './errors.ts';

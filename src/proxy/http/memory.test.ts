@@ -34,7 +34,7 @@ test(`50 MiB upload and download stream through with RSS growth under ${BUDGET /
     pump(res, TOTAL).then(() => res.end(), () => res.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const child = fork(new URL('./test-proxy-child.ts', import.meta.url), [String((server.address() as AddressInfo).port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
+  const child = fork(new URL('../../../test/kit/http-proxy-child.ts', import.meta.url), [String((server.address() as AddressInfo).port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
   const [hello] = (await once(child, 'message')) as [{ port: number }];
   const px = { port: hello.port };
   try {
