@@ -2,11 +2,12 @@
  * The datapath: everything kernel-specific about enforcing policy, behind one
  * interface (types.ts).
  *
- *   legacy/   routing + nftables (baseline)
- *   ebpf/     tc programs + BPF maps: host routing past netfilter, policy, CT, ClusterIPs
+ *   legacy/        routing + nftables (baseline); decisions logged over NFLOG
+ *   ebpf/          tc programs + BPF maps: host routing past netfilter, policy, CT, ClusterIPs; ring buffer
+ *   constants.ts   marks, the NFLOG group, the drop reason table: shared by both and the flow layer
+ *   node-setup.ts  what both do to a node: sysctls, routes to peers, the proxies' policy route, masquerade
  */
 export * from './types.ts';
+export { DROP_REASONS, DROP_POLICY_DENIED, DROP_POLICY_DENY, PROXY_MARK, dropReasonCode, dropReasonName, type DropReasonName } from './constants.ts';
 export { LegacyDatapath } from './legacy/legacy-datapath.ts';
-export { openNflog, type NflogReader, type NflogPacket } from './legacy/nflog.ts';
-export { NFLOG_GROUP, NFLOG_PROBE } from './legacy/render-policy.ts';
-export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type DatapathEvent, type EbpfStatus } from './ebpf/index.ts';
+export { EbpfDatapath, buildBpfObject, bpfObjectStale, isBpffs, type EbpfStatus } from './ebpf/index.ts';

@@ -4,6 +4,7 @@
  *
  *   agent ──► setupNode(node, peers)     forwarding, routes to other nodes, masquerade
  *         ──► apply(state)               policy for every local endpoint, atomically
+ *         ──► readEvents(onEvent, onLost) each decision as one typed DatapathEvent
  *         ──► dropCounters() / status()  what it dropped and what it holds
  *
  * A datapath reads the policy engine's immutable snapshot and never
@@ -12,6 +13,7 @@
  */
 import type { NameMatcher } from '../fqdn/index.ts';
 import type { PolicySnapshot } from '../policy/index.ts';
+import type { DropReasonName } from './constants.ts';
 
 export type DatapathMode = 'legacy' | 'ebpf';
 
@@ -108,10 +110,108 @@ export interface DatapathStatus {
   lastApply?: ApplyResult;
 }
 
+/** What an allow entry matched on (the precedence of src/policy/compiled.ts); `unknown` when the datapath cannot tell (legacy). */
+export type PolicyMatchKind = 'none' | 'l3-only' | 'l3-l4' | 'l4-only' | 'all' | 'l7' | 'unknown';
+
+/**
+ * One decision of the datapath, as the kernel reported it: the one event
+ * type both datapaths emit, so the flow layer (src/agent/flow-events.ts
+ * `flowFromEvent`) builds Hubble records from it alone.
+ *
+ *   legacy: nft `log group 1 prefix …` ─► NFLOG ─► legacy/events.ts ─┐
+ *   eBPF:   bpf_ringbuf_submit(struct pl_event) ─► ebpf/events.ts ───┴─► DatapathEvent ─► readEvents' onEvent
+ *
+ * Example (an eBPF default-deny drop of a pod's SYN):
+ *
+ *   { type: 'drop', verdict: 'dropped', reason: 133, reasonName: 'POLICY_DENIED',
+ *     timestamp: { seconds: 1796000000, nanos: 123456789 }, timeFromKernel: true,
+ *     direction: 'ingress', endpoint: 'default/b', sourceIdentity: 40211, destinationIdentity: 13007,
+ *     policy: { decision: 'default-deny', match: 'none' },
+ *     tuple: { protocol: 'TCP', source: '10.244.1.5', destination: '10.244.1.7',
+ *              sourcePort: 40112, destinationPort: 80, tcpFlags: 0x02 },
+ *     length: 60, ifindex: 7 }
+ *
+ * Plain data (JSON-safe: no bigint), so test kits can carry it between processes.
+ */
+export interface DatapathEvent {
+  /**
+   * `drop`: the packet was dropped (by policy or otherwise, see `reason`);
+   * `policy-verdict`: a new connection allowed or steered to a proxy by policy;
+   * `trace`: a new connection forwarded (legacy only: its `f` log), no policy named.
+   */
+  type: 'drop' | 'policy-verdict' | 'trace';
+  /** What happened to the packet: `redirected` is handed to the node's L7 proxy, which reports each request. */
+  verdict: 'forwarded' | 'redirected' | 'dropped';
+  /** Cilium's drop reason code (bpf/palisade.h DROP_*); 0 unless `type` is `drop`. */
+  reason: number;
+  /** Hubble's name of `reason` (constants.ts DROP_REASONS); absent when `reason` is 0. */
+  reasonName?: DropReasonName;
+  /**
+   * Unix time of the decision as Hubble's Timestamp. From the kernel's stamp
+   * when `timeFromKernel` (eBPF: bpf_ktime_get_ns at the decision, shifted to
+   * Unix time; legacy: the packet's NFULA_TIMESTAMP); otherwise the reader's
+   * clock when it read the event (NFLOG carries a timestamp only when the
+   * kernel stamped the skb on receipt, which pod traffic crossing veths
+   * usually is not).
+   */
+  timestamp: { seconds: number; nanos: number };
+  timeFromKernel: boolean;
+  /** The direction of the endpoint's policy that decided; absent for a trace. */
+  direction?: 'ingress' | 'egress';
+  /**
+   * The pod (`namespace/name`) the decision was taken for: the sender on
+   * egress, the receiver on ingress, whatever the addresses claim (a spoofed
+   * source names another pod). Absent when the datapath cannot name it.
+   */
+  endpoint?: string;
+  /** Security identities as the datapath saw them; absent when it does not know (legacy). */
+  sourceIdentity?: number;
+  destinationIdentity?: number;
+  /** The policy decision behind a policy-verdict, or behind a drop by policy (reason 133 or 181). */
+  policy?: {
+    decision: 'allowed' | 'not-enforced' | 'redirected' | 'default-deny' | 'deny-rule';
+    match: PolicyMatchKind;
+  };
+  tuple: {
+    /** Protocol name when known, else the IP protocol number. */
+    protocol: 'TCP' | 'UDP' | 'ICMP' | 'SCTP' | 'ICMPv6' | number;
+    source: string;
+    destination: string;
+    /** TCP, UDP and SCTP; 0 for other protocols. */
+    sourcePort: number;
+    destinationPort: number;
+    /** ICMP only. */
+    icmpType?: number;
+    icmpCode?: number;
+    /** TCP only: the header's flag byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80). */
+    tcpFlags?: number;
+  };
+  /** Bytes of the packet from its IP header (the IP total length). */
+  length: number;
+  /** The interface the decision was taken on, when known. */
+  ifindex?: number;
+}
+
+/** A running event reader: `close()` stops reading at once and is idempotent. */
+export interface DatapathEventReader {
+  close(): void;
+}
+
 export interface Datapath {
   readonly mode: DatapathMode;
   setupNode(node: NodeNetwork, peers: readonly PeerNode[]): Promise<void>;
   apply(state: DatapathState): Promise<ApplyResult>;
+  /**
+   * Reads the datapath's decisions from the kernel (call after setupNode).
+   * `onEvent` runs synchronously on the event loop for each event and must
+   * not call back into this datapath (eBPF: it runs inside the ring buffer
+   * read). `onLost(n)` reports events the kernel could not hand over (reader
+   * too slow, buffer full) as soon as they are known: loss is counted, never
+   * silent. One reader per datapath at a time (legacy: per network
+   * namespace, the NFLOG group binds once); rejects when the kernel side
+   * cannot be opened.
+   */
+  readEvents(onEvent: (e: DatapathEvent) => void, onLost: (events: number) => void): Promise<DatapathEventReader>;
   dropCounters(): Promise<DropCounter[]>;
   status(): DatapathStatus;
 }
