@@ -60,9 +60,7 @@ import { createRequestListener } from './server.ts';
 import { buildOpenApi } from './openapi.ts';
 import { rm } from 'node:fs/promises';
 
-export { writeKubeconfig, kubeconfigDocument, type KubeconfigOptions } from './kubeconfig.ts';
-export type { KubeObject, ObjectMeta, ValidateFn } from './store.ts';
-export { RESOURCES, type ResourceInfo } from './resources.ts';
+export { writeKubeconfig } from './kubeconfig.ts';
 
 export interface ApiServerOptions {
   /** Address to listen on; default 127.0.0.1. Keep it on loopback: there is no authentication. */

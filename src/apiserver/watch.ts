@@ -39,7 +39,7 @@ export function jsonOf(obj: object): string {
   return s;
 }
 
-export type EventEncoder = (type: string, obj: KubeObject) => string;
+type EventEncoder = (type: string, obj: KubeObject) => string;
 
 export interface WatchStreamOptions {
   resource: ResourceInfo;

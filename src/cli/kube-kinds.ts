@@ -73,5 +73,4 @@ export function knownKindWords(): string {
   return KUBE_KINDS.map((k) => (k.shortNames.length > 0 ? `${k.resource} (${k.shortNames.join(', ')})` : k.resource)).join(', ');
 }
 
-export const NAMESPACE: KindInfo = kindByKind('Namespace')!;
 export const POD: KindInfo = kindByKind('Pod')!;

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import type { Service } from '../k8s/index.ts';
-import { PolicyEngine, type HttpRequest, type PeerRef, type PolicySnapshot, type Protocol, type Verdict } from '../policy/index.ts';
+import { PolicyEngine, type HttpRequest, type PeerRef, type PolicySnapshot, type Protocol } from '../policy/index.ts';
 import { normaliseName } from '../fqdn/index.ts';
 import { loadObjectsOrFail } from './load-objects.ts';
 import { renderVerdict } from './trace-render.ts';
@@ -191,5 +191,3 @@ function podHint(snap: PolicySnapshot): string {
   const names = [...snap.endpoints()].slice(0, 8).map((e) => e.key);
   return names.length ? ` (pods: ${names.join(', ')}${names.length === 8 ? ', …' : ''})` : ' (it holds no pods)';
 }
-
-export type { Verdict };

@@ -8,7 +8,6 @@ export const dim = wrap('2');
 export const red = wrap('31');
 export const green = wrap('32');
 export const yellow = wrap('33');
-export const cyan = wrap('36');
 
 /** A CLI failure with the exit code it should produce; main() prints the message alone. */
 export class CliError extends Error {

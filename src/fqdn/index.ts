@@ -15,4 +15,4 @@ export {
   fqdnSelectorKey,
   type NameMatcher,
 } from './matchpattern.ts';
-export { NameCache, type CacheEntry, type NameCacheEntry, type NameCacheOptions } from './name-cache.ts';
+export { NameCache, type NameCacheEntry } from './name-cache.ts';

@@ -5,7 +5,6 @@
  */
 import { LabelSet, SOURCE_RESERVED } from '../labels/index.ts';
 
-export const IDENTITY_UNKNOWN = 0;
 export const IDENTITY_HOST = 1;
 export const IDENTITY_WORLD = 2;
 export const IDENTITY_UNMANAGED = 3;
@@ -35,7 +34,3 @@ export const RESERVED_NAMES: ReadonlyMap<number, string> = new Map([
 export const RESERVED_LABELS: ReadonlyMap<number, LabelSet> = new Map(
   [...RESERVED_NAMES].map(([id, name]) => [id, new LabelSet([{ source: SOURCE_RESERVED, key: name, value: '' }])]),
 );
-
-export function isReservedIdentity(id: number): boolean {
-  return id > 0 && id < MIN_ALLOCATED_IDENTITY;
-}

@@ -312,8 +312,3 @@ export type PolicyKind = PolicyObject['kind'];
 
 /** Every object kind a manifest may hold (List documents are unpacked into these). */
 export type KubeObject = Namespace | Pod | Service | PolicyObject | ExternalHost;
-export type KubeKind = KubeObject['kind'];
-
-export function isPolicyObject(o: KubeObject): o is PolicyObject {
-  return o.kind === 'CiliumNetworkPolicy' || o.kind === 'CiliumClusterwideNetworkPolicy' || o.kind === 'NetworkPolicy';
-}

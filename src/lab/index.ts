@@ -18,5 +18,5 @@ export { isAlive, PROJECT_ROOT } from './processes.ts';
 export { nodePid, restartsOf, withCurrentAgentPids } from './node-processes.ts';
 export type { ChildExit, Restarts } from './supervisor.ts';
 export { runController } from './controller.ts';
-export { buildLabNetwork, destroyLabNetwork, addNode, UNDERLAY_IF, type LabWiring, type LabNodeWiring } from './lab-network.ts';
+export { buildLabNetwork, destroyLabNetwork, UNDERLAY_IF } from './lab-network.ts';
 export { ensureLabCa, issueServerCert } from './world/index.ts';

@@ -7,5 +7,5 @@
  * Selectors are compiled once and carry a canonical key, so the policy
  * engine's selector cache shares one entry between equal selectors.
  */
-export { type Label, LabelSet, parseLabelKey, SOURCE_ANY, SOURCE_K8S, SOURCE_RESERVED } from './labels.ts';
+export { type Label, LabelSet, parseLabelKey, SOURCE_K8S, SOURCE_RESERVED } from './labels.ts';
 export { Selector, type Requirement } from './selector.ts';

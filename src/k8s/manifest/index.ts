@@ -32,9 +32,9 @@
  * expressions, while upstream Cilium compiles them as Go RE2; a pattern using
  * look-around or back-references passes here and would fail in Cilium.
  */
-export { formatFault, type Fault, type FieldFault } from './fault.ts';
-export { parseManifestRefs, parseManifestText, type ManifestEntry, type ManifestFile, type ManifestRef, type ManifestRefFile } from './parse.ts';
-export { loadManifestRefs, loadManifests, STDIN_SOURCE, type LoadOptions } from './load.ts';
-export { identifyObject, validateObject, supportedKinds, type ObjectRef } from './validate.ts';
+export { formatFault, type Fault } from './fault.ts';
+export { parseManifestRefs, parseManifestText, type ManifestEntry, type ManifestRef } from './parse.ts';
+export { loadManifestRefs, loadManifests, STDIN_SOURCE } from './load.ts';
+export { validateObject } from './validate.ts';
 export { labelValueError, pathSegmentNameError, qualifiedNameError } from './checks-names.ts';
 export { EXTERNAL_HOST_DEFAULT_PORTS, externalAddressError, LAB_RANGES } from './schema-lab.ts';

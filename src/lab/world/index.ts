@@ -34,35 +34,8 @@ export {
   ensureWorldGateway,
   allocateWorldIp,
   fabricPortName,
-  DEFAULT_PORTS,
-  TLS_PORT,
-  type ExternalHostSpec,
-  type ExternalHostRecord,
-  type ExternalHostOptions,
   type ExternalHostHandle,
 } from './external-hosts.ts';
-export {
-  startUpstreamDns,
-  stopUpstreamDns,
-  upstreamDnsPid,
-  setExternalNames,
-  upstreamDnsLogPath,
-  DNSMASQ,
-  UPSTREAM_DNS_PORT,
-  UPSTREAM_DNS_TTL,
-  type UpstreamDns,
-  type UpstreamDnsOptions,
-  type ExternalNames,
-} from './upstream-dns.ts';
-export { ensureLabCa, loadLabCa, issueServerCert, trustBundle, writeTrustBundle, SYSTEM_BUNDLE, type LabCa, type ServerCert } from './lab-ca.ts';
-export {
-  worldDir,
-  hostsJsonPath,
-  dnsHostsDir,
-  labCaDir,
-  trustBundlePath,
-  hostCertDir,
-  externalHostNetns,
-  WORLD_GATEWAY,
-  WORLD_PREFIX,
-} from './world-paths.ts';
+export { startUpstreamDns, stopUpstreamDns } from './upstream-dns.ts';
+export { ensureLabCa, issueServerCert, trustBundle, writeTrustBundle } from './lab-ca.ts';
+export { labCaDir, trustBundlePath, externalHostNetns } from './world-paths.ts';

@@ -46,7 +46,6 @@ export const DNS_LIMITS = {
 
 const HEADER_BYTES = 12;
 const FLAG_QR = 0x8000;
-const FLAG_AA = 0x0400;
 const FLAG_TC = 0x0200;
 const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
@@ -467,12 +466,6 @@ export function problemReply(msg: Uint8Array, answer: ProblemAnswer): Buffer | n
   return buildHeaderReply(msg, answer === 'notimp' ? RCODE.NOTIMP : RCODE.FORMERR);
 }
 
-/** Rewrites the ID of a message in place. */
-export function setId(msg: Uint8Array, id: number): void {
-  msg[0] = (id >> 8) & 0xff;
-  msg[1] = id & 0xff;
-}
-
 const TYPE_NAMES: Record<number, string> = {
   1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV',
   35: 'NAPTR', 39: 'DNAME', 43: 'DS', 46: 'RRSIG', 48: 'DNSKEY', 52: 'TLSA', 64: 'SVCB', 65: 'HTTPS',
@@ -489,5 +482,3 @@ export function qtypeNames(qtype: number): readonly string[] {
   }
   return l;
 }
-
-export { FLAG_AA as DNS_FLAG_AA, FLAG_TC as DNS_FLAG_TC };

@@ -11,8 +11,5 @@
  * UDP moves in batches both ways (proxy/transparent: recvmmsg, sendmmsg);
  * bench/dns measures the whole path. IPv4 transport only (AAAA answers are learned).
  */
-export { DnsProxy, type DnsProxyOptions, type DnsProxyStats } from './dns-proxy.ts';
-export { UdpUpstream, UpstreamTimeoutError, type UdpUpstreamOptions, type UpstreamWaiter } from './dns-upstream.ts';
-export { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
-export { parseQuery, parseAnswer, buildReply, buildHeaderReply, DNS_LIMITS, RCODE, type DnsQuery, type DnsAnswer, type MalformedReason, type Transport } from './dns-wire.ts';
-export type { DnsDatagram, DnsEvent, DnsEventReason, DnsReplySink, DnsVerdict, UdpEndpoint, OpenUpstreamSocket, UpstreamSocket, UpstreamSocketOptions } from './dns-types.ts';
+export { DnsProxy, type DnsProxyStats } from './dns-proxy.ts';
+export type { DnsEvent, OpenUpstreamSocket, UpstreamSocket, UpstreamSocketOptions } from './dns-types.ts';

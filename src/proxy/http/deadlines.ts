@@ -57,8 +57,3 @@ export function unwatch(c: Expiring): void {
     interval = undefined;
   }
 }
-
-/** How many connections hold a deadline slot (tests). */
-export function watchedCount(): number {
-  return watched.size;
-}

@@ -45,11 +45,10 @@ import type * as net from 'node:net';
 import { HttpProxyConnection, type HttpProxyContext } from './connection.ts';
 import type { ConnectionAdmission } from './admission.ts';
 
-export { ACCESS_DENIED_BODY, ERROR_KINDS, HttpProxyError, type HttpProxyErrorKind } from './errors.ts';
-export type { HttpProxyEvent, HttpProtocol, HttpVerdict } from './events.ts';
-export { DEFAULT_LIMITS, type HttpProxyContext, type HttpProxyDecision, type HttpProxyLimits } from './connection.ts';
-export { normalisePath, normaliseTarget, type NormalisedTarget } from './normalise.ts';
-export { ConnectionAdmission, DEFAULT_ADMISSION, type AdmissionLimits, type AdmissionStats } from './admission.ts';
+export { ACCESS_DENIED_BODY } from './errors.ts';
+export type { HttpProxyEvent } from './events.ts';
+export type { HttpProxyContext } from './connection.ts';
+export { ConnectionAdmission, DEFAULT_ADMISSION } from './admission.ts';
 
 /**
  * Takes over an accepted client socket; never throws (a broken socket is destroyed).

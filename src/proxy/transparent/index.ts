@@ -5,4 +5,4 @@
  * proxy-ports.ts refuses traffic aimed at a proxy port itself.
  */
 export { listenTransparent, connectTransparent } from './transparent-tcp.ts';
-export { openTransparentUdp, openUdp, openUdpFrom, type TransparentUdp, type TransparentDatagram } from './transparent-udp.ts';
+export { openTransparentUdp, openUdp, openUdpFrom, type TransparentUdp } from './transparent-udp.ts';

@@ -29,7 +29,6 @@ export const IP_RECVORIGDSTADDR = 20;
 export const IP_ORIGDSTADDR = 20;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
-export const MSG_CTRUNC = 0x08;
 
 export { ERRNO, errnoName } from '../../kernel/index.ts';
 
