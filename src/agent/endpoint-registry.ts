@@ -3,20 +3,11 @@
  * restarted agent knows its endpoints before the first packet needs them.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { z } from 'zod';
 import type { LocalEndpoint } from '../datapath/index.ts';
+import { EndpointRegistration as Registration } from '../cni/index.ts';
 
-export const Registration = z.strictObject({
-  containerId: z.string().min(1),
-  namespace: z.string().min(1),
-  pod: z.string().min(1),
-  ifname: z.string().min(1),
-  hostIfname: z.string().min(1),
-  ip: z.string().min(1),
-  mac: z.string().optional(),
-  netns: z.string().optional(),
-});
-export type Registration = z.infer<typeof Registration>;
+// The CNI plugin's own schema: what it sends is exactly what the API accepts and the registry keeps.
+export { Registration };
 
 export class EndpointRegistry {
   readonly #file: string;

@@ -31,7 +31,8 @@ export async function cmdAdd(conf: NetConf, env: CniEnv): Promise<CniResult> {
   // the pod's only interface, so we replace it: the spec lets a plugin
   // "modify or suppress all or part of a prevResult", and this is a suppression.
   const netns = env.netnsName;
-  if (!netns || !netnsExists(netns)) throw new CniError(CniCode.invalidEnv, `CNI_NETNS ${env.netnsPath} does not exist`);
+  const netnsPath = env.netnsPath;
+  if (!netns || !netnsPath || !netnsExists(netns)) throw new CniError(CniCode.invalidEnv, `CNI_NETNS ${env.netnsPath} does not exist`);
   const pod = conf.agentSocket ? podOf(env) : null;
   const host = hostIfname(env.containerId);
 
@@ -55,7 +56,7 @@ export async function cmdAdd(conf: NetConf, env: CniEnv): Promise<CniResult> {
         hostIfname: host,
         ip: alloc.ip,
         mac: wired.podMac,
-        netns: env.netnsPath ?? '',
+        netns: netnsPath,
       });
     }
 
@@ -63,7 +64,7 @@ export async function cmdAdd(conf: NetConf, env: CniEnv): Promise<CniResult> {
       cniVersion: conf.cniVersion,
       interfaces: [
         { name: host, mac: wired.hostMac },
-        { name: env.ifname, mac: wired.podMac, sandbox: env.netnsPath ?? '' },
+        { name: env.ifname, mac: wired.podMac, sandbox: netnsPath },
       ],
       // "The ips and dns items should be the same output as was returned by the
       // IPAM plugin … except that the plugin should fill in the interface indexes."

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deregisterEndpoint, registerEndpoint, type EndpointRegistration } from './agent-client.ts';
+import { deregisterEndpoint, registerEndpoint } from './agent-client.ts';
+import type { EndpointRegistration } from './registration.ts';
 import { CniError } from './errors.ts';
 
 let tmp = '';

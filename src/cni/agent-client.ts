@@ -14,26 +14,12 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CniCode, CniError } from './errors.ts';
-
-/** Exactly the agent's `Registration` schema (a strict object: no extra fields). */
-export interface EndpointRegistration {
-  containerId: string;
-  namespace: string;
-  pod: string;
-  ifname: string;
-  hostIfname: string;
-  /** The pod's IPv4 address without prefix. */
-  ip: string;
-  /** The pod interface's MAC. */
-  mac: string;
-  /** CNI_NETNS, the path of the pod's network namespace. */
-  netns: string;
-}
+import type { EndpointRegistration } from './registration.ts';
 
 export const ADD_RETRY_MS = 10_000;
 /** Programming policy for a new endpoint is quick; a minute means the agent is stuck. */
-export const ADD_RESPONSE_TIMEOUT_MS = 60_000;
-export const DEL_TIMEOUT_MS = 3_000;
+const ADD_RESPONSE_TIMEOUT_MS = 60_000;
+const DEL_TIMEOUT_MS = 3_000;
 
 export interface AgentCallOptions {
   retryForMs?: number;

@@ -23,13 +23,7 @@
  * must be a named namespace (/run/netns/<name>), because `ip -n` needs a name;
  * CHECK does not ask the agent whether it still knows the endpoint.
  */
-export { cmdAdd, podOf } from './add.ts';
-export { cmdCheck, expectedFromPrevResult } from './check.ts';
-export { parseCommand, parseEnv, parseNetConf, parseCniArgs, type CniCommand, type CniEnv, type NetConf } from './config.ts';
-export { ipamAdd, ipamDel, ipamCheck, findPlugin, type IpamAllocation } from './ipam.ts';
-export { registerEndpoint, deregisterEndpoint, ADD_RETRY_MS, type EndpointRegistration, type AgentCallOptions } from './agent-client.ts';
-export { CniError, CniCode, errorBody } from './errors.ts';
 export * from './types.ts';
-export { cmdDel } from './del.ts';
-export { versionResult } from './version.ts';
-export { wirePod, unwirePod, checkPod, hostIfname, POD_GATEWAY } from './pod-wiring.ts';
+export { EndpointRegistration } from './registration.ts';
+export { registerEndpoint } from './agent-client.ts';
+export { hostIfname } from './pod-wiring.ts';
