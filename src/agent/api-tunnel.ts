@@ -12,12 +12,16 @@ export interface Tunnel {
 }
 
 export function openApiTunnel(socketPath: string): Promise<Tunnel> {
+  const open = new Set<() => void>();
   const server: Server = createServer((client) => {
     const upstream = connect(socketPath);
     const drop = (): void => {
       client.destroy();
       upstream.destroy();
+      open.delete(drop);
     };
+    open.add(drop);
+    client.once('close', drop);
     client.on('error', drop);
     upstream.on('error', drop);
     client.pipe(upstream).pipe(client);
@@ -28,7 +32,12 @@ export function openApiTunnel(socketPath: string): Promise<Tunnel> {
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://127.0.0.1:${port}`,
-        close: () => new Promise((r) => server.close(() => r())),
+        // Ends open connections too: idle keep-alive ones would hold close() for about a minute.
+        close: () =>
+          new Promise((r) => {
+            server.close(() => r());
+            for (const drop of [...open]) drop();
+          }),
       });
     });
   });

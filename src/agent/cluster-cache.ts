@@ -39,6 +39,8 @@ export class ClusterCache {
   readonly services = new Map<string, Service>();
   readonly slices = new Map<string, EndpointSlice>();
   readonly #rejected = new Map<string, string[]>();
+  /** `ns/name` → whoever waits for the API server to know that pod. */
+  readonly #podWaiters = new Map<string, Set<() => void>>();
   #watchers: Watchers | undefined;
   #tunnel: Tunnel | undefined;
 
@@ -80,6 +82,30 @@ export class ClusterCache {
     await this.#tunnel?.close();
   }
 
+  /**
+   * Resolves once the API server's pod `namespace/name` is in the cache (and
+   * the engine); rejects after `timeoutMs`. The CNI plugin can run before the
+   * pod's watch event reaches this node.
+   */
+  waitForPod(namespace: string, name: string, timeoutMs: number): Promise<void> {
+    const key = `${namespace}/${name}`;
+    if (this.pods.has(key)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let waiters = this.#podWaiters.get(key);
+      if (!waiters) this.#podWaiters.set(key, (waiters = new Set()));
+      const arrived = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(arrived);
+        if (waiters.size === 0 && this.#podWaiters.get(key) === waiters) this.#podWaiters.delete(key);
+        reject(new Error(`pod ${key} is not known to the API server`));
+      }, timeoutMs);
+      waiters.add(arrived);
+    });
+  }
+
   /** A local pod's registration changed: give the engine its address again. */
   refreshLocalPod(namespace: string, pod: string): void {
     const p = this.pods.get(`${namespace}/${pod}`);
@@ -114,8 +140,10 @@ export class ClusterCache {
         const object = this.#accept(kind, obj);
         if (!object) return;
         if (object.kind === 'Pod') {
-          this.pods.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
+          const key = `${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
+          this.pods.set(key, object);
           this.engine.upsert(this.#withLocalAddress(object));
+          this.#podArrived(key);
         } else {
           this.engine.upsert(object);
         }
@@ -124,6 +152,13 @@ export class ClusterCache {
     } catch (err) {
       this.#o.log.error({ err, kind, name }, 'could not absorb object');
     }
+  }
+
+  #podArrived(key: string): void {
+    const waiters = this.#podWaiters.get(key);
+    if (!waiters) return;
+    this.#podWaiters.delete(key);
+    for (const arrived of waiters) arrived();
   }
 
   /** Policies are validated again here: the API server of a real cluster does not know Palisade's rules. */
