@@ -4,10 +4,12 @@
  * the commands in-process through a fresh commander program, returning what a
  * person would have seen and the exit status main.ts would have set.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { startApiServer, writeKubeconfig, type ApiServer } from '../../src/apiserver/index.ts';
 import { registerKubeCommands } from '../../src/cli/kube-commands.ts';
@@ -59,6 +61,21 @@ export async function runKube(args: string[], opts: { stdin?: string; tty?: bool
     }
   }
   return result;
+}
+
+const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** `palisade <args>` as a real process, for commands that must own the real stdio (exec). */
+export function runCliProcess(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 export async function startKubeTestLab(): Promise<KubeTestLab> {

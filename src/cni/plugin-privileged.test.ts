@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { run } from '../kernel/index.ts';
 import { sysctlIn } from '../kernel/index.ts';
 import { hostIfname } from './pod-wiring.ts';
+import { EndpointRegistration } from './registration.ts';
 import { reaches, runCni, Scratch, type CniCall } from '../../test/kit/cni.ts';
 
 const scratch = new Scratch();
@@ -242,6 +243,8 @@ describe('privileged: palisade-cni in a scratch node namespace', () => {
       mac: p.add.out.interfaces[1].mac,
       netns: `/run/netns/${p.netns}`,
     });
+    // The agent's API validates with this same schema: the plugin's real request passes it.
+    assert.equal(EndpointRegistration.safeParse(JSON.parse(post?.body ?? '')).success, true);
     const del = await runCni(node, 'DEL', conf({ agentSocket: agent.socket }), p.call);
     assert.equal(del.code, 0);
     assert.deepEqual(agent.seen.slice(1).map((s) => `${s.method} ${s.url}`), [`DELETE /v1/endpoints/${p.call.containerId}`]);
