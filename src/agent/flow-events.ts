@@ -1,20 +1,18 @@
 /**
  * Datapath decisions → Hubble flow records.
  *
- *   nftables `log group 1 prefix …` ──► NFLOG reader ──► packet ──┐
- *   policy snapshot (who is this IP? which rule?) ────────────────┼──► Flow ──► FlowStore ──► observe, gRPC, metrics
+ *   Datapath.readEvents ──► DatapathEvent (typed: verdict, reason, tuple, endpoint) ──┐
+ *   policy snapshot (who is this IP? which rule?) ──────────────────────────────────────┼──► Flow ──► FlowStore ──► observe, gRPC, metrics
  *
- * Prefixes (src/datapath/legacy/render-policy.ts): `d:<ep>:<in|eg>:<deny|denied>`
- * a dropped packet (or `d:<ep>:<in|eg>:<Hubble drop reason>` for a drop that
- * is not a policy decision), `a:<ep>:<in|eg>` an allowed new connection (a
- * policy verdict), `r:<ep>:<in|eg>` one redirected to an L7 proxy (eBPF events
- * only), `f` a forwarded new connection (a trace). The endpoints and the
- * policies behind a decision come from the engine's snapshot, so a record
- * names the same rules `palisade policy trace` would.
+ * Both datapaths hand over the same event (src/datapath/types.ts), so one
+ * function builds every record. The endpoints and the policies behind a
+ * decision come from the engine's snapshot, so a record names the same rules
+ * `palisade policy trace` would.
  */
 import type { DatapathEvent, NflogPacket } from '../datapath/index.ts';
+import { legacyEventFromPacket } from '../datapath/index.ts';
 import { snapshotMemo } from './snapshot-memo.ts';
-import { DROP_REASONS, EVENT_TYPE, makeFlow, type DropReasonDesc, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
+import { EVENT_TYPE, makeFlow, timestampToFlowTime, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
 import type { DirectionVerdict, EndpointInfo, FqdnLookup, MatchKind, PolicySnapshot, Protocol, RuleOrigin } from '../policy/index.ts';
 
@@ -49,12 +47,9 @@ function describePod(ep: EndpointInfo): Endpoint {
   };
 }
 
-/**
- * The pod a datapath decision was taken for, by the `<ep>` of its prefix
- * (eBPF events carry the endpoint's key, `namespace/name`), or undefined.
- */
+/** The pod a datapath decision was taken for (`namespace/name`), or undefined when it left the snapshot. */
 function decidingPod(snap: PolicySnapshot, ep: string | undefined): Endpoint | undefined {
-  if (!ep?.includes('/')) return undefined;
+  if (ep === undefined) return undefined;
   return podsByKey(snap, ep, () => {
     const info = snap.endpoint(ep);
     return info ? describePod(info) : undefined;
@@ -76,18 +71,25 @@ export function knownNames(ctx: FlowContext, src: string, dst: string): { source
   return { ...(s.length ? { source_names: [...s] } : {}), ...(d.length ? { destination_names: [...d] } : {}) };
 }
 
-type ParsedIp = NonNullable<NflogPacket['ip']>;
+type Tuple = DatapathEvent['tuple'];
 
-function l4Of(ip: ParsedIp): Layer4 | undefined {
-  if (ip.protocol === 'TCP') return { TCP: { source_port: ip.srcPort ?? 0, destination_port: ip.dstPort ?? 0, flags: { ...(ip.tcpFlags ?? {}) } } };
-  if (ip.protocol === 'UDP') return { UDP: { source_port: ip.srcPort ?? 0, destination_port: ip.dstPort ?? 0 } };
-  if (ip.protocol === 'ICMP') return { ICMPv4: { type: ip.icmpType ?? 0, code: ip.icmpCode ?? 0 } };
+const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
+
+function l4Of(t: Tuple): Layer4 | undefined {
+  if (t.protocol === 'TCP') {
+    const bits = t.tcpFlags ?? 0;
+    const flags: Record<(typeof TCP_FLAG_NAMES)[number], boolean> = { FIN: false, SYN: false, RST: false, PSH: false, ACK: false, URG: false, ECE: false, CWR: false };
+    TCP_FLAG_NAMES.forEach((name, i) => (flags[name] = (bits & (1 << i)) !== 0));
+    return { TCP: { source_port: t.sourcePort, destination_port: t.destinationPort, flags } };
+  }
+  if (t.protocol === 'UDP') return { UDP: { source_port: t.sourcePort, destination_port: t.destinationPort } };
+  if (t.protocol === 'ICMP') return { ICMPv4: { type: t.icmpType ?? 0, code: t.icmpCode ?? 0 } };
   return undefined;
 }
 
-function protocolOf(ip: ParsedIp): { protocol: Protocol; port: number } | undefined {
-  if (ip.protocol === 'TCP' || ip.protocol === 'UDP') return { protocol: ip.protocol, port: ip.dstPort ?? 0 };
-  if (ip.protocol === 'ICMP') return { protocol: 'ICMP', port: ip.icmpType ?? 0 };
+function protocolOf(t: Tuple): { protocol: Protocol; port: number } | undefined {
+  if (t.protocol === 'TCP' || t.protocol === 'UDP') return { protocol: t.protocol, port: t.destinationPort };
+  if (t.protocol === 'ICMP') return { protocol: 'ICMP', port: t.icmpType ?? 0 };
   return undefined;
 }
 
@@ -131,118 +133,81 @@ function explain(
   });
 }
 
-/** Turns one logged packet into a flow record, or undefined when it is not one of ours. */
-export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefined {
-  const ip = p.ip;
-  if (!ip) return undefined;
-  const [kind, epField, dirText, reason] = p.prefix.split(':');
-  if (kind !== 'f' && kind !== 'a' && kind !== 'r' && kind !== 'd') return undefined; // the loss probe, or not ours
+/**
+ * Turns one datapath event into a flow record, or undefined when it makes
+ * none: a denial's policy-verdict event (its drop event reports it).
+ */
+export function flowFromEvent(ctx: FlowContext, e: DatapathEvent): Flow | undefined {
+  const t = e.tuple;
+  if (e.type === 'policy-verdict' && e.verdict === 'dropped') return undefined;
   const snap = ctx.snapshot();
-  const l4 = l4Of(ip);
+  const l4 = l4Of(t);
   const base = {
+    time: timestampToFlowTime(e.timestamp.seconds, e.timestamp.nanos),
     node_name: ctx.node,
-    IP: { source: ip.src, destination: ip.dst, ipVersion: 'IPv4' as const },
+    IP: { source: t.source, destination: t.destination, ipVersion: 'IPv4' as const },
     ...(l4 ? { l4 } : {}),
-    source: endpointOf(ctx, snap, ip.src),
-    destination: endpointOf(ctx, snap, ip.dst),
-    ...knownNames(ctx, ip.src, ip.dst),
+    source: endpointOf(ctx, snap, t.source),
+    destination: endpointOf(ctx, snap, t.destination),
+    ...knownNames(ctx, t.source, t.destination),
   };
-  if (kind === 'f') {
+  if (e.type === 'trace' || e.direction === undefined) {
     return makeFlow({ ...base, verdict: 'FORWARDED', event_type: { type: EVENT_TYPE.TRACE, sub_type: 0 }, trace_observation_point: 'TO_STACK', Summary: 'forwarded' });
   }
-  const direction = dirText === 'in' ? 'ingress' : 'egress';
+  const direction = e.direction;
   const traffic_direction = direction === 'ingress' ? 'INGRESS' : 'EGRESS';
-  const q = protocolOf(ip);
-  const d = q ? explain(snap, ip.src, ip.dst, q, direction, ctx.fqdns) : null;
-  if (kind === 'd' && reason !== 'deny' && reason !== 'denied') {
-    // A datapath drop that is not a policy decision (eBPF: anti-spoofing, no backend, …).
-    const desc = (reason ?? '') in DROP_REASONS ? (reason as DropReasonDesc) : 'DROP_REASON_UNKNOWN';
+  const q = protocolOf(t);
+  const d = q ? explain(snap, t.source, t.destination, q, direction, ctx.fqdns) : null;
+  if (e.type === 'drop') {
+    const desc = e.reasonName ?? 'DROP_REASON_UNKNOWN';
+    const decision = e.policy?.decision;
+    if (decision === 'deny-rule' || decision === 'default-deny') {
+      // For a default-deny drop the "denying" policies are those that made the
+      // direction default-deny: what a person needs to look at.
+      const by = policies(decision === 'deny-rule' ? (d?.deniedBy ?? []) : (d?.enforcedBy ?? []));
+      return makeFlow({
+        ...base,
+        verdict: 'DROPPED',
+        drop_reason_desc: desc,
+        traffic_direction,
+        policy_match_type: 0,
+        ...(direction === 'ingress' ? { ingress_denied_by: by } : { egress_denied_by: by }),
+      });
+    }
+    // A drop that is not a policy decision (anti-spoofing, no backend, …).
     // The pod whose interface the packet crossed is the sender (egress) or
     // the receiver (ingress), whatever the addresses claim: a spoofed source
     // address belongs to another pod, and the record names the real sender.
-    const pod = decidingPod(snap, epField);
+    const pod = decidingPod(snap, e.endpoint);
     const side = pod ? (direction === 'egress' ? { source: pod } : { destination: pod }) : {};
     return makeFlow({ ...base, ...side, verdict: 'DROPPED', drop_reason_desc: desc, traffic_direction });
   }
-  if (kind === 'd') {
-    const deny = reason === 'deny';
-    // For a default-deny drop the "denying" policies are those that made the
-    // direction default-deny: what a person needs to look at.
-    const by = policies(deny ? (d?.deniedBy ?? []) : (d?.enforcedBy ?? []));
-    return makeFlow({
-      ...base,
-      verdict: 'DROPPED',
-      drop_reason_desc: deny ? 'POLICY_DENY' : 'POLICY_DENIED',
-      traffic_direction,
-      policy_match_type: 0,
-      ...(direction === 'ingress' ? { ingress_denied_by: by } : { egress_denied_by: by }),
-    });
-  }
-  if (kind === 'a' || kind === 'r') {
-    const by = policies(d?.allowedBy ?? []);
-    return makeFlow({
-      ...base,
-      // r: handed to the node's L7 proxy, which reports each request itself.
-      verdict: kind === 'r' ? 'REDIRECTED' : 'FORWARDED',
-      event_type: { type: EVENT_TYPE.POLICY_VERDICT, sub_type: 0 },
-      traffic_direction,
-      policy_match_type: MATCH_TYPE[d?.match ?? 'all'],
-      ...(direction === 'ingress' ? { ingress_allowed_by: by } : { egress_allowed_by: by }),
-    });
-  }
-  return undefined;
+  const by = policies(d?.allowedBy ?? []);
+  return makeFlow({
+    ...base,
+    // redirected: handed to the node's L7 proxy, which reports each request itself.
+    verdict: e.verdict === 'redirected' ? 'REDIRECTED' : 'FORWARDED',
+    event_type: { type: EVENT_TYPE.POLICY_VERDICT, sub_type: 0 },
+    traffic_direction,
+    policy_match_type: MATCH_TYPE[d?.match ?? 'all'],
+    ...(direction === 'ingress' ? { ingress_allowed_by: by } : { egress_allowed_by: by }),
+  });
 }
 
-/** The prefix kind of a policy-verdict event: `v` (a denial, which its drop event reports) makes no record. */
-const VERDICT_KIND: Readonly<Record<DatapathEvent['verdict'], string>> = {
-  unknown: 'v',
-  allowed: 'a',
-  'not-enforced': 'a',
-  redirected: 'r',
-  denied: 'v',
-  'deny-rule': 'v',
-};
-
-/**
- * An eBPF datapath event in the shape of a logged packet, so one function
- * builds records for both datapaths. Drop reasons other than the two policy
- * ones travel in the prefix, and so does the endpoint's key when known: the
- * pod the program ran for (a spoofed packet's sender).
- */
-export function eventAsPacket(e: DatapathEvent): NflogPacket {
-  const dir = e.direction === 'ingress' ? 'in' : 'eg';
-  const ep = e.endpoint ?? e.endpointId;
-  const prefix =
-    e.type === 'policy-verdict'
-      ? `${VERDICT_KIND[e.verdict]}:${ep}:${dir}`
-      : `d:${ep}:${dir}:${e.reason === 181 ? 'deny' : e.reason === 133 ? 'denied' : (e.reasonName ?? 'DROP_REASON_UNKNOWN')}`;
-  const flags = e.tcpFlags;
-  return {
-    group: 0,
-    prefix,
-    mark: 0,
-    family: 2,
-    payloadLength: e.length,
-    ip: {
-      src: e.source,
-      dst: e.destination,
-      protocol: e.protocol === 'TCP' || e.protocol === 'UDP' || e.protocol === 'ICMP' ? e.protocol : 0,
-      length: e.length,
-      ttl: 64,
-      srcPort: e.sourcePort,
-      dstPort: e.destinationPort,
-      ...(e.icmpType !== undefined ? { icmpType: e.icmpType, icmpCode: 0 } : {}),
-      ...(e.protocol === 'TCP'
-        ? { tcpFlags: { FIN: !!(flags & 1), SYN: !!(flags & 2), RST: !!(flags & 4), PSH: !!(flags & 8), ACK: !!(flags & 16), URG: !!(flags & 32), ECE: !!(flags & 64), CWR: !!(flags & 128) } }
-        : {}),
-    },
-  } as NflogPacket;
-}
-
-/** Feeds a store from logged packets; malformed or foreign packets are skipped. */
-export function packetSink(ctx: FlowContext, store: FlowStore): (p: NflogPacket) => void {
-  return (p) => {
-    const f = flowFromPacket(ctx, p);
+/** Feeds a store from datapath events. */
+export function eventSink(ctx: FlowContext, store: FlowStore): (e: DatapathEvent) => void {
+  return (e) => {
+    const f = flowFromEvent(ctx, e);
     if (f) store.addFlow(f);
   };
+}
+
+/**
+ * A packet as NFLOG hands it over, through the legacy datapath's own decoder:
+ * kept for bench/flows/run.ts, which measures that path, until it calls
+ * legacyEventFromPacket and flowFromEvent itself.
+ */
+export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefined {
+  const e = legacyEventFromPacket(p);
+  return e ? flowFromEvent(ctx, e) : undefined;
 }

@@ -5,12 +5,11 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
-import { createSocket } from 'node:dgram';
-import { EbpfDatapath, LegacyDatapath, NFLOG_GROUP, NFLOG_PROBE, openNflog } from '../datapath/index.ts';
+import { EbpfDatapath, LegacyDatapath } from '../datapath/index.ts';
 import { loadAgentConfig } from './config.ts';
 import { Agent } from './agent.ts';
 import { serveAgentApi } from './agent-api.ts';
-import { eventAsPacket, packetSink } from './flow-events.ts';
+import { eventSink } from './flow-events.ts';
 import { HTTP_PROXY_PORT } from './http-proxy.ts';
 import { DNS_PROXY_PORT } from './dns-proxy.ts';
 import { dialProxy } from './proxy-link.ts';
@@ -21,8 +20,8 @@ export async function runAgent(configFile: string): Promise<void> {
   const cfg = await loadAgentConfig(configFile);
   const log = pino({ base: { node: cfg.node }, level: process.env['PALISADE_LOG_LEVEL'] ?? 'info' });
   await mkdir(cfg.runDir, { recursive: true });
-  const ebpf = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf`, attach: cfg.bpfAttach }) : undefined;
-  const agent = new Agent(cfg, ebpf ?? new LegacyDatapath(), log);
+  const datapath = cfg.datapath === 'ebpf' ? new EbpfDatapath({ pinDir: cfg.pinDir ?? `${cfg.runDir}/bpf`, attach: cfg.bpfAttach }) : new LegacyDatapath();
+  const agent = new Agent(cfg, datapath, log);
   // L7 and DNS policy: steering to the node proxy's ports is programmed from the first apply.
   agent.httpProxyPort = HTTP_PROXY_PORT;
   agent.dnsProxyPort = DNS_PROXY_PORT;
@@ -41,41 +40,15 @@ export async function runAgent(configFile: string): Promise<void> {
   // Learned names and L7 records from the node proxy (node-proxy.ts), which outlives this agent.
   agent.proxyLink = dialProxy(proxyLinkPath(cfg.runDir), agent.proxyLinkHandlers());
   await agent.start();
-  const sink = packetSink(agent.flowContext(), agent.flows);
-  if (ebpf) {
-    // eBPF: decisions arrive through the programs' ring buffer.
-    ebpf.readEvents((e) => sink(eventAsPacket(e)));
-    let reported = 0;
-    setInterval(() => {
-      const lost = ebpf.lostEvents();
-      if (lost > reported) agent.flows.recordLost('PERF_EVENT_RING_BUFFER', lost - reported);
-      reported = lost;
-    }, 1000).unref();
-  } else {
-    // Legacy: decisions logged by nftables become flow records.
-    await openNflog(NFLOG_GROUP, sink, {
-      onLost: (n) => agent.flows.recordLost('PERF_EVENT_RING_BUFFER', n),
-      onDrainedAfterOverrun: sendLossProbe,
-    }).catch((err: unknown) => {
+  // Each decision the datapath reports becomes a flow record; what the kernel could not hand over is counted.
+  await datapath
+    .readEvents(eventSink(agent.flowContext(), agent.flows), (n) => agent.flows.recordLost('PERF_EVENT_RING_BUFFER', n))
+    .catch((err: unknown) => {
       log.error({ err }, 'cannot read datapath events: flow records will lack L3/L4 decisions');
     });
-  }
   const observer = await startObserverServer({ store: agent.flows, address: `unix:${cfg.runDir}/observer.sock` }).catch((err: unknown) => {
     log.error({ err }, 'cannot serve the Hubble Observer API');
     return undefined;
   });
   process.on('exit', () => void observer?.close());
-}
-
-/**
- * Packets the kernel could not hand us (reader too slow) are lost events,
- * never silent. Losses show as sequence gaps once a later event arrives; once
- * the reader has caught up after an overrun, a probe datagram (logged by the
- * datapath) is that later event, so the tail of a burst is counted too.
- */
-const probeSocket = createSocket('udp4');
-probeSocket.on('error', () => {});
-probeSocket.unref();
-function sendLossProbe(): void {
-  probeSocket.send(Buffer.alloc(1), NFLOG_PROBE.port, NFLOG_PROBE.ip);
 }

@@ -20,49 +20,12 @@ export type FlowVerdict = 'VERDICT_UNKNOWN' | 'FORWARDED' | 'DROPPED' | 'ERROR' 
 export const FLOW_VERDICTS: readonly FlowVerdict[] = ['VERDICT_UNKNOWN', 'FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'];
 
 /**
- * Cilium's drop reasons (pkg/monitor/api/drop.go) with their codes: the code is
- * the `sub_type` of a drop event and the deprecated `drop_reason` field; the
- * text is what `hubble observe` prints in place of the event type.
+ * Cilium's drop reasons with their codes and texts: the one table lives with
+ * the datapaths that emit them (src/datapath/constants.ts).
  */
-export const DROP_REASONS = {
-  DROP_REASON_UNKNOWN: [0, 'Unknown drop reason'],
-  INVALID_SOURCE_MAC: [130, 'Invalid source mac'],
-  INVALID_DESTINATION_MAC: [131, 'Invalid destination mac'],
-  INVALID_SOURCE_IP: [132, 'Invalid source ip'],
-  POLICY_DENIED: [133, 'Policy denied'],
-  INVALID_PACKET_DROPPED: [134, 'Invalid packet'],
-  CT_TRUNCATED_OR_INVALID_HEADER: [135, 'CT: Truncated or invalid header'],
-  CT_MISSING_TCP_ACK_FLAG: [136, 'CT: Missing TCP ACK flag'],
-  CT_UNKNOWN_L4_PROTOCOL: [137, 'CT: Unknown L4 protocol'],
-  UNSUPPORTED_L3_PROTOCOL: [139, 'Unsupported L3 protocol'],
-  ERROR_WRITING_TO_PACKET: [141, 'Error writing to packet'],
-  UNKNOWN_L4_PROTOCOL: [142, 'Unknown L4 protocol'],
-  STALE_OR_UNROUTABLE_IP: [151, 'Stale or unroutable IP'],
-  NO_MATCHING_LOCAL_CONTAINER_FOUND: [152, 'No matching local container found'],
-  ERROR_WHILE_CORRECTING_L3_CHECKSUM: [153, 'Error while correcting L3 checksum'],
-  ERROR_WHILE_CORRECTING_L4_CHECKSUM: [154, 'Error while correcting L4 checksum'],
-  CT_MAP_INSERTION_FAILED: [155, 'CT: Map insertion failed'],
-  IP_FRAGMENTATION_NOT_SUPPORTED: [157, 'IP fragmentation not supported'],
-  SERVICE_BACKEND_NOT_FOUND: [158, 'Service backend not found'],
-  FAILED_TO_INSERT_INTO_PROXYMAP: [161, 'Failed to insert into proxymap'],
-  NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION: [165, 'No configuration available to perform policy decision'],
-  FIB_LOOKUP_FAILED: [169, 'FIB lookup failed'],
-  INVALID_IDENTITY: [171, 'Invalid identity'],
-  UNKNOWN_SENDER: [172, 'Unknown sender'],
-  FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND: [175, 'First logical datagram fragment not found'],
-  SOCKET_LOOKUP_FAILED: [178, 'Socket lookup failed'],
-  SOCKET_ASSIGN_FAILED: [179, 'Socket assign failed'],
-  PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL: [180, 'Proxy redirection not supported for protocol'],
-  POLICY_DENY: [181, 'Policy denied by denylist'],
-  AUTH_REQUIRED: [189, 'Authentication required'],
-  UNENCRYPTED_TRAFFIC: [195, 'Traffic is unencrypted'],
-  TTL_EXCEEDED: [196, 'TTL exceeded'],
-  DROP_RATE_LIMITED: [198, 'Rate limited'],
-  DROP_HOST_NOT_READY: [202, 'Host datapath not ready'],
-  DROP_EP_NOT_READY: [203, 'Endpoint policy program not available'],
-} as const satisfies Record<string, readonly [number, string]>;
+import { DROP_REASONS, type DropReasonName as DropReasonDesc } from '../datapath/index.ts';
+export { DROP_REASONS, type DropReasonDesc };
 
-export type DropReasonDesc = keyof typeof DROP_REASONS;
 
 /** Cilium monitor message types (pkg/monitor/api/types.go): `event_type.type`. */
 export const EVENT_TYPE = { DROP: 1, DEBUG: 2, CAPTURE: 3, TRACE: 4, L7: 5, AGENT: 6, TRACE_SOCK: 7, POLICY_VERDICT: 9 } as const;

@@ -32,6 +32,7 @@ export {
   makeFlow,
   nowMs,
   parseFlowTime,
+  timestampToFlowTime,
   type DropReasonDesc,
   type Endpoint,
   type Flow,

@@ -3,12 +3,12 @@
  * netfilter and enforce policy from BPF maps (bpf/palisade.bpf.c).
  *
  *   setupNode   sysctls, routes to other nodes' pod CIDRs, masquerade, the
- *               proxies' policy route (the legacy datapath's node setup), the
+ *               proxies' policy route (../node-setup.ts, as legacy's), the
  *               `socket transparent` mark for masqueraded answers to the
  *               proxies, node config map, from_netdev on the underlay's ingress
  *   apply       render (render.ts) ─► diff against the maps' contents ─►
  *               write changes (adds, then attach on new veths, then deletes)
- *   events      ring buffer ─► onEvents subscribers (events.ts)
+ *   events      ring buffer ─► decodeEvent (events.ts) ─► readEvents' onEvent; lost_events growth ─► onLost
  *
  * Maps and programs are pinned under `pinDir` (bpffs.ts). A new process
  * loads the object again with every map's pin path set, so libbpf re-uses the
@@ -25,12 +25,14 @@ import { performance } from 'node:perf_hooks';
 import { unlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { nft } from '../../kernel/index.ts';
-import { LegacyDatapath } from '../legacy/legacy-datapath.ts';
-import { PROXY_MARK } from '../legacy/render-policy.ts';
+import { DROP_POLICY_DENIED, DROP_POLICY_DENY, dropReasonName, PROXY_MARK } from '../constants.ts';
+import { setupNodeNetwork } from '../node-setup.ts';
 import { assertNotRootNetns } from '../../kernel/index.ts';
 import type {
   ApplyResult,
   Datapath,
+  DatapathEvent,
+  DatapathEventReader,
   DatapathState,
   DatapathStatus,
   DropCounter,
@@ -39,7 +41,7 @@ import type {
 } from '../types.ts';
 import { BPF_OBJECT } from './build.ts';
 import { preparePinDir } from './bpffs.ts';
-import { decodeEvent, DROP_POLICY_DENIED, DROP_POLICY_DENY, DROP_REASONS, type DatapathEvent } from './events.ts';
+import { decodeEvent } from './events.ts';
 import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf, type Libbpf, type Ptr } from './libbpf.ts';
 import { deviceHooks, type AttachMode, type DeviceHooks, type HookKind } from './hooks.ts';
 import {
@@ -195,9 +197,9 @@ export class EbpfDatapath implements Datapath {
 
   async setupNode(node: NodeNetwork, peers: readonly PeerNode[]): Promise<void> {
     assertNotRootNetns('ebpf datapath');
-    // Sysctls, routes to the other nodes' pod CIDRs (bpf_fib_lookup reads them) and
-    // masquerade for pod → world are the same as the legacy datapath's.
-    await new LegacyDatapath().setupNode(node, peers);
+    // Sysctls, routes to the other nodes' pod CIDRs (bpf_fib_lookup reads them),
+    // the proxies' policy route and masquerade for pod → world: as legacy's.
+    await setupNodeNetwork(node, peers);
     // A node switched from legacy keeps no nftables policy or Service DNAT that would judge twice.
     await nft('add table inet palisade\ndelete table inet palisade\nadd table ip palisade_svc\ndelete table ip palisade_svc\n');
     // The proxy-port table is the first apply's to write: a restarted agent rewriting
@@ -381,7 +383,7 @@ export class EbpfDatapath implements Datapath {
       out.push({
         endpoint,
         direction: key.dir === DIR_INGRESS ? 'ingress' : 'egress',
-        reason: key.reason === REASON_FORWARDED ? 'FORWARDED' : (DROP_REASONS[key.reason] ?? `DROP_${key.reason}`),
+        reason: key.reason === REASON_FORWARDED ? 'FORWARDED' : dropReasonName(key.reason),
         packets: Number(sums[0]),
         bytes: Number(sums[1]),
       });
@@ -409,10 +411,25 @@ export class EbpfDatapath implements Datapath {
     };
   }
 
-  /** `onEvents` with a handle to stop reading. */
-  readEvents(onEvent: (e: DatapathEvent) => void): { close(): void } {
+  /**
+   * Events from the ring buffer; records it had no room for (`lost_events`,
+   * summed over CPUs) are reported to onLost once a second as they grow.
+   */
+  async readEvents(onEvent: (e: DatapathEvent) => void, onLost: (events: number) => void): Promise<DatapathEventReader> {
     const off = this.onEvents(onEvent);
-    return { close: off };
+    let reported = this.lostEvents();
+    const timer = setInterval(() => {
+      const lost = this.lostEvents();
+      if (lost > reported) onLost(lost - reported);
+      reported = lost;
+    }, 1000);
+    timer.unref();
+    return {
+      close: () => {
+        clearInterval(timer);
+        off();
+      },
+    };
   }
 
   /**

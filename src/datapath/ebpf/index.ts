@@ -18,6 +18,6 @@
  */
 export { EbpfDatapath, type EbpfDatapathOptions, type EbpfStatus, type PacketCounter, type MapFill, type EndpointPrograms } from './ebpf-datapath.ts';
 export { buildBpfObject, bpfObjectStale, BPF_OBJECT } from './build.ts';
-export { DROP_REASONS, type DatapathEvent } from './events.ts';
+export { decodeEvent, EVENT_SIZE } from './events.ts';
 export { isBpffs, preparePinDir, removePinDir, BPF_FS_MAGIC } from './bpffs.ts';
 export { renderEbpfState, PORT_RANGE_CAP } from './render.ts';

@@ -10,41 +10,23 @@
  * Runs inside the node's network namespace (the agent's own).
  */
 import { performance } from 'node:perf_hooks';
-import { ipBatch, nft, run } from '../../kernel/index.ts';
+import { assertNotRootNetns, nft, run } from '../../kernel/index.ts';
 import type {
   ApplyResult,
   Datapath,
+  DatapathEvent,
+  DatapathEventReader,
   DatapathState,
   DatapathStatus,
   DropCounter,
   NodeNetwork,
   PeerNode,
 } from '../types.ts';
-import { assertNotRootNetns } from '../../kernel/index.ts';
+import { setupNodeNetwork } from '../node-setup.ts';
 import { diffTransaction, fullTransaction, renderState, TABLE, type RulesetState } from './ruleset.ts';
 import { renderServices } from './render-services.ts';
-import { PROXY_MARK } from './render-policy.ts';
 import { libnftablesAvailable, nftInProcess } from './libnftables.ts';
-
-/** The routing table that turns marked (TPROXY'd) packets into local deliveries. */
-const PROXY_TABLE = 100;
-
-const NAT_TABLE = 'ip palisade_nat';
-
-const PROXY_RULE_PREF = 100;
-
-/** The policy-routing rule for marked packets, added when missing; a stale one (another priority) goes after. */
-async function ensureProxyRule(): Promise<void> {
-  const mark = `0x${PROXY_MARK.toString(16)}`;
-  const rules = JSON.parse((await run('ip', ['-j', 'rule', 'show'])).stdout || '[]') as { priority: number; fwmark?: string; fwmask?: string; table?: string }[];
-  const ours = rules.filter((r) => r.fwmark === mark && r.fwmask === mark && r.table === String(PROXY_TABLE));
-  if (!ours.some((r) => r.priority === PROXY_RULE_PREF)) {
-    await run('ip', ['rule', 'add', 'fwmark', `${mark}/${mark}`, 'lookup', String(PROXY_TABLE), 'pref', String(PROXY_RULE_PREF)]);
-  }
-  for (const r of ours.filter((r) => r.priority !== PROXY_RULE_PREF)) {
-    await run('ip', ['rule', 'del', 'pref', String(r.priority), 'fwmark', `${mark}/${mark}`, 'lookup', String(PROXY_TABLE)]);
-  }
-}
+import { readLegacyEvents } from './events.ts';
 
 export class LegacyDatapath implements Datapath {
   readonly mode = 'legacy' as const;
@@ -53,32 +35,25 @@ export class LegacyDatapath implements Datapath {
   #serviceCount = 0;
   #lastApply: ApplyResult | undefined;
 
+  /** Sysctls, routes to peers, the proxies' policy route and masquerade: all of it node-setup.ts. */
   async setupNode(node: NodeNetwork, peers: readonly PeerNode[]): Promise<void> {
     assertNotRootNetns('legacy datapath');
-    await writeSysctls({
-      'net.ipv4.ip_forward': '1',
-      'net.ipv4.conf.all.rp_filter': '0',
-      'net.ipv4.conf.default.rp_filter': '0',
-    });
-    await ipBatch(peers.filter((p) => p.name !== node.name).map((p) => `route replace ${p.podCIDR} via ${p.ip} dev ${node.underlayIf}`));
-    // TPROXY'd packets (marked) are delivered to this node's proxies. A restarted
-    // agent finds the rule in place and leaves it: deleting and re-adding it
-    // would, for a moment, route steered DNS and HTTP past the proxies.
-    await ensureProxyRule();
-    await ipBatch([`route replace local 0.0.0.0/0 dev lo table ${PROXY_TABLE}`]);
-    // Pods reach the world from the node's address; pod-to-pod and pod-to-node keep their own.
-    await nft(
-      [
-        `add table ${NAT_TABLE}`,
-        `delete table ${NAT_TABLE}`,
-        `table ${NAT_TABLE} {`,
-        '  chain postrouting {',
-        '    type nat hook postrouting priority srcnat; policy accept;',
-        `    ip saddr ${node.clusterPodCIDR} ip daddr != { ${node.clusterPodCIDR}, ${node.underlayCIDR} } oifname "${node.underlayIf}" masquerade`,
-        '  }',
-        '}',
-      ].join('\n') + '\n',
-    );
+    await setupNodeNetwork(node, peers);
+  }
+
+  /** Decisions the ruleset logs to NFLOG (events.ts); chain ids are named from the installed ruleset. */
+  readEvents(onEvent: (e: DatapathEvent) => void, onLost: (events: number) => void): Promise<DatapathEventReader> {
+    assertNotRootNetns('legacy datapath');
+    let names: Map<string, string> | undefined;
+    let namesFor: RulesetState | null = null;
+    const endpointKey = (chainId: string): string | undefined => {
+      if (namesFor !== this.#installed || !names) {
+        namesFor = this.#installed;
+        names = new Map([...(namesFor?.endpoints.values() ?? [])].map((e) => [e.id, e.key]));
+      }
+      return names.get(chainId);
+    };
+    return readLegacyEvents(endpointKey, onEvent, onLost);
   }
 
   async apply(state: DatapathState): Promise<ApplyResult> {
@@ -163,9 +138,4 @@ export class LegacyDatapath implements Datapath {
 /** Policy transactions go through libnftables in-process when it loads (milliseconds matter: see libnftables.ts). */
 function policyNft(script: string): Promise<void> {
   return libnftablesAvailable() ? nftInProcess(script) : nft(script);
-}
-
-/** Namespaced sysctls of the current (node) network namespace. */
-async function writeSysctls(values: Record<string, string>): Promise<void> {
-  await run('sysctl', ['-q', '-w', ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
 }

@@ -20,8 +20,11 @@ import type { CompiledEntry, DirectionPolicy, EndpointInfo, PolicySnapshot, Port
 import type { NameMatcher } from '../../fqdn/index.ts';
 import { IDENTITY_WORLD, MAX_ALLOCATED_IDENTITY, MIN_ALLOCATED_IDENTITY } from '../../identity/index.ts';
 import { cidrContains } from '../../policy/index.ts';
+import { PROXY_MARK } from '../constants.ts';
+import { logAllow, logDrop, type NftDirection } from './log-prefix.ts';
 
-export type NftDirection = 'ingress' | 'egress';
+export type { NftDirection } from './log-prefix.ts';
+
 
 export interface RenderedDirection {
   rules: string[];
@@ -31,9 +34,6 @@ export interface RenderedDirection {
   unenforceable: string[];
 }
 
-/** The packet mark of TPROXY'd traffic; identities (marks below 65536) never carry this bit. */
-export const PROXY_MARK = 0x40000;
-
 /** A short, stable, nft-safe id for an endpoint (chain and counter names). */
 export function endpointChainId(key: string): string {
   return 'e' + createHash('sha256').update(key).digest('hex').slice(0, 12);
@@ -41,25 +41,6 @@ export function endpointChainId(key: string): string {
 
 export const counterName = (id: string, dir: NftDirection, reason: 'deny' | 'denied'): string =>
   `${id}_${dir === 'ingress' ? 'in' : 'eg'}_${reason}`;
-
-/**
- * Decisions are logged to this NFLOG group for flow records: the prefix says
- * what happened — `d:<endpoint>:<in|eg>:<deny|denied>` a policy drop,
- * `d:<namespace/name>:eg:INVALID_SOURCE_IP` a packet the pod sent from an address not its own,
- * `a:<endpoint>:<in|eg>` an allowed new connection, `f` a forwarded one.
- */
-export const NFLOG_GROUP = 1;
-/**
- * A datagram to this address is logged with prefix `p` and dropped: the
- * agent sends one after its reader overran, so the probe's sequence number
- * reveals how many events the kernel dropped at the tail of a burst (gaps
- * are otherwise seen only when a later event arrives).
- */
-export const NFLOG_PROBE = { ip: '127.0.0.127', port: 9 } as const;
-/** `reason`: deny or denied (policy), else the name of one of Cilium's drop reasons (e.g. INVALID_SOURCE_IP). */
-export const logDrop = (id: string, dir: NftDirection, reason: string): string =>
-  `log group ${NFLOG_GROUP} prefix "d:${id}:${dir === 'ingress' ? 'in' : 'eg'}:${reason}" `;
-const logAllow = (id: string, dir: NftDirection): string => `log group ${NFLOG_GROUP} prefix "a:${id}:${dir === 'ingress' ? 'in' : 'eg'}" `;
 
 /** Where L7 traffic goes, and the nft set that holds a toFQDNs selector's addresses. */
 export interface RenderContext {

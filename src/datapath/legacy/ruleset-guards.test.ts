@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { world } from '../../../test/kit/policy-world.ts';
 import { hostIfname } from '../../cni/index.ts';
 import type { DatapathState, LocalEndpoint } from '../types.ts';
-import { endpointChainId, PROXY_MARK } from './render-policy.ts';
+import { endpointChainId } from './render-policy.ts';
+import { PROXY_MARK } from '../constants.ts';
 import { diffTransaction, fullTransaction, POD_IFNAME_PREFIX, renderState, type RulesetState } from './ruleset.ts';
 
 // Only prod/backend is selected by a policy: the source check must not depend on it.

@@ -23,7 +23,9 @@ import type { DatapathState } from '../types.ts';
 import { createHash } from 'node:crypto';
 import { fqdnSelectorKey, type NameMatcher } from '../../fqdn/index.ts';
 import { isIPv4 } from 'node:net';
-import { counterName, endpointChainId, logDrop, NFLOG_GROUP, NFLOG_PROBE, PROXY_MARK, renderDirection, type NftDirection, type RenderContext } from './render-policy.ts';
+import { counterName, endpointChainId, renderDirection, type NftDirection, type RenderContext } from './render-policy.ts';
+import { logDrop, logForwarded, logProbe } from './log-prefix.ts';
+import { NFLOG_PROBE, PROXY_MARK } from '../constants.ts';
 
 export const TABLE = 'inet palisade';
 
@@ -225,11 +227,11 @@ export function fullTransaction(s: RulesetState): string {
     // record per forwarded connection (its first packet), for flows.
     '  chain probe {',
     '    type filter hook output priority filter; policy accept;',
-    `    ip daddr ${NFLOG_PROBE.ip} udp dport ${NFLOG_PROBE.port} log group ${NFLOG_GROUP} prefix "p" drop`,
+    `    ip daddr ${NFLOG_PROBE.ip} udp dport ${NFLOG_PROBE.port} ${logProbe} drop`,
     '  }',
     '  chain forwarded {',
     '    type filter hook forward priority filter + 10; policy accept;',
-    `    ct state new log group ${NFLOG_GROUP} prefix "f"`,
+    `    ct state new ${logForwarded}`,
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',

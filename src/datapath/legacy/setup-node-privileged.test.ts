@@ -13,7 +13,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { PROXY_MARK } from './render-policy.ts';
+import { PROXY_MARK } from '../constants.ts';
 
 const execFileP = promisify(execFile);
 const NS = `pl-sn${randomBytes(3).toString('hex')}-a`;
