@@ -363,10 +363,10 @@ describe('DnsProxy over TCP', () => {
     }
   });
 
-  test('one pod holds at most tcpMaxPerSource connections: more are reset, other pods still served', async () => {
+  test('one pod holds at most tcpMaxPerSource connections: more are reset, other pods still served; tcpMaxConnections caps them all', async () => {
     const upstream = await tcpServer();
     const upPort = (upstream.address() as net.AddressInfo).port;
-    const { p } = proxy({ allowedFor: () => 'all', tcpMaxPerSource: 2 });
+    const { p } = proxy({ allowedFor: () => 'all', tcpMaxPerSource: 2, tcpMaxConnections: 3 });
     const front = net.createServer({ allowHalfOpen: true }, (s) => p.handleTcp(s, { ip: '127.0.0.1', port: upPort }));
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
     const port = (front.address() as net.AddressInfo).port;
@@ -389,6 +389,8 @@ describe('DnsProxy over TCP', () => {
       assert.equal(await ask('127.0.0.1'), 'ECONNRESET', 'the third connection of the same pod is reset');
       assert.equal(await ask('127.0.0.2'), '1.1.1.1', 'another pod is still served');
       assert.equal(p.stats().tcpRefused, 1);
+      assert.equal(await ask('127.0.0.3'), 'ECONNRESET', 'three open in all: a third pod is reset too');
+      assert.equal(p.stats().tcpRefused, 2);
       held.pop()!.destroy();
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(await ask('127.0.0.1'), '1.1.1.1', 'a closed connection frees its place');

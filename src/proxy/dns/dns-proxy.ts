@@ -31,6 +31,7 @@
 import type net from 'node:net';
 import type { NameMatcher } from '../../fqdn/index.ts';
 import { NameCache } from '../../fqdn/index.ts';
+import { ConnectionAdmission } from '../admission/index.ts';
 import { UdpUpstream, UpstreamSocketError, UpstreamTimeoutError, type UpstreamWaiter } from './dns-upstream.ts';
 import { handleTcpDns, type DnsTcpContext } from './dns-tcp.ts';
 import {
@@ -167,10 +168,7 @@ export class DnsProxy {
   #holdTimer: NodeJS.Timeout | undefined;
   readonly #sweepTimer: NodeJS.Timeout;
   readonly #tcpSockets = new Set<net.Socket>();
-  /** Open TCP connections per pod address. */
-  readonly #tcpPerSource = new Map<string, number>();
-  readonly #tcpMaxPerSource: number;
-  readonly #tcpMaxConnections: number;
+  readonly #tcpAdmission: ConnectionAdmission;
   #closed = false;
   #sweeping = false;
   readonly #s = {
@@ -198,8 +196,10 @@ export class DnsProxy {
     this.#o = opts;
     this.#holdMs = opts.holdMs ?? 100;
     this.#timeoutMs = opts.upstreamTimeoutMs ?? 2000;
-    this.#tcpMaxPerSource = opts.tcpMaxPerSource ?? 32;
-    this.#tcpMaxConnections = opts.tcpMaxConnections ?? 1024;
+    this.#tcpAdmission = new ConnectionAdmission({
+      maxConnectionsPerSource: opts.tcpMaxPerSource ?? 32,
+      maxConnections: opts.tcpMaxConnections ?? 1024,
+    });
     this.fqdnCache = new NameCache({
       ...(opts.minTtl !== undefined ? { minTtl: opts.minTtl } : {}),
       ...(opts.maxIpsPerName !== undefined ? { maxIpsPerName: opts.maxIpsPerName } : {}),
@@ -266,19 +266,15 @@ export class DnsProxy {
     const server = origDst ?? { ip: socket.localAddress ?? '', port: socket.localPort ?? 53 };
     // One pod must not take every descriptor: a bound per pod, and one for all.
     const source = socket.remoteAddress ?? '';
-    const held = this.#tcpPerSource.get(source) ?? 0;
-    if (held >= this.#tcpMaxPerSource || this.#tcpSockets.size >= this.#tcpMaxConnections) {
+    if (!this.#tcpAdmission.admit(source)) {
       this.#s.tcpRefused++;
       return void socket.resetAndDestroy();
     }
-    this.#tcpPerSource.set(source, held + 1);
     this.#s.tcpConnections++;
     this.#tcpSockets.add(socket);
     socket.once('close', () => {
       this.#tcpSockets.delete(socket);
-      const n = (this.#tcpPerSource.get(source) ?? 1) - 1;
-      if (n > 0) this.#tcpPerSource.set(source, n);
-      else this.#tcpPerSource.delete(source);
+      this.#tcpAdmission.release(source);
     });
     handleTcpDns(socket, server, this.#tcp);
   }

@@ -22,7 +22,7 @@
  *
  * Hostile clients: every phase of a connection has a deadline (connection.ts
  * lists them), a denied request whose body is still to come closes the
- * connection after its 403, and an optional ConnectionAdmission (admission.ts)
+ * connection after its 403, and an optional ConnectionAdmission (proxy/admission)
  * caps connections per source address and in all, so one pod cannot take the
  * descriptors of the process the proxy runs in.
  *
@@ -43,12 +43,12 @@
  */
 import type * as net from 'node:net';
 import { HttpProxyConnection, type HttpProxyContext } from './connection.ts';
-import type { ConnectionAdmission } from './admission.ts';
+import type { ConnectionAdmission } from '../admission/index.ts';
 
 export { ACCESS_DENIED_BODY } from './errors.ts';
 export type { HttpProxyEvent } from './events.ts';
 export type { HttpProxyContext } from './connection.ts';
-export { ConnectionAdmission, DEFAULT_ADMISSION } from './admission.ts';
+export { ConnectionAdmission, DEFAULT_ADMISSION } from '../admission/index.ts';
 
 /**
  * Takes over an accepted client socket; never throws (a broken socket is destroyed).

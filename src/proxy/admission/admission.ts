@@ -1,17 +1,17 @@
 /**
- * Which client connections the HTTP proxy takes on: at most
- * `maxConnectionsPerSource` open at once from one source address (one pod),
- * and at most `maxConnections` in all.
+ * Which client connections a proxy takes on (the HTTP proxy, and the DNS
+ * proxy's TCP side): at most `maxConnectionsPerSource` open at once from one
+ * source address (one pod), and at most `maxConnections` in all.
  *
  *   accepted socket ──► admit(source ip) ──no──► reset at once (counted: per-source or total)
  *                              │ yes
  *                              ▼
- *                       handleConnection ── 'close' ──► release(source ip)
+ *                       the proxy's handler ── 'close' ──► release(source ip)
  *
- * Every phase of a connection has a deadline (connection.ts), but a deadline
- * bounds how long, not how many: a pod opening connections faster than they
- * expire would otherwise take every descriptor of the process the proxy runs
- * in — the agent, whose DNS proxy and API need descriptors too. The total is
+ * Every phase of a connection has a deadline, but a deadline bounds how long,
+ * not how many: a pod opening connections faster than they expire would
+ * otherwise take every descriptor of the process the proxies run in — the
+ * agent, whose other proxy and API need descriptors too. The total is
  * therefore set well below the process's descriptor limit (each connection
  * can hold two: client and upstream), and the per-source limit keeps one pod
  * from using up the total for the others.
@@ -25,6 +25,7 @@ export interface AdmissionLimits {
   maxConnections: number;
 }
 
+/** The HTTP proxy's limits (the agent's httpProxy settings override them). */
 export const DEFAULT_ADMISSION: Readonly<AdmissionLimits> = Object.freeze({
   maxConnectionsPerSource: 512,
   maxConnections: 4096,
@@ -51,7 +52,7 @@ export class ConnectionAdmission {
   constructor(limits: Partial<AdmissionLimits> = {}) {
     const l = { ...DEFAULT_ADMISSION, ...limits };
     for (const [k, v] of Object.entries(l)) {
-      if (!Number.isSafeInteger(v) || v < 1) throw new Error(`HTTP proxy admission: ${k} must be a whole number ≥ 1, not ${v}`);
+      if (!Number.isSafeInteger(v) || v < 1) throw new Error(`connection admission: ${k} must be a whole number ≥ 1, not ${v}`);
     }
     this.limits = Object.freeze(l);
   }
