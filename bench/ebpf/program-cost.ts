@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { run } from '../../src/kernel/exec.ts';
-import { EbpfTestLab } from '../../test/kit/ebpf-topology.ts';
+import { DatapathTestLab as EbpfTestLab } from '../../test/kit/datapath-topology.ts';
 import type { EbpfStatus } from '../../src/datapath/ebpf/ebpf-datapath.ts';
 import { loadAverage, summarise } from '../datapath/alternating.ts';
 

@@ -25,7 +25,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { run } from '../../src/kernel/exec.ts';
-import { EbpfTestLab, type NodeAgent } from '../../test/kit/ebpf-topology.ts';
+import { DatapathTestLab as EbpfTestLab, type NodeAgent } from '../../test/kit/datapath-topology.ts';
 import { alternate, cell, loadAverage, pairedRatio, settle, summarise, verdict, type Step, type Summary } from '../datapath/alternating.ts';
 import { createBareVeth, type BareVeth } from '../datapath/bare-veth.ts';
 import { iperf, ipReceived, startServers, waitForServer } from '../datapath/traffic.ts';

@@ -1,13 +1,14 @@
 /**
  * Test support: a stand-in for the node agent, run INSIDE a node namespace
- * (`ip netns exec <node> node test-node-agent.ts <pinDir>`), owning one
- * EbpfDatapath. It reads one JSON command per stdin line and answers one JSON
- * line on stdout:
+ * (`ip netns exec <node> node datapath-node-agent.ts <legacy|ebpf> <pinDir>`),
+ * owning one datapath of that mode. It reads one JSON command per stdin line
+ * and answers one JSON line on stdout:
  *
  *   {"id":1,"cmd":"wire","pod":{podNetns,ifname,hostIfname,ip,gateway}}   → pod wiring (pod-wiring.ts)
  *   {"id":2,"cmd":"setup","node":NodeNetwork,"peers":PeerNode[]}
  *   {"id":3,"cmd":"apply","world":World}                                 → ApplyResult
- *   {"id":4,"cmd":"status"} / "drops" / "counters" / "events" (collected so far, then cleared)
+ *   {"id":4,"cmd":"status"} / "drops" / "events" → {events (collected so far, then cleared), lost}
+ *   eBPF only: "counters" (packet counters) and the commands "detach", "hooks", "tc-attach" below
  *   {"id":5,"cmd":"detach"}  {"id":6,"cmd":"exit"}
  *   {"id":7,"cmd":"proxies","httpPort":P,"dnsPort":Q}  transparent stand-ins for the agent's proxies
  *   {"id":8,"cmd":"proxy-seen"}  what they saw (then cleared)   {"id":9,"cmd":"proxies-close"}
@@ -35,11 +36,11 @@ import type { NameMatcher } from '../../src/fqdn/index.ts';
 import { wirePod, type PodWiringSpec } from '../../src/cni/pod-wiring.ts';
 import { connectTransparent, listenTransparent } from '../../src/proxy/transparent/transparent-tcp.ts';
 import { openTransparentUdp, type TransparentUdp } from '../../src/proxy/transparent/transparent-udp.ts';
-import type { LocalEndpoint, NodeNetwork, PeerNode, ServiceEntry } from '../../src/datapath/types.ts';
+import type { Datapath, DatapathEvent, DatapathEventReader, DatapathMode, LocalEndpoint, NodeNetwork, PeerNode, ServiceEntry } from '../../src/datapath/types.ts';
 import { EbpfDatapath } from '../../src/datapath/ebpf/ebpf-datapath.ts';
+import { LegacyDatapath } from '../../src/datapath/legacy/legacy-datapath.ts';
 import { TC_HANDLE, TC_PRIORITY } from '../../src/datapath/ebpf/hooks.ts';
 import { BPF_TC_EGRESS, BPF_TC_INGRESS, libbpf } from '../../src/datapath/ebpf/libbpf.ts';
-import type { DatapathEvent } from '../../src/datapath/ebpf/events.ts';
 
 export interface World {
   objects: KubeObject[];
@@ -73,11 +74,20 @@ interface Command {
   program?: string;
 }
 
-const pinDir = process.argv[2];
-if (!pinDir) throw new Error('usage: test-node-agent.ts <pinDir>');
-const dp = new EbpfDatapath({ pinDir });
+const mode = process.argv[2] as DatapathMode;
+const pinDir = process.argv[3];
+if ((mode !== 'legacy' && mode !== 'ebpf') || !pinDir) throw new Error('usage: datapath-node-agent.ts <legacy|ebpf> <pinDir>');
+const ebpf = mode === 'ebpf' ? new EbpfDatapath({ pinDir }) : null;
+const dp: Datapath = ebpf ?? new LegacyDatapath();
+/** The commands about tc programs and BPF counters have no legacy meaning. */
+const ebpfOnly = (cmd: string): EbpfDatapath => {
+  if (!ebpf) throw new Error(`${cmd}: eBPF only (this agent runs the ${mode} datapath)`);
+  return ebpf;
+};
 const events: DatapathEvent[] = [];
-let reading = false;
+/** Events the kernel could not hand over: a test that counts events must see none lost. */
+let lost = 0;
+let reader: DatapathEventReader | null = null;
 const seen: ProxySeen[] = [];
 let engine: PolicyEngine | null = null;
 let engineObjects = '';
@@ -151,10 +161,11 @@ async function handle(c: Command): Promise<unknown> {
       return wirePod(c.pod!);
     case 'setup':
       await dp.setupNode(c.node!, c.peers ?? []);
-      if (!reading) {
-        dp.onEvents((e) => events.push(e));
-        reading = true;
-      }
+      // As the agent: one reader for the process's life, opened after the first set-up.
+      reader ??= await dp.readEvents(
+        (e) => events.push(e),
+        (n) => (lost += n),
+      );
       return { ok: true };
     case 'apply': {
       const w = c.world!;
@@ -194,10 +205,11 @@ async function handle(c: Command): Promise<unknown> {
     case 'drops':
       return dp.dropCounters();
     case 'counters':
-      return dp.packetCounters();
+      return ebpfOnly(c.cmd).packetCounters();
     case 'events':
-      return events.splice(0);
+      return { events: events.splice(0), lost };
     case 'hooks': {
+      ebpfOnly(c.cmd);
       const bpf = libbpf();
       const ifindex = bpf.ifNameToIndex(c.ifname!);
       return {
@@ -206,6 +218,7 @@ async function handle(c: Command): Promise<unknown> {
       };
     }
     case 'tc-attach': {
+      ebpfOnly(c.cmd);
       const bpf = libbpf();
       const ifindex = bpf.ifNameToIndex(c.ifname!);
       const fd = bpf.pinnedFd(`${pinDir}/progs/${c.program!}`);
@@ -217,10 +230,11 @@ async function handle(c: Command): Promise<unknown> {
       }
     }
     case 'detach':
-      dp.detachAll();
+      ebpfOnly(c.cmd).detachAll();
       return { ok: true };
     case 'exit':
-      dp.close();
+      reader?.close();
+      ebpf?.close();
       setImmediate(() => process.exit(0));
       return { ok: true };
     default:

@@ -1,15 +1,17 @@
 /**
  * Test and benchmark support: a two-node mini cluster made of network
- * namespaces, without the rest of the lab, each node's datapath owned by a
- * test-node-agent.ts process running inside the node namespace.
+ * namespaces, without the rest of the lab, each node's datapath (legacy or
+ * eBPF, one mode per lab) owned by a datapath-node-agent.ts process running
+ * inside the node namespace.
  *
- *   pl-eb<rand>-fabric   br0 172.31.0.1/24
- *     ├─ pl-eb<rand>-node-1   eth0 172.31.0.11   pods 10.244.1.0/24: a, b
- *     └─ pl-eb<rand>-node-2   eth0 172.31.0.12   pods 10.244.2.0/24: c
+ *   pl-<id>-fabric   br0 172.31.0.1/24
+ *     ├─ pl-<id>-node-1   eth0 172.31.0.11   pods 10.244.1.0/24: a, b
+ *     └─ pl-<id>-node-2   eth0 172.31.0.12   pods 10.244.2.0/24: c
  *   the "world": addresses of TEST-NET-2 (198.51.100.0/24) on the fabric's lo
  *
- * Hygiene: every namespace is `pl-eb<rand>-…`, pins live under
- * /sys/fs/bpf/palisade/eb<rand>/, and destroy() kills the processes it
+ * <id> is the lab's prefix (`eb`, `lg` or the caller's) and random hex.
+ * Hygiene: every namespace is `pl-<id>-…`, eBPF pins live under
+ * /sys/fs/bpf/palisade/<id>/, and destroy() kills the processes it
  * started (by pid), deletes the namespaces and removes the pins — call it
  * in `after`/`finally`. Nothing here touches the root network namespace.
  */
@@ -23,12 +25,12 @@ import { run } from '../../src/kernel/exec.ts';
 import { createNetns, deleteNetns, listNetns } from '../../src/kernel/netns.ts';
 import { buildLabNetwork } from '../../src/lab/lab-network.ts';
 import { hostIfname, POD_GATEWAY } from '../../src/cni/pod-wiring.ts';
-import type { LocalEndpoint, NodeNetwork, PeerNode } from '../../src/datapath/types.ts';
+import type { DatapathMode, LocalEndpoint, NodeNetwork, PeerNode } from '../../src/datapath/types.ts';
 import { isBpffs, removePinDir } from '../../src/datapath/ebpf/bpffs.ts';
 import { buildBpfObject } from '../../src/datapath/ebpf/build.ts';
-import type { World } from './ebpf-node-agent.ts';
+import type { World } from './datapath-node-agent.ts';
 
-const AGENT_SCRIPT = fileURLToPath(new URL('./ebpf-node-agent.ts', import.meta.url));
+const AGENT_SCRIPT = fileURLToPath(new URL('./datapath-node-agent.ts', import.meta.url));
 const RAW_IP = fileURLToPath(new URL('../e2e/fixtures/raw-ip.py', import.meta.url));
 export const BPFFS = '/sys/fs/bpf';
 
@@ -51,7 +53,7 @@ export interface TestNode {
 
 /** Fails loudly: these tests need root and must never be skipped silently. */
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('privileged eBPF datapath tests must run as root (they create network namespaces and load BPF)');
+  if (process.getuid?.() !== 0) throw new Error('privileged datapath tests must run as root (they create network namespaces, nftables and BPF programs)');
 }
 
 /** Mounts bpffs at /sys/fs/bpf when it is not there (root mount namespace; no network change). */
@@ -94,10 +96,11 @@ export class NodeAgent {
     });
   }
 
-  static async start(netns: string, pinDir: string, bpffsFd: number): Promise<NodeAgent> {
+  /** `bpffsFd` < 0: no bpffs (the legacy datapath). */
+  static async start(netns: string, mode: DatapathMode, pinDir: string, bpffsFd: number): Promise<NodeAgent> {
     // ip netns exec hides /sys/fs/bpf (it remounts /sys): the host's bpffs goes in as fd 3.
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--disable-warning=ExperimentalWarning', AGENT_SCRIPT, pinDir], {
-      stdio: ['pipe', 'pipe', 'pipe', bpffsFd],
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--disable-warning=ExperimentalWarning', AGENT_SCRIPT, mode, pinDir], {
+      stdio: bpffsFd >= 0 ? ['pipe', 'pipe', 'pipe', bpffsFd] : ['pipe', 'pipe', 'pipe'],
     });
     const agent = new NodeAgent(child);
     await agent.ready;
@@ -142,18 +145,34 @@ s.on('error', (e) => { console.error(e.message); process.exit(1); });
 s.pipe(process.stdout);
 process.stdin.pipe(s);`;
 
-export class EbpfTestLab {
-  readonly id = `eb${randomBytes(3).toString('hex')}`;
-  readonly prefix = `pl-${this.id}-`;
-  readonly fabric = `${this.prefix}fabric`;
-  readonly pinRoot = `${BPFFS}/palisade/${this.id}`;
+const UDP_RECORDER = `
+const s = require('node:dgram').createSocket('udp4');
+s.on('message', (d, r) => { console.log(r.address + ' ' + d.toString()); s.send(d, r.port, r.address); });
+s.bind(Number(process.argv[1]), '0.0.0.0', () => console.log('listening'));`;
+
+export interface TestLabOptions {
+  /** The start of the lab's id (namespaces `pl-<id>-…`, pins `palisade/<id>/`); default `eb` (eBPF) or `lg` (legacy). */
+  idPrefix?: string;
+}
+
+export class DatapathTestLab {
+  readonly mode: DatapathMode;
+  readonly id: string;
+  readonly prefix: string;
+  readonly fabric: string;
+  readonly pinRoot: string;
   readonly nodes: TestNode[];
   readonly pods: TestPod[];
   readonly #children = new Set<ChildProcess>();
   readonly #agents = new Set<NodeAgent>();
   #bpffsFd = -1;
 
-  constructor() {
+  constructor(mode: DatapathMode = 'ebpf', options: TestLabOptions = {}) {
+    this.mode = mode;
+    this.id = `${options.idPrefix ?? (mode === 'ebpf' ? 'eb' : 'lg')}${randomBytes(3).toString('hex')}`;
+    this.prefix = `pl-${this.id}-`;
+    this.fabric = `${this.prefix}fabric`;
+    this.pinRoot = `${BPFFS}/palisade/${this.id}`;
     this.nodes = [1, 2].map((n) => ({ name: `node-${n}`, netns: `${this.prefix}node-${n}`, ip: `172.31.0.${10 + n}`, podCIDR: `10.244.${n}.0/24` }));
     const pod = (name: string, node: number, ip: string, labels: Record<string, string>, ports?: TestPod['ports']): TestPod => ({
       name,
@@ -195,9 +214,11 @@ export class EbpfTestLab {
   /** Namespaces, underlay, pods (wired by each node's agent) and node setup. Returns the agents. */
   async create(): Promise<Map<string, NodeAgent>> {
     requireRoot();
-    buildBpfObject();
-    ensureBpffs();
-    this.#bpffsFd = openSync(BPFFS, 'r');
+    if (this.mode === 'ebpf') {
+      buildBpfObject();
+      ensureBpffs();
+      this.#bpffsFd = openSync(BPFFS, 'r');
+    }
     await buildLabNetwork({
       fabricNetns: this.fabric,
       fabricIp: '172.31.0.1',
@@ -217,7 +238,7 @@ export class EbpfTestLab {
   }
 
   async startAgent(node: string): Promise<NodeAgent> {
-    const a = await NodeAgent.start(this.node(node).netns, this.pinDirOf(node), this.#bpffsFd);
+    const a = await NodeAgent.start(this.node(node).netns, this.mode, this.pinDirOf(node), this.#bpffsFd);
     this.#agents.add(a);
     return a;
   }
@@ -294,6 +315,23 @@ export class EbpfTestLab {
       child.stdout!.once('data', () => resolve());
       child.once('exit', (c) => reject(new Error(`server in ${pod} exited ${c}`)));
     });
+  }
+
+  /**
+   * A UDP server in a pod that notes every datagram (`<source address> <text>`,
+   * read with the returned function, which clears the list) and sends it back.
+   */
+  async startUdpRecorder(pod: string, port: number): Promise<() => string[]> {
+    const child = spawn('ip', ['netns', 'exec', this.pod(pod).netns, process.execPath, '-e', UDP_RECORDER, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.#children.add(child);
+    const lines: string[] = [];
+    const rl = createInterface({ input: child.stdout! });
+    await new Promise<void>((resolve, reject) => {
+      rl.once('line', () => resolve());
+      child.once('exit', (c) => reject(new Error(`UDP recorder in ${pod} exited ${c}`)));
+    });
+    rl.on('line', (l) => lines.push(l));
+    return () => lines.splice(0);
   }
 
   /** A UDP server in a pod sending every datagram back to its sender. */
@@ -405,11 +443,13 @@ export class EbpfTestLab {
     this.#agents.clear();
     // Pods, nodes, fabric: only ours, by prefix.
     for (const n of listNetns(this.prefix).sort((a, b) => order(a) - order(b))) await deleteNetns(n);
-    removePinDir(this.pinRoot);
-    try {
-      if (existsSync(`${BPFFS}/palisade`) && readdirSync(`${BPFFS}/palisade`).length === 0) rmdirSync(`${BPFFS}/palisade`);
-    } catch {
-      // another lab's pins appeared meanwhile
+    if (this.mode === 'ebpf') {
+      removePinDir(this.pinRoot);
+      try {
+        if (existsSync(`${BPFFS}/palisade`) && readdirSync(`${BPFFS}/palisade`).length === 0) rmdirSync(`${BPFFS}/palisade`);
+      } catch {
+        // another lab's pins appeared meanwhile
+      }
     }
     if (this.#bpffsFd >= 0) closeSync(this.#bpffsFd);
     this.#bpffsFd = -1;
