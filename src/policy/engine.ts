@@ -16,6 +16,12 @@
  * policy (or identity, addresses, named ports) really changed. The engine is
  * single-threaded; every mutating method is *Locked in spirit: callers must not
  * re-enter it from within a change.
+ *
+ * Who reads the ChangeReport: the incremental tests and bench/policy (proof
+ * that a change touches only what it can affect). The agent and the datapaths
+ * do not: they program a whole snapshot, and each datapath diffs it against
+ * what it installed (legacy: rendered nft state; eBPF: map contents), which is
+ * what keeps an apply small.
  */
 import type { KubeObject, Namespace, Pod, PolicyObject, Service } from '../k8s/index.ts';
 import { IdentityAllocator, RESERVED_LABELS, DEFAULT_CLUSTER_NAME, endpointLabels } from '../identity/index.ts';
@@ -27,6 +33,7 @@ import { translateCiliumPolicy } from './translate-cilium.ts';
 import { translateNetworkPolicy } from './translate-k8s.ts';
 import { PolicySnapshot } from './snapshot.ts';
 
+/** What one change did, for tests and the benchmark; the datapaths diff snapshots instead (see above). */
 export interface ChangeReport {
   /** Endpoints (`ns/name`) that are new or whose policy, identity, addresses or named ports changed. */
   readonly changed: string[];

@@ -9,6 +9,9 @@
  *   Namespace, Pod ─► labels ─► identity ─────────────┘        │               │
  *                                                         ChangeReport    PolicySnapshot.verdict()
  *
+ * ChangeReport says which endpoints a change affected (tests, bench/policy);
+ * datapaths do not use it: they program snapshots and diff what they installed.
+ *
  * Semantics: shared/DESIGN.md "Compatibility facts", quoted where implemented
  * (compiled.ts for precedence, translate-*.ts for the object kinds).
  */
