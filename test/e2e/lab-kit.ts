@@ -22,8 +22,9 @@ export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('this end-to-end test needs root (it builds a lab of network namespaces); run it as root');
 }
 
+/** PALISADE_E2E_LAB_PREFIX goes first: runs sharing a machine tell their labs (pl-<lab>-…) apart by it. */
 export function labName(prefix: string): string {
-  return `${prefix}${randomBytes(3).toString('hex')}`;
+  return `${process.env['PALISADE_E2E_LAB_PREFIX'] ?? ''}${prefix}${randomBytes(3).toString('hex')}`;
 }
 
 export interface TestLab {

@@ -188,8 +188,13 @@ spec:
   const r = await stream;
   assert.equal(r.code, 0, `iperf3 failed: ${r.out.slice(0, 300)}${r.err}`);
   const report = JSON.parse(r.out) as { intervals: { sum: { bits_per_second: number } }[] };
-  const slowest = Math.min(...report.intervals.map((i) => i.sum.bits_per_second));
-  assert.ok(report.intervals.length >= 5 && slowest > 0, `every second of the stream moved data (slowest ${slowest} bit/s)`);
+  const rates = report.intervals.map((i) => i.sum.bits_per_second).sort((a, b) => a - b);
+  const slowest = rates[0] ?? 0;
+  const median = rates[Math.floor(rates.length / 2)] ?? 0;
+  // "Goes on": no second of the restart stalls the stream. A second at a tenth of
+  // the stream's own median is a stall (any bit at all once passed for one).
+  assert.ok(rates.length >= 5, `${rates.length} one-second intervals`);
+  assert.ok(slowest >= median / 10, `every second of the stream kept at least a tenth of its median rate (slowest ${slowest} bit/s, median ${median} bit/s)`);
   assert.ok(!tcpOpen('default/frontend', 'default/backend', 5201), 'still blocked after the restart');
   lab.remove(policy);
 });
