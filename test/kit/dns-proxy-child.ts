@@ -28,7 +28,12 @@ const flag = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 /** Wall clock with sub-millisecond resolution, comparable across processes. */
-const wallMs = (): number => performance.timeOrigin + performance.now();
+/**
+ * Stamps other processes order against: the wall clock itself. performance.timeOrigin
+ * is sampled once per process and was seen 36 ms apart between two of them under
+ * load, which put a learned stamp after the answer it came before.
+ */
+const stampMs = (): number => Date.now();
 
 async function proxy(): Promise<void> {
   const port = Number(args[0]);
@@ -50,7 +55,7 @@ async function proxy(): Promise<void> {
       if (name === stall) return new Promise<void>(() => {});
       return new Promise<void>((resolve) => {
         const done = (): void => {
-          if (!quiet) out({ learned: { pod, name, ips, ttl, at: wallMs() } });
+          if (!quiet) out({ learned: { pod, name, ips, ttl, at: stampMs() } });
           resolve();
         };
         if (learnDelay > 0) setTimeout(done, learnDelay);
@@ -88,7 +93,7 @@ async function query(): Promise<void> {
   const [server, name, idText, transport = 'udp'] = args;
   const port = Number(flag('--port') ?? 53);
   const msg = dnsPacket.encode({ type: 'query', id: Number(idText), flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: name! }] });
-  const t0 = wallMs();
+  const t0 = performance.now();
   const answer = await new Promise<Buffer>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no answer in 3 s')), 3000);
     if (transport === 'tcp') {
@@ -113,7 +118,7 @@ async function query(): Promise<void> {
       s.send(msg, port, server!);
     }
   });
-  out({ answer: answer.toString('hex'), at: wallMs(), ms: wallMs() - t0 });
+  out({ answer: answer.toString('hex'), at: stampMs(), ms: performance.now() - t0 });
 }
 
 try {
