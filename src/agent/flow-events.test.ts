@@ -143,6 +143,7 @@ function plEvent(reason: number): DataView {
   v.setUint8(8, 1); // EVENT_DROP
   v.setUint8(9, reason);
   v.setUint8(10, 1); // ingress
+  v.setUint8(15, reason === 181 ? 3 : 2); // as drop() stamps it: VERDICT_DENY_RULE, else VERDICT_DENIED
   v.setUint8(11, 17); // UDP
   v.setUint16(12, 3, true); // ep_id
   v.setUint32(16, 9, true); // ifindex
@@ -160,8 +161,11 @@ test('a drop of each reason the BPF program emits shows in `palisade observe` ou
     const e = decodeEbpfEvent(plEvent(code), (id) => (id === 3 ? 'default/victim' : undefined));
     assert.ok(e, macro);
     assert.equal(e.reason, code);
+    assert.equal(e.policy !== undefined, code === 133 || code === 181, `${macro}: only policy's reasons carry a policy decision`);
     const f = record(e);
     assert.ok(f, macro);
+    // A drop that is not policy's names the pod whose interface it crossed (here the receiver).
+    if (code !== 133 && code !== 181) assert.equal(f.destination?.pod_name, 'victim', macro);
     let json = '';
     let compact = '';
     const jsonOut = makePrinter('json', (t) => (json += t));

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { unlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { nft } from '../../kernel/index.ts';
-import { DROP_POLICY_DENIED, DROP_POLICY_DENY, dropReasonName, PROXY_MARK } from '../constants.ts';
+import { dropReasonName, PROXY_MARK } from '../constants.ts';
 import { setupNodeNetwork } from '../node-setup.ts';
 import { assertNotRootNetns } from '../../kernel/index.ts';
 import type {

@@ -32,13 +32,23 @@ export const EVENT_SIZE = 48;
 /** ns to add to bpf_ktime_get_ns() (CLOCK_MONOTONIC, as process.hrtime) for Unix time. */
 const MONO_TO_WALL_NS = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
+/**
+ * The policy decision an event reports. drop() stamps every drop
+ * VERDICT_DENIED (or DENY_RULE), so for a drop the reason says whether policy
+ * decided it at all: only POLICY_DENIED and POLICY_DENY did.
+ */
 function policyOf(type: number, verdict: number, reason: number, match: PolicyMatchKind): DatapathEvent['policy'] {
+  if (type === EVENT_DROP) {
+    if (reason === DROP_POLICY_DENY) return { decision: 'deny-rule', match };
+    if (reason === DROP_POLICY_DENIED) return { decision: 'default-deny', match };
+    return undefined;
+  }
   if (verdict === VERDICT_ALLOWED) return { decision: 'allowed', match };
   if (verdict === VERDICT_NOT_ENFORCED) return { decision: 'not-enforced', match };
   if (verdict === VERDICT_REDIRECTED) return { decision: 'redirected', match };
   if (verdict === VERDICT_DENY_RULE || reason === DROP_POLICY_DENY) return { decision: 'deny-rule', match };
   if (verdict === VERDICT_DENIED || reason === DROP_POLICY_DENIED) return { decision: 'default-deny', match };
-  return type === EVENT_POLICY_VERDICT ? { decision: 'default-deny', match } : undefined;
+  return undefined;
 }
 
 /**

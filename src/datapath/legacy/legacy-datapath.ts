@@ -6,6 +6,8 @@
  *               CIDRs via their underlay address) ─► underlay bridge ─► node ─veth─► pod
  *   pod → world: masqueraded to the node's underlay address (table ip palisade_nat)
  *   policy: table inet palisade (see ruleset.ts), changed by atomic nft transactions
+ *   events: decisions logged to NFLOG, read back as DatapathEvents (events.ts)
+ *   node set-up: ../node-setup.ts, shared with the eBPF datapath
  *
  * Runs inside the node's network namespace (the agent's own).
  */
