@@ -90,14 +90,16 @@ for (const mode of MODES) {
 
     before(async () => {
       agents = await lab.create();
-      await lab.startServer('a', [8080]);
-      await lab.startServer('b', [8080, CLOSED]);
-      // c also serves DNS's port itself: traffic that slips past a proxy gets c's answer, not silence.
-      await lab.startServer('c', [8080, 53]);
-      await lab.startUdpEcho('c', 53);
-      recorded = await lab.startUdpRecorder('b', 5000);
-      await lab.startWorldServer([WORLD_1, WORLD_2], [8443, 9443, 8080]);
-      for (const n of lab.nodes) await agent(n.name).call('proxies', { httpPort: HTTP_PROXY, dnsPort: DNS_PROXY });
+      [recorded] = await Promise.all([
+        lab.startUdpRecorder('b', 5000),
+        lab.startServer('a', [8080]),
+        lab.startServer('b', [8080, CLOSED]),
+        // c also serves DNS's port itself: traffic that slips past a proxy gets c's answer, not silence.
+        lab.startServer('c', [8080, 53]),
+        lab.startUdpEcho('c', 53),
+        lab.startWorldServer([WORLD_1, WORLD_2], [8443, 9443, 8080]),
+        ...lab.nodes.map((n) => agent(n.name).call('proxies', { httpPort: HTTP_PROXY, dnsPort: DNS_PROXY })),
+      ]);
     });
 
     after(async () => {
@@ -145,9 +147,8 @@ for (const mode of MODES) {
         const before1 = await dropsOf('node-1');
         const before2 = await dropsOf('node-2');
 
-        assert.equal(await lab.connect('a', B, 8080), `b ${A}`, 'NetworkPolicy: the allowed peer, same node');
-        assert.equal(await lab.connect('a', C, 8080), `c ${A}`, 'CNP: the allowed peer, across nodes');
-        assert.equal(await lab.connect('b', A, 8080), `a ${B}`, 'replies pass an enforced ingress (b)');
+        // NetworkPolicy: the allowed peer, same node; CNP: the allowed peer, across nodes; replies pass an enforced ingress (b's)
+        assert.deepEqual(await Promise.all([lab.connect('a', B, 8080), lab.connect('a', C, 8080), lab.connect('b', A, 8080)]), [`b ${A}`, `c ${A}`, `a ${B}`]);
         assert.equal(await established.echo('still-there'), 'still-there', 'a connection opened before the policy goes on');
         // Nothing allowed so far was counted as a drop.
         assert.deepEqual(await dropsOf('node-1'), before1);
@@ -245,8 +246,10 @@ for (const mode of MODES) {
       recorded();
       await eventsOf('node-1', 0);
       // Written by hand (IP_HDRINCL): another pod's address, and one of the node's pod range nobody has.
-      await lab.rawIp(lab.pod('a').netns, ['spoof-udp', C, B, '5000', '2', 'as-c']);
-      await lab.rawIp(lab.pod('a').netns, ['spoof-udp', '10.244.1.99', B, '5000', '2', 'as-nobody']);
+      await Promise.all([
+        lab.rawIp(lab.pod('a').netns, ['spoof-udp', C, B, '5000', '2', 'as-c']),
+        lab.rawIp(lab.pod('a').netns, ['spoof-udp', '10.244.1.99', B, '5000', '2', 'as-nobody']),
+      ]);
       const own = await lab.udpAsk('a', B, 5000);
       assert.equal(own?.reply, 'question', 'its own address works');
       assert.deepEqual(recorded(), [`${A} question`], 'b received nothing spoofed');
@@ -414,7 +417,7 @@ for (const mode of MODES) {
       extra = {};
     });
 
-    test('restart: the datapath process killed, forwarding and policy go on; a new process adopts the state and changes it', async () => {
+    test('restart: the datapath process killed, forwarding and policy go on; a new process adopts the state and changes it', async (t) => {
       policies = [
         netpol('web-from-a', {
           podSelector: { matchLabels: { app: 'web' } },
@@ -430,13 +433,13 @@ for (const mode of MODES) {
       services = [{ key: 'default/web:80/TCP', clusterIP: VIP, port: 80, protocol: 'TCP', backends: [{ ip: B, port: 8080 }] }];
       await applyAll();
       const observe = async (what: string): Promise<void> => {
-        assert.equal(await lab.connect('a', B, 8080), `b ${A}`, `${what}: forwarding and the allow`);
-        assert.equal(await lab.connect('a', VIP, 80), `b ${A}`, `${what}: the ClusterIP`);
-        assert.equal(await lab.connect('a', C, 8080), `c ${A}`, `${what}: across nodes`);
-        assert.deepEqual(await Promise.all([lab.connect('c', B, 8080, 1), lab.connect('a', B, CLOSED, 1)]), [null, null], `${what}: default deny and the deny rule`);
+        const seen = await Promise.all([lab.connect('a', B, 8080), lab.connect('a', VIP, 80), lab.connect('a', C, 8080), lab.connect('c', B, 8080, 1), lab.connect('a', B, CLOSED, 1)]);
+        // forwarding and the allow, the ClusterIP, across nodes; default deny, the deny rule
+        assert.deepEqual(seen, [`b ${A}`, `b ${A}`, `c ${A}`, null, null], what);
       };
       const established = await lab.openConnection('a', B, 8080);
       try {
+        const deniedBeforeKill = packets(await dropsOf('node-1'), 'default/b', 'ingress', 'POLICY_DENIED');
         await agent('node-1').kill();
         await observe('without its process');
         assert.equal(await established.echo('no-process'), 'no-process');
@@ -455,6 +458,8 @@ for (const mode of MODES) {
         // The new process counts and reports.
         await eventsOf('node-1', 0);
         const before = await dropsOf('node-1');
+        // Whether counts survive a restart is not (yet) in the contract: shown, not asserted.
+        t.diagnostic(`${mode}: default/b ingress POLICY_DENIED packets ${deniedBeforeKill} before the kill, ${packets(before, 'default/b', 'ingress', 'POLICY_DENIED')} after adoption`);
         assert.equal(await lab.connect('c', B, 8080, 1), null);
         const after = await dropsOf('node-1');
         assert.ok(packets(after, 'default/b', 'ingress', 'POLICY_DENIED') > packets(before, 'default/b', 'ingress', 'POLICY_DENIED'), JSON.stringify(after));
