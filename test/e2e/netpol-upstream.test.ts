@@ -17,10 +17,15 @@
  * own container, fixtures/netpol-pod.ts), so a matrix costs one round of
  * timeouts. Policies apply asynchronously: a matrix that disagrees is probed
  * again, whole, until a deadline, as upstream's ValidateOrFail retries.
+ * Cases that change labels with a policy in force (upstream's AddPodLabels,
+ * AddNamespaceLabel) patch them through the API server and remove them after.
+ *
+ * Not here: upstream's SCTP suite (feature SCTPConnectivity), which needs
+ * SCTP servers; its two cases that probe TCP under SCTP policies are here.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { existsSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
@@ -43,6 +48,8 @@ const RETRY_TIMEOUT_MS = 2000;
 const AGENTS_READY_MS = 90_000;
 /** How long a matrix may take to settle after a policy change. */
 const SETTLE_MS = 12_000;
+/** Between rounds that ended early: a policy on its way is not probed in a tight loop. */
+const ROUND_PAUSE_MS = 100;
 
 // ------------------------------------------------------------ truth tables
 
@@ -635,37 +642,48 @@ interface Cell {
 }
 const cellKey = (c: Cell): string => `${c.from}>${c.to}>${c.protocol}/${c.port}`;
 
-/** One round: every source pod probes its cells at once; the pods run concurrently. */
-async function probe(lab: TestLab, cluster: Cluster, cells: Cell[], timeoutMs: number): Promise<Map<string, boolean>> {
-  const out = new Map<string, boolean>();
-  await Promise.all(
-    PODS.map(async (from) => {
-      const mine = cells.filter((c) => c.from === from);
-      if (mine.length === 0) return;
-      const probes = mine.map((c) => ({ ip: cluster.serviceIp.get(c.to)!, port: c.port, protocol: c.protocol }));
-      const results = await new Promise<boolean[]>((resolve, reject) => {
-        const s = connect(control(lab, from));
-        let buf = '';
-        s.on('data', (d: Buffer) => (buf += d.toString()));
-        s.on('end', () => {
-          try {
-            resolve((JSON.parse(buf) as { results: boolean[] }).results);
-          } catch (err) {
-            reject(new Error(`prober ${from}: ${String(err)}: ${buf}`));
-          }
-        });
-        s.on('error', reject);
-        // The prober answers and closes; closing our side first would close it before it answers.
-        s.write(JSON.stringify({ timeoutMs, probes }) + '\n');
+/**
+ * One round: every source pod probes its cells at once; the pods run
+ * concurrently. Given the expected answers, the round ends at the first cell
+ * that contradicts them (a policy still on its way shows as a connection
+ * that should have been refused): cells not yet answered are missing.
+ */
+async function probe(lab: TestLab, cluster: Cluster, cells: Cell[], timeoutMs: number, expected?: (cell: Cell) => boolean): Promise<Map<string, boolean | null>> {
+  const out = new Map<string, boolean | null>();
+  const sockets: Socket[] = [];
+  let contradicted = (): void => undefined;
+  const aborted = new Promise<void>((resolve) => (contradicted = resolve));
+  const rounds = PODS.map(async (from) => {
+    const mine = cells.filter((c) => c.from === from);
+    if (mine.length === 0) return;
+    const probes = mine.map((c) => ({ ip: cluster.serviceIp.get(c.to)!, port: c.port, protocol: c.protocol }));
+    const expect = expected === undefined ? undefined : mine.map(expected);
+    const results = await new Promise<(boolean | null)[]>((resolve, reject) => {
+      const s = connect(control(lab, from));
+      sockets.push(s);
+      let buf = '';
+      s.on('data', (d: Buffer) => (buf += d.toString()));
+      s.on('end', () => {
+        try {
+          resolve((JSON.parse(buf) as { results: (boolean | null)[] }).results);
+        } catch (err) {
+          reject(new Error(`prober ${from}: ${String(err)}: ${buf}`));
+        }
       });
-      mine.forEach((c, i) => out.set(cellKey(c), results[i]!));
-    }),
-  );
+      s.on('error', reject);
+      // The prober answers and closes; closing our side first would close it before it answers.
+      s.write(JSON.stringify({ timeoutMs, probes, expect }) + '\n');
+    });
+    mine.forEach((c, i) => out.set(cellKey(c), results[i] ?? null));
+    if (expect !== undefined && results.some((r, i) => r !== expect[i])) contradicted();
+  });
+  await Promise.race([Promise.all(rounds), aborted]);
+  for (const s of sockets) s.destroy();
   return out;
 }
 
 /** Upstream's truth table: observed 1/0 per cell, * where it differs from the expectation, . for loopback. */
-function table(check: Check, observed: Map<string, boolean>, expected: (from: string, to: string) => boolean): string {
+function table(check: Check, observed: Map<string, boolean | null>, expected: (from: string, to: string) => boolean): string {
   const head = `${check.protocol}/${check.port}  (rows: from, columns: to; * = not as expected)\n      ${PODS.map((p) => p.padEnd(5)).join('')}`;
   const rows = PODS.map((from) => {
     const cells = PODS.map((to) => {
@@ -769,10 +787,16 @@ async function runCase(lab: TestLab, cluster: Cluster, c: Case, ipBlockSelectsPo
 
       // A round passes only whole: a cell right by chance while the policy was
       // still on its way (an allow the old state gave) must not stand alone.
-      let observed = await probe(lab, cluster, cells, FIRST_TIMEOUT_MS);
       const deadline = Date.now() + SETTLE_MS;
+      let observed = await probe(lab, cluster, cells, FIRST_TIMEOUT_MS, expected);
       let wrong = cells.filter((cell) => observed.get(cellKey(cell)) !== expected(cell));
       while (wrong.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, ROUND_PAUSE_MS));
+        observed = await probe(lab, cluster, cells, RETRY_TIMEOUT_MS, expected);
+        wrong = cells.filter((cell) => observed.get(cellKey(cell)) !== expected(cell));
+      }
+      if (wrong.length > 0) {
+        // One whole round for the tables.
         observed = await probe(lab, cluster, cells, RETRY_TIMEOUT_MS);
         wrong = cells.filter((cell) => observed.get(cellKey(cell)) !== expected(cell));
       }
