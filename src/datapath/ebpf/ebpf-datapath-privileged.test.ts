@@ -97,8 +97,7 @@ const webFromA = cnp('web-from-a', {
 describe('eBPF datapath: what only it does (privileged)', { concurrency: false }, () => {
   before(async () => {
     agents = await lab.create();
-    await lab.startServer('b', [8080]);
-    await lab.startServer('c', [8080]);
+    await Promise.all([lab.startServer('b', [8080]), lab.startServer('c', [8080])]);
     for (const n of lab.nodes) {
       await run('nft', ['-f', '-'], {
         netns: n.netns,
