@@ -9,8 +9,10 @@ export interface UnixResponse {
 export function unixRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<UnixResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    // A connection per request (agent: false): Node's global agent keeps sockets alive,
+    // and one the server closed while idle failed the next request here with EPIPE.
     const req = request(
-      { socketPath, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      { socketPath, method, path, agent: false, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
