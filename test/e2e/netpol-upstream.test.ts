@@ -42,7 +42,8 @@ const NAMESPACES = ['x', 'y', 'z'] as const;
 const POD_NAMES = ['a', 'b', 'c'] as const;
 const PODS = NAMESPACES.flatMap((ns) => POD_NAMES.map((p) => `${ns}/${p}`));
 type Protocol = 'TCP' | 'UDP';
-const FIRST_TIMEOUT_MS = 1500;
+/** A refused cell costs a whole round this long: upstream's probes give a connection 1 s too; a slower one only costs a retry. */
+const FIRST_TIMEOUT_MS = 1000;
 const RETRY_TIMEOUT_MS = 2000;
 /** Agents start slowly on a loaded 2-core machine (lab up's default is 30 s). */
 const AGENTS_READY_MS = 90_000;
