@@ -120,6 +120,9 @@ test('a legacy NFLOG drop becomes the same typed event: the prefix is read by th
   });
   assert.equal(record(e!)?.source?.pod_name, 'other');
   assert.equal(legacyEventFromPacket({ ...p, prefix: 'p' }), undefined, 'the loss probe is no event');
+  const steered = legacyEventFromPacket({ ...p, prefix: 'r:e0123456789ab:eg' }, () => 'default/other');
+  assert.deepEqual([steered?.type, steered?.verdict, steered?.policy?.decision, steered?.endpoint], ['policy-verdict', 'redirected', 'redirected', 'default/other']);
+  assert.equal(record(steered!)?.verdict, 'REDIRECTED');
   const unstamped = legacyEventFromPacket({ ...p, timestampNs: undefined, prefix: 'd:e0123456789ab:in:denied' }, () => 'default/victim', () => 5_000_000_001n);
   assert.deepEqual([unstamped?.timeFromKernel, unstamped?.timestamp, unstamped?.endpoint, unstamped?.reasonName, unstamped?.policy?.decision], [false, { seconds: 5, nanos: 1 }, 'default/victim', 'POLICY_DENIED', 'default-deny']);
 });

@@ -74,6 +74,9 @@ export function eventFromPacket(
   if (logged.kind === 'allow') {
     return { type: 'policy-verdict', verdict: 'forwarded', reason: 0, ...who, policy: { decision: 'allowed', match: 'unknown' }, ...common };
   }
+  if (logged.kind === 'redirect') {
+    return { type: 'policy-verdict', verdict: 'redirected', reason: 0, ...who, policy: { decision: 'redirected', match: 'l7' }, ...common };
+  }
   if (logged.reason === 'deny' || logged.reason === 'denied') {
     const deny = logged.reason === 'deny';
     const reason = deny ? DROP_POLICY_DENY : DROP_POLICY_DENIED;

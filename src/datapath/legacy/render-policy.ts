@@ -21,7 +21,7 @@ import type { NameMatcher } from '../../fqdn/index.ts';
 import { IDENTITY_WORLD, MAX_ALLOCATED_IDENTITY, MIN_ALLOCATED_IDENTITY } from '../../identity/index.ts';
 import { cidrContains } from '../../policy/index.ts';
 import { PROXY_MARK } from '../constants.ts';
-import { logAllow, logDrop, type NftDirection } from './log-prefix.ts';
+import { logAllow, logDrop, logRedirect, type NftDirection } from './log-prefix.ts';
 
 export type { NftDirection } from './log-prefix.ts';
 
@@ -87,7 +87,8 @@ export function renderDirection(
       continue;
     }
     for (const proto of L7_TRANSPORTS[l7.protocol]) {
-      for (const m of matches(c, proto)) proxy.push(`${m}tproxy ip to :${port} meta mark set ${PROXY_MARK} accept`);
+      // A new connection's first packet is logged as redirected (a policy verdict), then every packet is steered.
+      for (const m of matches(c, proto)) proxy.push(`${m}ct state new ${logRedirect(id, direction)}`, `${m}tproxy ip to :${port} meta mark set ${PROXY_MARK} accept`);
     }
   }
   rules.push(dir.enforced ? `counter name "${counterName(id, direction, 'denied')}" ${logDrop(id, direction, 'denied')}drop` : allowVerdict);
