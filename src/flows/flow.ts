@@ -250,9 +250,15 @@ export function parseFlowTime(s: string): number {
 
 /** A protobuf Timestamp (seconds, nanos) as RFC 3339 with nine fractional digits. */
 export function timestampToFlowTime(seconds: number, nanos: number): string {
-  const iso = new Date(seconds * 1000).toISOString().slice(0, 19);
-  return `${iso}.${(NANO_PAD + String(nanos)).slice(-9)}Z`;
+  // Datapath events arrive by the thousand per second: the second's text is kept, as formatFlowTime does.
+  if (seconds !== tsSecond) {
+    tsSecond = seconds;
+    tsPrefix = new Date(seconds * 1000).toISOString().slice(0, 19);
+  }
+  return `${tsPrefix}.${(NANO_PAD + String(nanos)).slice(-9)}Z`;
 }
+let tsSecond = NaN;
+let tsPrefix = '';
 
 /** RFC 3339 → protobuf Timestamp, keeping all nine fractional digits. */
 export function flowTimeToTimestamp(s: string): { seconds: number; nanos: number } {
