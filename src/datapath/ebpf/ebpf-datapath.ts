@@ -398,25 +398,13 @@ export class EbpfDatapath implements Datapath {
   }
 
   /**
-   * Subscribes to drop and policy-verdict events. The callback runs on the
-   * event loop, from inside the ring buffer read: it must not call back into
-   * this datapath's apply(). Returns the unsubscribe function.
-   */
-  onEvents(cb: (e: DatapathEvent) => void): () => void {
-    this.#subscribers.add(cb);
-    this.#startReader();
-    return () => {
-      this.#subscribers.delete(cb);
-      if (this.#subscribers.size === 0) this.#stopReader();
-    };
-  }
-
-  /**
    * Events from the ring buffer; records it had no room for (`lost_events`,
    * summed over CPUs) are reported to onLost once a second as they grow.
+   * onEvent runs inside ring_buffer__consume: it must not call apply().
    */
   async readEvents(onEvent: (e: DatapathEvent) => void, onLost: (events: number) => void): Promise<DatapathEventReader> {
-    const off = this.onEvents(onEvent);
+    this.#subscribers.add(onEvent);
+    this.#startReader();
     let reported = this.lostEvents();
     const timer = setInterval(() => {
       const lost = this.lostEvents();
@@ -427,7 +415,8 @@ export class EbpfDatapath implements Datapath {
     return {
       close: () => {
         clearInterval(timer);
-        off();
+        this.#subscribers.delete(onEvent);
+        if (this.#subscribers.size === 0) this.#stopReader();
       },
     };
   }
