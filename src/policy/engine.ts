@@ -6,22 +6,22 @@
  *        │ pods ──► labels ──► identities ──► selector cache (which selectors gained/lost whom)
  *        │ policies ──► translate ──► PolicyRules ──► selector cache (register selectors)
  *        ▼
- *   dirty identities ──► compileEndpointPolicy() ──► fingerprint changed? ──► ChangeReport
+ *   dirty identities ──► compileEndpointPolicy() ──► fingerprint changed? ──► the next snapshot is new
  *        ▼
  *   snapshot() ──► PolicySnapshot (read-only; verdicts, per-endpoint policy)
  *
  * Incremental: a change recompiles only the identities it can affect — those a
  * changed policy selects, those whose rules use a selector whose selection
- * changed, and new identities — and reports the endpoints whose compiled
- * policy (or identity, addresses, named ports) really changed. The engine is
+ * changed, and new identities — and keeps the compiled policy of an identity
+ * whose fingerprint did not change. The engine is
  * single-threaded; every mutating method is *Locked in spirit: callers must not
  * re-enter it from within a change.
  *
- * Who reads the ChangeReport: the incremental tests and bench/policy (proof
- * that a change touches only what it can affect). The agent and the datapaths
- * do not: they program a whole snapshot, and each datapath diffs it against
- * what it installed (legacy: rendered nft state; eBPF: map contents), which is
- * what keeps an apply small.
+ * A change reports nothing: the agent and the datapaths program a whole
+ * snapshot, and each datapath diffs it against what it installed (legacy:
+ * rendered nft state; eBPF: map contents). The engine's incrementality shows
+ * in the snapshot: an endpoint a change cannot affect keeps its very
+ * EndpointPolicy object (incremental.test.ts).
  */
 import type { KubeObject, Namespace, Pod, PolicyObject, Service } from '../k8s/index.ts';
 import { IdentityAllocator, RESERVED_LABELS, DEFAULT_CLUSTER_NAME, endpointLabels } from '../identity/index.ts';
@@ -32,14 +32,6 @@ import { type EndpointInfo, endpointDiffers, endpointKey, podIps, podNamedPorts 
 import { translateCiliumPolicy } from './translate-cilium.ts';
 import { translateNetworkPolicy } from './translate-k8s.ts';
 import { PolicySnapshot } from './snapshot.ts';
-
-/** What one change did, for tests and the benchmark; the datapaths diff snapshots instead (see above). */
-export interface ChangeReport {
-  /** Endpoints (`ns/name`) that are new or whose policy, identity, addresses or named ports changed. */
-  readonly changed: string[];
-  /** Endpoints that no longer exist. */
-  readonly removed: string[];
-}
 
 interface RegisteredRule {
   readonly rule: PolicyRule;
@@ -83,18 +75,18 @@ export class PolicyEngine {
   // ------------------------------------------------------------ public API
 
   /** Applies several changes and recompiles once at the end. */
-  batch(fn: (engine: this) => void): ChangeReport {
+  batch(fn: (engine: this) => void): void {
     this.#batchDepth++;
     try {
       fn(this);
     } finally {
       this.#batchDepth--;
     }
-    return this.#batchDepth === 0 ? this.#flush() : { changed: [], removed: [] };
+    if (this.#batchDepth === 0) this.#flush();
   }
 
-  upsert(obj: KubeObject): ChangeReport {
-    return this.batch(() => {
+  upsert(obj: KubeObject): void {
+    this.batch(() => {
       switch (obj.kind) {
         case 'Namespace':
           this.#upsertNamespace(obj);
@@ -118,8 +110,8 @@ export class PolicyEngine {
     });
   }
 
-  delete(kind: KubeObject['kind'], namespace: string | undefined, name: string): ChangeReport {
-    return this.batch(() => {
+  delete(kind: KubeObject['kind'], namespace: string | undefined, name: string): void {
+    this.batch(() => {
       switch (kind) {
         case 'Namespace':
           this.#namespaces.delete(name);
@@ -310,7 +302,7 @@ export class PolicyEngine {
 
   // ------------------------------------------------------------ compile
 
-  #flush(): ChangeReport {
+  #flush(): void {
     for (const id of this.#dirty) {
       const members = this.#byIdentity.get(id);
       if (!members || members.size === 0) {
@@ -326,11 +318,9 @@ export class PolicyEngine {
       for (const key of members) this.#changed.add(key);
     }
     this.#dirty.clear();
-    const report = { changed: [...this.#changed].sort(), removed: [...this.#removed].sort() };
+    if (this.#changed.size || this.#removed.size) this.#snapshot = null;
     this.#changed.clear();
     this.#removed.clear();
-    if (report.changed.length || report.removed.length) this.#snapshot = null;
-    return report;
   }
 
   // Every peer selector of a registered rule is in the cache, so the lookup always hits.

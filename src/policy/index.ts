@@ -7,15 +7,15 @@
  *   CiliumClusterwide…  ─┼─► translate ─► PolicyRule ─┐
  *   NetworkPolicy       ─┘                            ├─► PolicyEngine ─► EndpointPolicy per identity
  *   Namespace, Pod ─► labels ─► identity ─────────────┘        │               │
- *                                                         ChangeReport    PolicySnapshot.verdict()
+ *                                                                         PolicySnapshot.verdict()
  *
- * ChangeReport says which endpoints a change affected (tests, bench/policy);
- * datapaths do not use it: they program snapshots and diff what they installed.
+ * Datapaths program snapshots and diff them against what they installed;
+ * a change reports nothing of its own.
  *
  * Semantics: shared/DESIGN.md "Compatibility facts", quoted where implemented
  * (compiled.ts for precedence, translate-*.ts for the object kinds).
  */
-export { PolicyEngine, policyKey, type ChangeReport } from './engine.ts';
+export { PolicyEngine, policyKey } from './engine.ts';
 export {
   decide,
   decisionAllows,
