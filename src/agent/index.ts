@@ -7,8 +7,6 @@
  *
  *   node proxy (own process): HTTP :15001, DNS :15053 ─► learned names, L7 records ─► agent
  */
-export { Agent, type AgentStatus } from './agent.ts';
 export type { FqdnCacheRow } from './fqdn-mirror.ts';
 export { runAgent } from './main.ts';
 export { runNodeProxy } from './node-proxy.ts';
-export { loadAgentConfig, type AgentConfig } from './config.ts';

@@ -15,24 +15,13 @@
  * Semantics: shared/DESIGN.md "Compatibility facts", quoted where implemented
  * (compiled.ts for precedence, translate-*.ts for the object kinds).
  */
-export { PolicyEngine, policyKey } from './engine.ts';
-export {
-  decide,
-  decisionAllows,
-  isSentinel,
-  type CompiledEntry,
-  type Decision,
-  type DirectionPolicy,
-  type EndpointPolicy,
-  type FqdnLookup,
-  type Peer,
-} from './compiled.ts';
-export type { CidrPeer, Direction, MatchKind, PortSpec, Protocol, RuleOrigin, RuleEntry, PeerSpec, L7Rules, HttpRule } from './model.ts';
-export type { DirectionVerdict, PeerRef, PeerView, Verdict, VerdictQuery, DirectionReason } from './verdict.ts';
-export { httpRuleMatches, type HttpRequest } from './http-rules.ts';
+export { PolicyEngine } from './engine.ts';
+export { decide, decisionAllows, type CompiledEntry, type DirectionPolicy, type FqdnLookup, type Peer } from './compiled.ts';
+export type { CidrPeer, MatchKind, PortSpec, Protocol, RuleOrigin } from './model.ts';
+export type { DirectionVerdict, PeerRef, Verdict } from './verdict.ts';
+export type { HttpRequest } from './http-rules.ts';
 export { PolicySnapshot } from './snapshot.ts';
 export type { EndpointInfo } from './endpoint.ts';
-export { portSpecText } from './ports.ts';
 export { cidrContains } from './cidr.ts';
 export { translateCiliumPolicy } from './translate-cilium.ts';
 export { translateNetworkPolicy } from './translate-k8s.ts';

@@ -84,11 +84,3 @@ export function portsMatch(
   for (const s of specs) if (portSpecMatches(s, proto, port, namedPorts)) return true;
   return false;
 }
-
-export function portSpecText(s: PortSpec): string {
-  const proto = s.protocol;
-  if (s.name !== undefined) return `${s.name}/${proto}`;
-  if (proto === 'ICMP' || proto === 'ICMPv6') return `${proto} type ${s.port}`;
-  if (s.port === 0) return `*/${proto}`;
-  return s.endPort > s.port ? `${s.port}-${s.endPort}/${proto}` : `${s.port}/${proto}`;
-}
