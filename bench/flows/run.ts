@@ -1,8 +1,8 @@
 /**
  * bench/flows: the agent's flow path at full speed, in one process.
  *
- *   logged packet (as NFLOG hands it over) ──► flowFromPacket (endpoints and
- *   policy from a real policy snapshot) ──► FlowStore ring ──► FlowMetrics
+ *   logged packet (as NFLOG hands it over) ──► the legacy datapath's event decoder
+ *   ──► flowFromEvent (endpoints and policy from a real policy snapshot) ──► FlowStore ring ──► FlowMetrics
  *
  * Prints events/s ingested and CPU time per 10,000 events, for the store
  * alone and for the whole path. The kernel side (NFLOG delivery) is measured
@@ -12,8 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { PolicyEngine } from '../../src/policy/index.ts';
 import { FlowMetrics, FlowStore, makeFlow } from '../../src/flows/index.ts';
-import { flowFromPacket, type FlowContext } from '../../src/agent/flow-events.ts';
-import type { NflogPacket } from '../../src/datapath/index.ts';
+import { flowFromEvent, type FlowContext } from '../../src/agent/flow-events.ts';
+import { legacyEventFromPacket, type NflogPacket } from '../../src/datapath/index.ts';
 import type { KubeObject } from '../../src/k8s/objects.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '500000' }, json: { type: 'boolean', default: false } } });
@@ -71,7 +71,8 @@ const store = new FlowStore({ nodeName: 'node-1' });
 const metrics = new FlowMetrics();
 store.onFlow((e) => metrics.observeFlow(e, 60));
 const r2 = measure('packet → flow → ring → metrics', (i) => {
-  const f = flowFromPacket(ctx, packets[i & 1023]!);
+  const e = legacyEventFromPacket(packets[i & 1023]!);
+  const f = e && flowFromEvent(ctx, e);
   if (f) store.addFlow(f);
 });
 

@@ -9,8 +9,7 @@
  * decision come from the engine's snapshot, so a record names the same rules
  * `palisade policy trace` would.
  */
-import type { DatapathEvent, NflogPacket } from '../datapath/index.ts';
-import { legacyEventFromPacket } from '../datapath/index.ts';
+import type { DatapathEvent } from '../datapath/index.ts';
 import { snapshotMemo } from './snapshot-memo.ts';
 import { EVENT_TYPE, makeFlow, timestampToFlowTime, type Endpoint, type Flow, type FlowStore, type Layer4, type Policy } from '../flows/index.ts';
 import { IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_WORLD } from '../identity/index.ts';
@@ -200,14 +199,4 @@ export function eventSink(ctx: FlowContext, store: FlowStore): (e: DatapathEvent
     const f = flowFromEvent(ctx, e);
     if (f) store.addFlow(f);
   };
-}
-
-/**
- * A packet as NFLOG hands it over, through the legacy datapath's own decoder:
- * kept for bench/flows/run.ts, which measures that path, until it calls
- * legacyEventFromPacket and flowFromEvent itself.
- */
-export function flowFromPacket(ctx: FlowContext, p: NflogPacket): Flow | undefined {
-  const e = legacyEventFromPacket(p);
-  return e ? flowFromEvent(ctx, e) : undefined;
 }

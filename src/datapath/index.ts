@@ -8,8 +8,8 @@
  *   node-setup.ts  what both do to a node: sysctls, routes to peers, the proxies' policy route, masquerade
  */
 export * from './types.ts';
-export { DROP_REASONS, DROP_POLICY_DENIED, DROP_POLICY_DENY, PROXY_MARK, dropReasonCode, dropReasonName, type DropReasonName } from './constants.ts';
+export { DROP_REASONS, type DropReasonName } from './constants.ts';
 export { LegacyDatapath } from './legacy/legacy-datapath.ts';
 export { eventFromPacket as legacyEventFromPacket } from './legacy/events.ts';
 export type { NflogPacket } from './legacy/nflog.ts';
-export { EbpfDatapath, buildBpfObject, bpfObjectStale, decodeEvent as decodeEbpfEvent, isBpffs, type EbpfStatus } from './ebpf/index.ts';
+export { EbpfDatapath, buildBpfObject, decodeEvent as decodeEbpfEvent, isBpffs } from './ebpf/index.ts';

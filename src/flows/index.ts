@@ -19,46 +19,16 @@
  * arrival order, not time order; proto files carry the subset of Hubble's
  * messages Palisade fills.
  */
-export {
-  DROP_REASONS,
-  EVENT_TYPE,
-  TRACE_POINTS,
-  envelope,
-  endpointName,
-  flowProtocol,
-  flowToJson,
-  formatFlowTime,
-  isFlowEnvelope,
-  makeFlow,
-  nowMs,
-  parseFlowTime,
-  timestampToFlowTime,
-  type DropReasonDesc,
-  type Endpoint,
-  type Flow,
-  type FlowEnvelope,
-  type FlowInit,
-  type FlowVerdict,
-  type GetFlowsResponse,
-  type Layer4,
-  type Layer7,
-  type LostEventSource,
-  type LostEventsEnvelope,
-  type Policy,
-  type TCPFlags,
-  type TrafficDirection,
-} from './flow.ts';
-export { DEFAULT_RING_CAPACITY, FlowRing } from './ring-buffer.ts';
-export { compileFilter, compileFilters, FlowFilterError, parseEventType, parseLabelSelector, type EventTypeFilter, type FlowFilter, type FlowPredicate } from './filter.ts';
-export { FlowStore, type FlowListener, type FlowQuery, type FlowStoreOptions, type FlowStoreStatus } from './store.ts';
+export { DROP_REASONS, EVENT_TYPE, envelope, makeFlow, timestampToFlowTime, type Endpoint, type Flow, type FlowVerdict, type Layer4, type Policy } from './flow.ts';
+export { FlowFilterError, parseEventType, type FlowFilter } from './filter.ts';
+export { FlowStore, type FlowStoreStatus } from './store.ts';
 export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.ts';
-export { fetchFlowStatus, streamFlows, unixFlowSource } from './unix-client.ts';
-export { interleave, mergeByTime, relayFlows, type FlowSource, type RelayOptions } from './relay.ts';
-export { FlowMetrics, handleMetricsRequest, startMetricsServer, type ContextLabel, type FlowMetricsOptions } from './metrics.ts';
-export { startObserverServer, type ObserverServer, type ObserverServerOptions } from './grpc-server.ts';
-export { loadObserverPackage, protoToResponse, queryToRequest } from './grpc-codec.ts';
-export { FlowLog, type FlowLogOptions } from './flow-log.ts';
-export { flowSummary, flowTypeText, formatCompact, makePrinter, OUTPUT_FORMATS, type FlowPrinter, type OutputFormat } from './flow-printer.ts';
+export { unixFlowSource } from './unix-client.ts';
+export { relayFlows, type FlowSource } from './relay.ts';
+export { FlowMetrics, handleMetricsRequest } from './metrics.ts';
+export { startObserverServer } from './grpc-server.ts';
+export { FlowLog } from './flow-log.ts';
+export { makePrinter, OUTPUT_FORMATS, type OutputFormat } from './flow-printer.ts';
 export { handleFlowsRequest } from './http-api.ts';
 export { parseTcpFlags } from './query-params.ts';
 export { FLOW_VERDICTS } from './flow.ts';

@@ -16,8 +16,7 @@
  *   events.ts         ring buffer records → DatapathEvent
  *   bpffs.ts          the pin directory on bpffs
  */
-export { EbpfDatapath, type EbpfDatapathOptions, type EbpfStatus, type PacketCounter, type MapFill, type EndpointPrograms } from './ebpf-datapath.ts';
-export { buildBpfObject, bpfObjectStale, BPF_OBJECT } from './build.ts';
-export { decodeEvent, EVENT_SIZE } from './events.ts';
-export { isBpffs, preparePinDir, removePinDir, BPF_FS_MAGIC } from './bpffs.ts';
-export { renderEbpfState, PORT_RANGE_CAP } from './render.ts';
+export { EbpfDatapath } from './ebpf-datapath.ts';
+export { buildBpfObject } from './build.ts';
+export { decodeEvent } from './events.ts';
+export { isBpffs } from './bpffs.ts';

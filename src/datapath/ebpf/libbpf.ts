@@ -34,7 +34,6 @@ export const ENOENT = ERRNO['ENOENT'] ?? 2;
 export const EEXIST = ERRNO['EEXIST'] ?? 17;
 
 export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
 export const BPF_TC_INGRESS = 1;
 export const BPF_TC_EGRESS = 2;
 export const BPF_TC_F_REPLACE = 1;

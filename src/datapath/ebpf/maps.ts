@@ -145,10 +145,6 @@ export const policyKey = (k: PolicyKey): string =>
     v.setUint8(8, k.proto);
     v.setUint8(9, k.dir);
   });
-export function decodePolicyKey(h: string): PolicyKey {
-  const v = view(h);
-  return { peer: v.getUint32(0, true), epId: v.getUint16(4, true), port: v.getUint16(6, true), proto: v.getUint8(8), dir: v.getUint8(9) };
-}
 /** struct policy_value { u8 action; u8 pad; u16 proxy_port; } (proxy_port: POLICY_REDIRECT only) */
 export const policyValue = (action: number, proxyPort = 0): string =>
   struct(4, (v) => {
@@ -167,10 +163,6 @@ export const svcKey = (addr: string, port: number, proto: number): string =>
     v.setUint16(4, port, false);
     v.setUint8(6, proto);
   });
-export function decodeSvcKey(h: string): { addr: string; port: number; proto: number } {
-  const v = view(h);
-  return { addr: ipFromBytes(v, 0), port: v.getUint16(4, false), proto: v.getUint8(6) };
-}
 /** struct svc_value { u32 svc_id; u16 count; u16 flags; } */
 export const svcValue = (svcId: number, count: number): string =>
   struct(8, (v) => {

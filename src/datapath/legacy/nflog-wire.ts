@@ -20,10 +20,8 @@ import { endianness } from 'node:os';
 
 // include/uapi/linux/netlink.h
 export const NLMSG_HDRLEN = 16;
-export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
-export const NLMSG_OVERRUN = 4;
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_ACK = 0x4;
 export const NLA_F_NESTED = 1 << 15;
@@ -58,11 +56,8 @@ export const NFULA_CFG_TIMEOUT = 4;
 export const NFULA_CFG_QTHRESH = 5;
 export const NFULA_CFG_FLAGS = 6;
 export const NFULNL_CFG_CMD_BIND = 1;
-export const NFULNL_CFG_CMD_UNBIND = 2;
 export const NFULNL_CFG_CMD_PF_BIND = 3;
 export const NFULNL_CFG_CMD_PF_UNBIND = 4;
-export const NFULNL_COPY_NONE = 0;
-export const NFULNL_COPY_META = 1;
 export const NFULNL_COPY_PACKET = 2;
 export const NFULNL_CFG_F_SEQ = 0x1;
 /** 0xffff - NLA_HDRLEN: the largest copy_range the kernel honours. */
