@@ -57,7 +57,15 @@ after(async () => {
 });
 
 interface Envelope {
-  flow: { verdict: string; drop_reason_desc?: string; source?: { pod_name?: string; namespace?: string }; destination?: { pod_name?: string }; ingress_denied_by?: { name: string }[]; ingress_allowed_by?: { name: string }[] };
+  flow: {
+    verdict: string;
+    drop_reason_desc?: string;
+    source?: { pod_name?: string; namespace?: string };
+    destination?: { pod_name?: string };
+    l4?: { TCP?: { destination_port?: number } };
+    ingress_denied_by?: { name: string }[];
+    ingress_allowed_by?: { name: string }[];
+  };
 }
 
 const flows = (args: string[]): Envelope[] =>
@@ -73,20 +81,33 @@ test('a denied connection shows in observe --verdict DROPPED within 1 s, with bo
   const follow = spawn(PALISADE, ['observe', '--follow', '--verdict', 'DROPPED', '--from-pod', 'default/stranger', '-o', 'json', '--lab', lab.name]);
   let buf = '';
   let t0 = 0;
+  /** Port 80 drops show the stream is live; then one drop to port 81 is timed. */
+  let live: () => void = () => undefined;
+  const following = new Promise<void>((r) => (live = r));
   const arrived = new Promise<{ ms: number; e: Envelope }>((resolve) => {
     follow.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       for (const line of buf.split('\n').slice(0, -1)) {
         const e = JSON.parse(line) as Envelope;
-        if (t0 > 0 && e.flow.destination?.pod_name === 'web') resolve({ ms: Date.now() - t0, e });
+        if (e.flow.destination?.pod_name !== 'web') continue;
+        const port = e.flow.l4?.TCP?.destination_port;
+        if (port === 80) live();
+        if (port === 81 && t0 > 0) resolve({ ms: Date.now() - t0, e });
       }
       buf = buf.slice(buf.lastIndexOf('\n') + 1);
     });
   });
   try {
-    await new Promise((r) => setTimeout(r, 2500)); // the CLI starts and subscribes
+    // The CLI starts and subscribes in its own time (seconds on a loaded machine): drop until it shows one.
+    let subscribed = false;
+    void following.then(() => (subscribed = true));
+    const deadline = Date.now() + 30_000;
+    while (!subscribed) {
+      if (Date.now() > deadline) throw new Error('observe --follow showed no drop within 30 s');
+      await Promise.race([lab.curl('default', 'stranger', `http://${webIp}/`, 1), following]);
+    }
     t0 = Date.now();
-    void lab.curl('default', 'stranger', `http://${webIp}/`, 1);
+    void lab.curl('default', 'stranger', `http://${webIp}:81/`, 1);
     const { ms, e } = await Promise.race([arrived, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no drop record within 5 s')), 5000))]);
     assert.ok(ms < 1000, `the drop record arrived after ${ms} ms`);
     assert.equal(e.flow.drop_reason_desc, 'POLICY_DENIED');
@@ -103,7 +124,7 @@ test('a denied connection shows in observe --verdict DROPPED within 1 s, with bo
     ),
   );
   const compact = lab.cli(['observe', '--verdict', 'DROPPED', '--last', '1']).out;
-  assert.match(compact, /default\/stranger:\d+ .*-> default\/web:80 .*DROPPED.*POLICY_DENIED/);
+  assert.match(compact, /default\/stranger:\d+ .*-> default\/web:81 .*DROPPED.*POLICY_DENIED/); // the timed drop, the last
   // The flow log on disk (drops and L7, JSON lines) has it too.
   const log = readFileSync(`${nodeDir(lab.name, 'node-1')}/flows.log`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Envelope);
   assert.ok(log.some((e) => e.flow.source?.pod_name === 'stranger' && e.flow.verdict === 'DROPPED'), 'the drop is in the flow log');
