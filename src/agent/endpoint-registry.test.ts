@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { registerEndpoint, type EndpointRegistration } from '../cni/index.ts';
+import { WEB_REGISTRATION } from '../../test/kit/cni.ts';
 import { EndpointRegistry, Registration } from './endpoint-registry.ts';
 
 test('twenty registrations at once all succeed and are all on disk', async () => {
@@ -26,16 +27,7 @@ test('twenty registrations at once all succeed and are all on disk', async () =>
   }
 });
 
-const plugin: EndpointRegistration = {
-  containerId: 'c1',
-  namespace: 'default',
-  pod: 'web',
-  ifname: 'eth0',
-  hostIfname: 'lxc0123456789ab',
-  ip: '10.244.1.7',
-  mac: '02:00:00:00:00:01',
-  netns: '/run/netns/pl-h4-pod-default-web',
-};
+const plugin = WEB_REGISTRATION;
 
 /** The body the plugin's client POSTs, caught by a unix-socket server that judges it as the agent's API does. */
 async function pluginBody(ep: EndpointRegistration): Promise<{ body: unknown; accepted: boolean }> {

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deregisterEndpoint, registerEndpoint } from './agent-client.ts';
-import type { EndpointRegistration } from './registration.ts';
+import { WEB_REGISTRATION } from '../../test/kit/cni.ts';
 import { CniError } from './errors.ts';
 
 let tmp = '';
@@ -20,16 +20,7 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const ep: EndpointRegistration = {
-  containerId: 'c1',
-  namespace: 'default',
-  pod: 'web',
-  ifname: 'eth0',
-  hostIfname: 'lxc0123456789ab',
-  ip: '10.244.1.7',
-  mac: '02:00:00:00:00:01',
-  netns: '/run/netns/pl-lab-pod-default-web',
-};
+const ep = WEB_REGISTRATION;
 
 /** Answers the statuses in turn (the last one repeats). */
 async function agent(file: string, statuses: number[], seen: string[] = []): Promise<string> {

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/kernel/exec.ts';
 import { createNetns, deleteNetns } from '../../src/kernel/netns.ts';
+import type { EndpointRegistration } from '../../src/cni/index.ts';
 
 export const CNI_BIN = fileURLToPath(new URL('../../bin/palisade-cni', import.meta.url));
 
@@ -89,3 +90,15 @@ export async function reaches(fromNetns: string, toNetns: string, ip: string): P
     if (server.exitCode === null) server.kill();
   }
 }
+
+/** A registration as the CNI plugin sends it for pod default/web (no kernel object behind it). */
+export const WEB_REGISTRATION: EndpointRegistration = {
+  containerId: 'c1',
+  namespace: 'default',
+  pod: 'web',
+  ifname: 'eth0',
+  hostIfname: 'lxc0123456789ab',
+  ip: '10.244.1.7',
+  mac: '02:00:00:00:00:01',
+  netns: '/run/netns/pl-lab-pod-default-web',
+};
