@@ -22,7 +22,7 @@
  *      removes a clsact filter an older agent left
  *   6. L7 DNS: a fragmented query cannot be steered (dropped by name); with
  *      no listener, SOCKET_LOOKUP_FAILED is counted
- *   7. throughput with 2,000 nftables rules in the forward chain, eBPF vs kernel routing
+ *   7. bulk traffic stays off the FORWARD hook (what that saves: bench/datapath)
  */
 import assert from 'node:assert/strict';
 import { release } from 'node:os';
@@ -292,23 +292,16 @@ describe('eBPF datapath: what only it does (privileged)', { concurrency: false }
     extra = {};
   });
 
-  test('throughput with 2,000 nftables rules in the forward chain: eBPF routing vs kernel routing', async (t) => {
+  test('bulk traffic (GSO packets) stays off the FORWARD hook, with 2,000 nftables rules in the forward chain', async () => {
     policies = [];
     services = [];
     extra = {};
     await applyAll();
     for (const n of lab.nodes) await lab.addDummyForwardRules(n.name, 2000);
     const before = [await forwardProbe('node-1'), await forwardProbe('node-2')];
-    const ebpf = await lab.iperf('a', 'b', 2);
-    const ebpfAcross = await lab.iperf('a', 'c', 2);
-    // Bulk traffic too (GSO packets) stays off the FORWARD hook.
+    const moved = [await lab.iperf('a', 'b', 2), await lab.iperf('a', 'c', 2)];
+    assert.ok(moved.every((bps) => bps > 0), `iperf3 moved no data: ${moved.join(', ')} bit/s`);
+    // What the rules cost kernel routing, and that eBPF routing does not pay it, is bench/datapath's to measure.
     assert.deepEqual([await forwardProbe('node-1'), await forwardProbe('node-2')], before);
-    // The same pods without the programs: kernel routing through the 2,000 rules.
-    for (const n of lab.nodes) await agent(n.name).call('detach');
-    const kernel = await lab.iperf('a', 'b', 2);
-    const kernelAcross = await lab.iperf('a', 'c', 2);
-    const gbit = (b: number) => `${(b / 1e9).toFixed(2)} Gbit/s`;
-    t.diagnostic(`pod → pod, 2,000 forward rules: same node eBPF ${gbit(ebpf)} vs kernel ${gbit(kernel)}; across nodes eBPF ${gbit(ebpfAcross)} vs kernel ${gbit(kernelAcross)}`);
-    assert.ok(ebpf > 0 && kernel > 0 && ebpfAcross > 0 && kernelAcross > 0);
   });
 });
