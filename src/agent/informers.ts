@@ -8,7 +8,7 @@
  * restart re-delivers every object, which the engine absorbs idempotently.
  */
 import * as k8s from '@kubernetes/client-node';
-import { rawLister } from '../k8s/index.ts';
+import { rawLister } from '../kube-client/index.ts';
 
 export type WatchedKind =
   | 'Namespace'

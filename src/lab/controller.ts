@@ -13,7 +13,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { readdir } from 'node:fs/promises';
 import type { Pod, Service } from '../k8s/index.ts';
-import { rawLister, RawObjectApi } from '../k8s/index.ts';
+import { rawLister, RawObjectApi } from '../kube-client/index.ts';
 import { ServiceController, type EndpointSliceObject } from './service-controller.ts';
 import { DNS_POD } from './cluster-dns.ts';
 import { publishLab } from './publish.ts';

@@ -39,7 +39,7 @@ import { readLabState, writeLabState } from './state.ts';
 import { unixRequest } from './unix-http.ts';
 import type { Progress } from './progress.ts';
 import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
-import { RawObjectApi } from '../k8s/index.ts';
+import { RawObjectApi } from '../kube-client/index.ts';
 import { ensureLabCa, ensureWorldGateway, labCaDir, startUpstreamDns, trustBundlePath, writeTrustBundle } from './world/index.ts';
 
 export interface UpOptions {

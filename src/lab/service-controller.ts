@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Pod, Service } from '../k8s/index.ts';
-import type { RawObjectApi } from '../k8s/index.ts';
+import type { RawObjectApi } from '../kube-client/index.ts';
 import { labelsMatch, serviceSelector } from '../k8s/index.ts';
 import { KUBE_DNS_IP, renderDnsRecords, writeDnsRecords } from './cluster-dns.ts';
 

@@ -32,7 +32,7 @@ import { parseAllDocuments } from 'yaml';
 import { labName, PALISADE, requireRoot, ROOT, startLab, type TestLab } from './lab-kit.ts';
 import * as k8s from '@kubernetes/client-node';
 import { PolicyEngine } from '../../src/policy/index.ts';
-import { RawObjectApi } from '../../src/k8s/raw-client.ts';
+import { RawObjectApi } from '../../src/kube-client/index.ts';
 import { kubeconfigPath } from '../../src/lab/paths.ts';
 import type { KubeObject } from '../../src/k8s/objects.ts';
 
