@@ -50,7 +50,7 @@ for (let i = 0; i < 1024; i++) {
     mark: 0,
     family: 2,
     payloadLength: 60,
-    ip: { src, dst, protocol: 'TCP', length: 60, ttl: 64, srcPort: 40000 + i, dstPort: 80, tcpFlags: { SYN: true, ACK: false, FIN: false, RST: false, PSH: false, URG: false, ECE: false, CWR: false } },
+    ip: { src, dst, protocol: 'TCP', length: 60, ttl: 64, srcPort: 40000 + i, dstPort: 80, tcpFlags: 0x02 },
   } as NflogPacket);
 }
 

@@ -14,24 +14,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { DROP_POLICY_DENIED, DROP_POLICY_DENY, dropReasonCode, dropReasonName, NFLOG_GROUP, NFLOG_PROBE } from '../constants.ts';
 import type { DatapathEvent, DatapathEventReader } from '../types.ts';
 import { parseLogPrefix } from './log-prefix.ts';
-import { openNflog, type NflogPacket, type TcpFlags } from './nflog.ts';
-
-const TCP_FLAG_BITS: readonly [keyof TcpFlags, number][] = [
-  ['FIN', 0x01],
-  ['SYN', 0x02],
-  ['RST', 0x04],
-  ['PSH', 0x08],
-  ['ACK', 0x10],
-  ['URG', 0x20],
-  ['ECE', 0x40],
-  ['CWR', 0x80],
-];
-
-function tcpFlagByte(f: TcpFlags): number {
-  let b = 0;
-  for (const [name, bit] of TCP_FLAG_BITS) if (f[name]) b |= bit;
-  return b;
-}
+import { openNflog, type NflogPacket } from './nflog.ts';
 
 /** Wall clock in ns, for packets the kernel did not stamp. */
 const wallNs = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
@@ -58,7 +41,7 @@ export function eventFromPacket(
     sourcePort: ip.protocol === 'ICMP' ? 0 : (ip.srcPort ?? 0),
     destinationPort: ip.protocol === 'ICMP' ? 0 : (ip.dstPort ?? 0),
     ...(ip.protocol === 'ICMP' ? { icmpType: ip.icmpType ?? 0, icmpCode: ip.icmpCode ?? 0 } : {}),
-    ...(ip.protocol === 'TCP' && ip.tcpFlags ? { tcpFlags: tcpFlagByte(ip.tcpFlags) } : {}),
+    ...(ip.protocol === 'TCP' && ip.tcpFlags !== undefined ? { tcpFlags: ip.tcpFlags } : {}),
   };
   const common = {
     timestamp: { seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) },

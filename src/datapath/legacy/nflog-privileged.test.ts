@@ -144,8 +144,8 @@ describe('nflog reader, privileged (own network namespace)', () => {
     assert.equal(p['ip']['src'], ADDR);
     assert.equal(p['ip']['dst'], ADDR);
     assert.equal(p['ip']['dstPort'], 9);
-    assert.equal(p['ip']['tcpFlags']['SYN'], true);
-    assert.equal(p['ip']['tcpFlags']['ACK'], false);
+    assert.equal(p['ip']['tcpFlags'] & 0x02, 0x02, 'SYN');
+    assert.equal(p['ip']['tcpFlags'] & 0x10, 0, 'no ACK');
     const s = await child.stop();
     assert.equal(s['malformed'], 0);
     assert.equal(s['overruns'], 0);

@@ -65,24 +65,13 @@ export const NFULNL_COPY_RANGE_MAX = 0xffff - 4;
 
 const HOST_LE = endianness() === 'LE';
 
-export interface TcpFlags {
-  SYN: boolean;
-  ACK: boolean;
-  FIN: boolean;
-  RST: boolean;
-  PSH: boolean;
-  URG: boolean;
-  ECE: boolean;
-  CWR: boolean;
-}
-
 /**
  * The IPv4 + L4 header facts of a logged packet. Ports, flags and ICMP
  * type/code are present when the captured bytes hold them and the packet is
  * not a non-first fragment.
  *
  *   { src: '10.250.0.1', dst: '10.250.0.1', protocol: 'TCP', length: 60,
- *     srcPort: 40122, dstPort: 9, tcpFlags: { SYN: true, ACK: false, … } }
+ *     srcPort: 40122, dstPort: 9, tcpFlags: 0x02 }
  */
 export interface ParsedIp {
   src: string;
@@ -93,7 +82,8 @@ export interface ParsedIp {
   ttl: number;
   srcPort?: number;
   dstPort?: number;
-  tcpFlags?: TcpFlags;
+  /** The TCP header's flag byte as on the wire (FIN 0x01 … CWR 0x80), passed on as is. */
+  tcpFlags?: number;
   icmpType?: number;
   icmpCode?: number;
 }
@@ -340,17 +330,7 @@ function parseIpv4(b: Uint8Array, start: number, end: number): ParsedIp | undefi
       ip.dstPort = be16(b, l4 + 2);
     }
     if (proto === IPPROTO_TCP && have >= 14) {
-      const f = b[l4 + 13]!;
-      ip.tcpFlags = {
-        FIN: (f & 0x01) !== 0,
-        SYN: (f & 0x02) !== 0,
-        RST: (f & 0x04) !== 0,
-        PSH: (f & 0x08) !== 0,
-        ACK: (f & 0x10) !== 0,
-        URG: (f & 0x20) !== 0,
-        ECE: (f & 0x40) !== 0,
-        CWR: (f & 0x80) !== 0,
-      };
+      ip.tcpFlags = b[l4 + 13]!;
     }
   } else if (proto === IPPROTO_ICMP && have >= 2) {
     ip.icmpType = b[l4]!;

@@ -61,7 +61,7 @@ import {
 } from './nflog-wire.ts';
 
 export { parseIpPacket, parseNflogMessages } from './nflog-wire.ts';
-export type { NflogPacket, TcpFlags } from './nflog-wire.ts';
+export type { NflogPacket } from './nflog-wire.ts';
 
 export interface NflogStats {
   /** Packets handed to onPacket. */
