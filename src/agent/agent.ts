@@ -25,7 +25,7 @@ import type { ApplyResult, Datapath, DatapathStatus, DropCounter } from '../data
 import type { FlowMetrics, FlowStore, FlowStoreStatus } from '../flows/index.ts';
 import type { DnsProxyStats } from '../proxy/dns/index.ts';
 import { serviceEntries } from './service-table.ts';
-import type { AgentConfig } from './config.ts';
+import { nameCacheFile, type AgentConfig } from './config.ts';
 import { EndpointRegistry, type Registration } from './endpoint-registry.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import type { ProxyLink, ProxyLinkHandlers } from './proxy-link.ts';
@@ -107,15 +107,10 @@ export class Agent {
     return this.#ready;
   }
 
-  /** The file the node proxy saves its name cache to: loaded before the first apply. */
-  get nameCacheFile(): string {
-    return `${this.#cfg.runDir}/fqdn-cache.json`;
-  }
-
   async start(): Promise<void> {
     await this.#registry.load();
     // toFQDNs sets come back full after a restart: the proxy's last saved names, before the first apply.
-    const names = await this.#fqdn.load(this.nameCacheFile);
+    const names = await this.#fqdn.load(nameCacheFile(this.#cfg.runDir));
     if (names > 0) this.#log.info({ entries: names }, 'FQDN names loaded from the node proxy\'s cache');
     await this.#cluster.start();
     // The proxy's cache is newer than its file (saved once a second): take it if it comes soon.
@@ -188,11 +183,6 @@ export class Agent {
     fqdn.installed();
     if (result.endpointsProgrammed > 0 || result.ipcacheChanges > 0) this.#log.debug({ result }, 'datapath updated');
     return result;
-  }
-
-  /** The DNS proxy learned addresses for a name: resolves once the kernel allows them, if a toFQDNs selector needs them. */
-  fqdnLearned(name: string, ips: readonly string[]): Promise<void> | undefined {
-    return this.#fqdn.fqdnLearned(name, ips);
   }
 
   /** The name cache with the pods behind each lookup named: `palisade fqdn cache`. The proxy's own when it answers, else the mirror. */

@@ -79,3 +79,6 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
   if (!r.data.apiSocket && !r.data.kubeconfig) throw new Error(`${file}: one of apiSocket or kubeconfig is required`);
   return r.data;
 }
+
+/** Where the node proxy's DNS proxy saves its name cache; the agent loads it before its first apply. */
+export const nameCacheFile = (runDir: string): string => `${runDir}/fqdn-cache.json`;

@@ -16,7 +16,7 @@
  */
 import { watch } from 'node:fs';
 import { pino } from 'pino';
-import { loadAgentConfig } from './config.ts';
+import { loadAgentConfig, nameCacheFile } from './config.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import { EndpointRegistry } from './endpoint-registry.ts';
 import { AgentLink } from './proxy-link.ts';
@@ -51,7 +51,7 @@ export async function runNodeProxy(configFile: string): Promise<void> {
   const dns = createDnsProxy({
     ctx,
     flows,
-    cacheFile: `${cfg.runDir}/fqdn-cache.json`,
+    cacheFile: nameCacheFile(cfg.runDir),
     ...(cfg.fqdn?.minTtl !== undefined ? { minTtl: cfg.fqdn.minTtl } : {}),
     ...(cfg.fqdn?.maxIpsPerName !== undefined ? { maxIpsPerName: cfg.fqdn.maxIpsPerName } : {}),
     onLearned: (pod, name, ips, ttl) => link.learned(pod, name, ips, ttl),

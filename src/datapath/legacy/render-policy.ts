@@ -23,9 +23,6 @@ import { cidrContains } from '../../policy/index.ts';
 import { PROXY_MARK } from '../constants.ts';
 import { logAllow, logDrop, logRedirect, type NftDirection } from './log-prefix.ts';
 
-export type { NftDirection } from './log-prefix.ts';
-
-
 export interface RenderedDirection {
   rules: string[];
   /** Prerouting rules that steer L7 traffic to the node's proxy (TPROXY); null when there is none. */

@@ -23,8 +23,8 @@ import type { DatapathState } from '../types.ts';
 import { createHash } from 'node:crypto';
 import { fqdnSelectorKey, type NameMatcher } from '../../fqdn/index.ts';
 import { isIPv4 } from 'node:net';
-import { counterName, endpointChainId, renderDirection, type NftDirection, type RenderContext } from './render-policy.ts';
-import { logDrop, logForwarded, logProbe } from './log-prefix.ts';
+import { counterName, endpointChainId, renderDirection, type RenderContext } from './render-policy.ts';
+import { logDrop, logForwarded, logProbe, type NftDirection } from './log-prefix.ts';
 import { NFLOG_PROBE, PROXY_MARK } from '../constants.ts';
 
 export const TABLE = 'inet palisade';
