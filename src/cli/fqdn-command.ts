@@ -5,9 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { FqdnCacheRow } from '../agent/index.ts';
-import { readLabState } from '../lab/index.ts';
-import { agentSocketPath, labFromEnv } from '../lab/index.ts';
-import { unixRequest } from '../lab/index.ts';
+import { readLabState, agentSocketPath, labFromEnv, unixRequest } from '../lab/index.ts';
 import { bold, CliError, dim, red } from './style.ts';
 
 interface Row extends FqdnCacheRow {

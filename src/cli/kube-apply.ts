@@ -16,8 +16,7 @@
  * (as kubectl apply); the command then exits 1 and does not wait.
  */
 import type { Command } from 'commander';
-import type { KubeObject } from '../k8s/index.ts';
-import type { Fault, ManifestEntry } from '../k8s/index.ts';
+import type { KubeObject, Fault, ManifestEntry } from '../k8s/index.ts';
 import { addConnectionOptions, apiStatus, connectKube, describeApiError, forEachInOrder, type ApiObject, type ConnectionOptions, type KubeClient, type MergePatch } from './kube-client.ts';
 import type { KubeIo } from './kube-io.ts';
 import { kindByKind, objectRef, type KindInfo } from './kube-kinds.ts';

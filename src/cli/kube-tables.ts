@@ -22,8 +22,7 @@ export function formatTable(t: Table): string {
   return [line(t.headers), ...t.rows.map(line)].map((l) => `${l}\n`).join('');
 }
 
-import { humanDuration } from '../k8s/index.ts';
-import { EXTERNAL_HOST_DEFAULT_PORTS } from '../k8s/index.ts';
+import { humanDuration, EXTERNAL_HOST_DEFAULT_PORTS } from '../k8s/index.ts';
 
 export { humanDuration };
 

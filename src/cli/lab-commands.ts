@@ -4,16 +4,9 @@
  */
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { publishedPath, type Published } from '../lab/index.ts';
-import { labDown, labUp, LabError, listLabs, readLabState, restartAgent } from '../lab/index.ts';
-import { consoleProgress } from '../lab/index.ts';
-import { agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState } from '../lab/index.ts';
-import { isAlive, PROJECT_ROOT } from '../lab/index.ts';
-import { nodePid, restartsOf, withCurrentAgentPids } from '../lab/index.ts';
+import { publishedPath, type Published, labDown, labUp, LabError, listLabs, readLabState, restartAgent, consoleProgress, agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState, isAlive, PROJECT_ROOT, nodePid, restartsOf, withCurrentAgentPids, unixRequest, runController } from '../lab/index.ts';
 import type { ChildExit, Restarts } from '../lab/index.ts';
 import { spawnSync } from 'node:child_process';
-import { unixRequest } from '../lab/index.ts';
-import { runController } from '../lab/index.ts';
 import { runAgent, runNodeProxy } from '../agent/index.ts';
 import { bold, CliError, dim, green, red } from './style.ts';
 import { KNP_IPBLOCK_HELP, knpIpBlockSelectsPods } from './policy-trace.ts';

@@ -17,8 +17,7 @@ import { registerObserve } from './observe-command.ts';
 import { registerStatus } from './status-command.ts';
 import { registerFqdn } from './fqdn-command.ts';
 import { unixFlowSource } from '../flows/index.ts';
-import { readLabState } from '../lab/index.ts';
-import { agentSocketPath, labFromEnv } from '../lab/index.ts';
+import { readLabState, agentSocketPath, labFromEnv } from '../lab/index.ts';
 import { CliError, red } from './style.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

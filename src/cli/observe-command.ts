@@ -9,10 +9,7 @@
  * events), because `--not` applies to the flag after it.
  */
 import type { Command } from 'commander';
-import { FlowFilterError } from '../flows/index.ts';
-import { makePrinter, OUTPUT_FORMATS, type OutputFormat } from '../flows/index.ts';
-import { flowsQueryString, parseTimeArg } from '../flows/index.ts';
-import { relayFlows, type FlowSource } from '../flows/index.ts';
+import { FlowFilterError, makePrinter, OUTPUT_FORMATS, type OutputFormat, flowsQueryString, parseTimeArg, relayFlows, type FlowSource } from '../flows/index.ts';
 import { filtersFromFlags, FILTER_FLAGS, type FilterFlag } from './observe-filters.ts';
 import { CliError } from './style.ts';
 

@@ -2,9 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { FlowFilterError, type FlowFilter } from '../flows/index.ts';
-import { FlowStore } from '../flows/index.ts';
-import { parseFlowsQuery } from '../flows/index.ts';
+import { FlowFilterError, type FlowFilter, FlowStore, parseFlowsQuery } from '../flows/index.ts';
 import type { FlowSource } from '../flows/index.ts';
 import { allowFlow, dropFlow, httpFlow, at } from '../../test/kit/flows.ts';
 import { filtersFromFlags, type FilterFlag } from './observe-filters.ts';

@@ -14,9 +14,7 @@
  *   5. A pod without a namespace is in the `--namespace` namespace, else
  *      `default`; `--namespace` alone selects every pod of the namespace.
  */
-import { FlowFilterError, parseEventType, type FlowFilter } from '../flows/index.ts';
-import { parseTcpFlags } from '../flows/index.ts';
-import { FLOW_VERDICTS, type FlowVerdict } from '../flows/index.ts';
+import { FlowFilterError, parseEventType, type FlowFilter, parseTcpFlags, FLOW_VERDICTS, type FlowVerdict } from '../flows/index.ts';
 
 /** One filter flag as given on the command line, in order: `['from-pod', 'default/a']`, `['not', '']`. */
 export type FilterFlag = readonly [flag: string, value: string];

@@ -4,9 +4,7 @@
  * where and how full each map is), drops, and what could not be enforced.
  */
 import type { Command } from 'commander';
-import { readLabState } from '../lab/index.ts';
-import { agentSocketPath, labFromEnv } from '../lab/index.ts';
-import { unixRequest } from '../lab/index.ts';
+import { readLabState, agentSocketPath, labFromEnv, unixRequest } from '../lab/index.ts';
 import { bold, CliError, dim, green, red } from './style.ts';
 
 interface DatapathView {

@@ -8,8 +8,7 @@
  *
  * Interface names are per namespace, so every lab can use the same ones.
  */
-import { ipBatch } from '../kernel/index.ts';
-import { createNetns, deleteNetns, listNetns, sysctlIn } from '../kernel/index.ts';
+import { ipBatch, createNetns, deleteNetns, listNetns, sysctlIn } from '../kernel/index.ts';
 
 export interface LabNodeWiring {
   name: string;

@@ -11,8 +11,7 @@
 import type { BlockList } from 'node:net';
 import type { NameMatcher } from '../fqdn/index.ts';
 import type { Selector } from '../labels/index.ts';
-import type { HttpRegex } from '../k8s/index.ts';
-import type { PolicyKind } from '../k8s/index.ts';
+import type { HttpRegex, PolicyKind } from '../k8s/index.ts';
 
 export type Direction = 'ingress' | 'egress';
 export type Protocol = 'TCP' | 'UDP' | 'SCTP' | 'ICMP' | 'ICMPv6';

@@ -15,10 +15,9 @@
  * started (by pid), deletes the namespaces and removes the pins — call it
  * in `after`/`finally`. Nothing here touches the root network namespace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, rmdirSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { run } from '../../src/kernel/exec.ts';

@@ -24,10 +24,9 @@
 import { performance } from 'node:perf_hooks';
 import { unlinkSync } from 'node:fs';
 import koffi from 'koffi';
-import { nft } from '../../kernel/index.ts';
+import { nft, assertNotRootNetns } from '../../kernel/index.ts';
 import { dropReasonName, PROXY_MARK } from '../constants.ts';
 import { setupNodeNetwork } from '../node-setup.ts';
-import { assertNotRootNetns } from '../../kernel/index.ts';
 import type {
   ApplyResult,
   Datapath,
@@ -181,7 +180,6 @@ export class EbpfDatapath implements Datapath {
   /** ifindex → program ids we attached, per veth. */
   readonly #attached = new Map<number, { ifname: string; endpoint: string; ingress: number; egress: number }>();
   #netdev: { ifname: string; ifindex: number } | null = null;
-  /** The node's proxy ports, as the proxy table holds them. */
   /** The ports in table palisade_proxy; undefined until this process has written it. */
   #proxyPorts: number[] | undefined;
   #applies = 0;

@@ -13,8 +13,6 @@ import { DROP_POLICY_DENIED, DROP_POLICY_DENY, dropReasonName } from '../constan
 import type { DatapathEvent, PolicyMatchKind } from '../types.ts';
 import { ipFromBytes } from './maps.ts';
 
-export type { DatapathEvent } from '../types.ts';
-
 /** pl_event.match, by number (MATCH_* of bpf/palisade.h). */
 const MATCH: readonly PolicyMatchKind[] = ['none', 'l3-l4', 'l4-only', 'l3-only', 'all', 'l7'];
 const EVENT_DROP = 1;

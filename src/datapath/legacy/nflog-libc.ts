@@ -5,8 +5,7 @@
  * nothing ever waits on a worker thread or stalls the event loop.
  */
 import koffi from 'koffi';
-import { watchReadable } from '../../kernel/index.ts';
-import { libcLibrary, socketLibc } from '../../kernel/index.ts';
+import { watchReadable, libcLibrary, socketLibc } from '../../kernel/index.ts';
 
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;

@@ -14,8 +14,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { run } from '../../kernel/index.ts';
-import { netnsExists } from '../../kernel/index.ts';
+import { run, netnsExists } from '../../kernel/index.ts';
 import { LAB_NETWORK } from '../addressing.ts';
 import { fabricNetns, labMarker, logsDir } from '../paths.ts';
 import { isAlive, isOurs, pidsDir, stopPid } from '../processes.ts';

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { run } from '../../kernel/index.ts';
+import { run, deleteNetns, listNetns, netnsExists, netnsPids } from '../../kernel/index.ts';
 import { buildLabNetwork, FABRIC_BRIDGE } from '../lab-network.ts';
-import { deleteNetns, listNetns, netnsExists, netnsPids } from '../../kernel/index.ts';
 import { fabricNetns, labDir, labNetnsPrefix, nodeNetns } from '../paths.ts';
 import { isAlive, stopPid } from '../processes.ts';
 import {

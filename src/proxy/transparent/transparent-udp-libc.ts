@@ -10,8 +10,7 @@
  * dotted-quad text is interned, so a busy socket does not build the same
  * few strings again for every datagram.
  */
-import { watchReadable } from '../../kernel/index.ts';
-import { libcLibrary, socketLibc } from '../../kernel/index.ts';
+import { watchReadable, libcLibrary, socketLibc } from '../../kernel/index.ts';
 
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
