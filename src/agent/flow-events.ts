@@ -155,12 +155,16 @@ export function flowFromEvent(ctx: FlowContext, e: DatapathEvent): Flow | undefi
   }
   const direction = e.direction;
   const traffic_direction = direction === 'ingress' ? 'INGRESS' : 'EGRESS';
-  const q = protocolOf(t);
-  const d = q ? explain(snap, t.source, t.destination, q, direction, ctx.fqdns) : null;
+  // Only a policy decision is explained: a flood of other drops (spoofed sources, each new) asks the engine nothing.
+  const explainDecision = (): DirectionVerdict | null => {
+    const q = protocolOf(t);
+    return q ? explain(snap, t.source, t.destination, q, direction, ctx.fqdns) : null;
+  };
   if (e.type === 'drop') {
     const desc = e.reasonName ?? 'DROP_REASON_UNKNOWN';
     const decision = e.policy?.decision;
     if (decision === 'deny-rule' || decision === 'default-deny') {
+      const d = explainDecision();
       // For a default-deny drop the "denying" policies are those that made the
       // direction default-deny: what a person needs to look at.
       const by = policies(decision === 'deny-rule' ? (d?.deniedBy ?? []) : (d?.enforcedBy ?? []));
@@ -181,6 +185,7 @@ export function flowFromEvent(ctx: FlowContext, e: DatapathEvent): Flow | undefi
     const side = pod ? (direction === 'egress' ? { source: pod } : { destination: pod }) : {};
     return makeFlow({ ...base, ...side, verdict: 'DROPPED', drop_reason_desc: desc, traffic_direction });
   }
+  const d = explainDecision();
   const by = policies(d?.allowedBy ?? []);
   return makeFlow({
     ...base,
