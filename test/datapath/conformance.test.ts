@@ -53,6 +53,18 @@ const netpol = (name: string, spec: object): object => ({
   spec,
 });
 const tcp = (...ports: number[]) => ports.map((p) => ({ port: p, protocol: 'TCP' }));
+/** web (b) admits a on 8080 and CLOSED; a may send anywhere but CLOSED on web (deny wins over b's allow). */
+const WEB_FROM_A = netpol('web-from-a', {
+  podSelector: { matchLabels: { app: 'web' } },
+  policyTypes: ['Ingress'],
+  ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }], ports: tcp(8080, CLOSED) }],
+});
+const A_NOT_WEB_CLOSED = cnp('a-not-web-closed', {
+  endpointSelector: { matchLabels: { app: 'a' } },
+  // A deny section turns on default-deny for its direction too: allow the rest.
+  egress: [{ toEntities: ['all'] }],
+  egressDeny: [{ toEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: String(CLOSED), protocol: 'TCP' }] }] }],
+});
 const re = (s: string): string => s.replaceAll('.', '\\.');
 
 for (const mode of MODES) {
@@ -126,21 +138,12 @@ for (const mode of MODES) {
       const established = await lab.openConnection('c', B, 8080); // before any policy
       try {
         policies = [
-          netpol('web-from-a', {
-            podSelector: { matchLabels: { app: 'web' } },
-            policyTypes: ['Ingress'],
-            ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }], ports: tcp(8080, CLOSED) }],
-          }),
+          WEB_FROM_A,
           cnp('c-from-a', {
             endpointSelector: { matchLabels: { app: 'c' } },
             ingress: [{ fromEndpoints: [{ matchLabels: { app: 'a' } }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }] }],
           }),
-          cnp('a-not-web-closed', {
-            endpointSelector: { matchLabels: { app: 'a' } },
-            // A deny section turns on default-deny for its direction too: allow the rest.
-            egress: [{ toEntities: ['all'] }],
-            egressDeny: [{ toEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: String(CLOSED), protocol: 'TCP' }] }] }],
-          }),
+          A_NOT_WEB_CLOSED,
         ];
         const [r1] = await applyAll();
         assert.ok(r1!.endpointsProgrammed >= 2, JSON.stringify(r1));
@@ -418,18 +421,7 @@ for (const mode of MODES) {
     });
 
     test('restart: the datapath process killed, forwarding and policy go on; a new process adopts the state and changes it', async (t) => {
-      policies = [
-        netpol('web-from-a', {
-          podSelector: { matchLabels: { app: 'web' } },
-          policyTypes: ['Ingress'],
-          ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }], ports: tcp(8080, CLOSED) }],
-        }),
-        cnp('a-not-web-closed', {
-          endpointSelector: { matchLabels: { app: 'a' } },
-          egress: [{ toEntities: ['all'] }],
-          egressDeny: [{ toEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: String(CLOSED), protocol: 'TCP' }] }] }],
-        }),
-      ];
+      policies = [WEB_FROM_A, A_NOT_WEB_CLOSED];
       services = [{ key: 'default/web:80/TCP', clusterIP: VIP, port: 80, protocol: 'TCP', backends: [{ ip: B, port: 8080 }] }];
       await applyAll();
       const observe = async (what: string): Promise<void> => {
