@@ -15,8 +15,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # (host-local IPAM), curl/iperf3/dig/ping in pods, procps (sysctl, pgrep),
 # dnsmasq (cluster DNS and the lab's upstream DNS), Prometheus (the metrics test),
 # clang/llvm/libbpf (the eBPF datapath's programs), nsenter (util-linux), python3
-# (the raw IP writer of the hostile-pod tests).
-packages=(ca-certificates curl git python3 iproute2 nftables containernetworking-plugins iperf3 sockperf dnsutils iputils-ping procps bash dnsmasq-base prometheus util-linux clang llvm libbpf-dev libbpf1 linux-libc-dev bpftool)
+# (the raw IP writer of the hostile-pod tests), chromium (the UI's browser tests
+# and bench, driven by playwright-core).
+packages=(ca-certificates curl git python3 iproute2 nftables containernetworking-plugins iperf3 sockperf dnsutils iputils-ping procps bash dnsmasq-base prometheus util-linux clang llvm libbpf-dev libbpf1 linux-libc-dev bpftool chromium)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -56,3 +57,6 @@ fi
 
 # The eBPF datapath's programs, compiled when their sources changed.
 node src/datapath/ebpf/build.ts >/dev/null
+
+# The web UI's page, bundled by esbuild into dist/ui (nothing is fetched when it is served).
+node scripts/build-ui.ts >/dev/null
