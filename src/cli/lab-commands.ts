@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { publishedPath, type Published, labDown, labUp, LabError, listLabs, readLabState, restartAgent, consoleProgress, agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState, isAlive, PROJECT_ROOT, nodePid, restartsOf, withCurrentAgentPids, unixRequest, runController } from '../lab/index.ts';
+import { publishedPath, type Published, labDown, labUp, LabError, listLabs, readLabState, restartAgent, consoleProgress, agentSocketPath, DEFAULT_LAB, kubeconfigPath, labFromEnv, type LabState, type LabService, isAlive, PROJECT_ROOT, nodePid, restartsOf, withCurrentAgentPids, unixRequest, runController, logsDir, HUBBLE_JOB } from '../lab/index.ts';
 import type { ChildExit, Restarts } from '../lab/index.ts';
 import { spawnSync } from 'node:child_process';
 import { runAgent, runNodeProxy } from '../agent/index.ts';
@@ -32,6 +32,7 @@ export function registerLabCommands(program: Command): void {
     .option('--fqdn-max-ips <n>', 'toFQDNs: addresses kept per DNS name, oldest out first (agents default to 1000)')
     .option('--bpf-attach <kind>', 'ebpf: put the programs on tcx hooks (Linux 6.6+) or on tc clsact filters (default: tcx where the kernel has it)')
     .option('--knp-ipblock <semantics>', `${KNP_IPBLOCK_HELP}; agent config networkPolicy.ipBlockSelectsPods`)
+    .option('--prometheus', `also run Prometheus (Debian's /usr/bin/prometheus) scraping the agents, job ${HUBBLE_JOB} (docs/metrics.md)`)
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -43,9 +44,10 @@ Everything the lab creates carries its name: namespaces pl-<name>-…, files und
 Examples:
   palisade lab up
   palisade lab up --name test --nodes 3
+  palisade lab up --prometheus                     # then: palisade lab status (its URL)
   palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
-    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string; knpIpblock?: string }) => {
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string; knpIpblock?: string; prometheus?: boolean }) => {
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
       if (o.bpfAttach !== undefined && o.bpfAttach !== 'tcx' && o.bpfAttach !== 'tc') throw new CliError(`--bpf-attach: ${JSON.stringify(o.bpfAttach)} is not tcx or tc`);
       if (o.bpfAttach !== undefined && o.datapath !== 'ebpf') throw new CliError('--bpf-attach needs --datapath ebpf');
@@ -56,7 +58,7 @@ Examples:
       };
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
       const progress = consoleProgress();
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}), ...(networkPolicy ? { networkPolicy } : {}) }));
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}), ...(networkPolicy ? { networkPolicy } : {}), prometheus: o.prometheus === true }));
       if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);
@@ -94,7 +96,8 @@ Examples:
       );
       if (o.output === 'json') {
         const agentStatus = Object.fromEntries(agents.map((a) => [a.node, a.status ?? null]));
-        console.log(JSON.stringify({ ...s, published: readPublished(s.name) ?? null, agentStatus, agentRestarts: restarts, proxyRestarts }, null, 2));
+        const service = (v: LabService | undefined): object | null => (v ? { ...v, running: isAlive(v.pid) } : null);
+        console.log(JSON.stringify({ ...s, prometheus: service(s.prometheus), ui: service(s.ui), published: readPublished(s.name) ?? null, agentStatus, agentRestarts: restarts, proxyRestarts }, null, 2));
         return;
       }
       printStatus(s, agents, restarts, proxyRestarts);
@@ -181,6 +184,7 @@ function printSummary(s: LabState): void {
   console.log(`  API server   ${s.apiServer.url}`);
   console.log(`  kubeconfig   ${kubeconfigPath(s.name)}   ${dim(`(kubectl --kubeconfig ${kubeconfigPath(s.name)} get pods -A)`)}`);
   for (const n of s.nodes) console.log(`  ${n.name.padEnd(12)} ${n.underlayIp.padEnd(14)} pods ${n.podCIDR}`);
+  if (s.prometheus) console.log(`  Prometheus   ${s.prometheus.url}   ${dim(`(job ${HUBBLE_JOB}, every 5 s)`)}`);
   const flag = s.name === DEFAULT_LAB ? '' : ` --lab ${s.name}`;
   console.log(`\nNext: palisade apply${flag} -f examples/lab/demo-app.yaml · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
 }
@@ -193,6 +197,7 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
   console.log(`  controller   ${ok(isAlive(s.controller.pid))} ${dim(`pid ${s.controller.pid}`)}`);
   const pub = readPublished(s.name);
   if (pub) console.log(`  Hubble relay ${pub.relay}   ${dim('(gRPC Observer API; palisade observe reads the agents directly)')}`);
+  if (s.prometheus) console.log(`  Prometheus   ${serviceText(s.name, 'prometheus', s.prometheus)}  ${dim(`(job ${HUBBLE_JOB})`)}`);
   for (const n of s.nodes) {
     const a = agents.find((x) => x.node === n.name)?.status;
     const pid = s.agents[n.name]?.pid ?? 0;
@@ -216,6 +221,11 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
     for (const r of a?.rejectedPolicies ?? []) console.log(`      ${red('rejected')} ${r.policy}: ${r.faults.join('; ')}`);
     for (const e of a?.datapath.endpoints ?? []) for (const u of e.unenforceable) console.log(`      ${red('not enforced')} ${e.endpoint} ${u}`);
   }
+}
+
+/** A lab service's URL first (scripts pick it out), then whether it runs. */
+function serviceText(lab: string, name: string, v: LabService): string {
+  return isAlive(v.pid) ? `${v.url}  ${green('✓')} running ${dim(`pid ${v.pid}`)}` : `${v.url}  ${red('✗')} down ${dim(`(log ${logsDir(lab)}/${name}.log)`)}`;
 }
 
 /** How an agent ended, as kubectl describes a container's last state. */

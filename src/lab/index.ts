@@ -7,9 +7,12 @@
  *   controller.ts    the lab's Service/EndpointSlice controller and pod sandboxes
  *   world/           hosts outside the cluster (ExternalHost), their DNS and CA
  *   paths.ts, state.ts  where a lab keeps its files, and what lab up recorded
+ *   publish.ts       the agents' metrics and a Hubble Relay on the host's loopback
+ *   prometheus.ts    lab up --prometheus: Prometheus over the published metrics
  */
 export { readLabState } from './state.ts';
-export { agentSocketPath, labFromEnv, kubeconfigPath, validateLabName, podNetns, containerLogPath, labDir, RUN_ROOT, DEFAULT_LAB, type LabState } from './paths.ts';
+export { agentSocketPath, labFromEnv, kubeconfigPath, validateLabName, podNetns, containerLogPath, labDir, logsDir, RUN_ROOT, DEFAULT_LAB, type LabState, type LabService } from './paths.ts';
+export { HUBBLE_JOB } from './prometheus.ts';
 export { unixRequest } from './unix-http.ts';
 export { publishedPath, type Published } from './publish.ts';
 export { labDown, labUp, LabError, listLabs, restartAgent } from './lifecycle.ts';

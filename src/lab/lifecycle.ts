@@ -3,6 +3,7 @@
  * every trace of it removed again — also after a crash, from leftovers alone.
  *
  *   up:   network (fabric, nodes) → API server → Node objects → controller → agents → ready
+ *         → Prometheus (--prometheus) → web UI
  *   down: lab processes (by recorded pid) → processes inside lab namespaces →
  *         namespaces (pods, nodes, fabric) → /run/palisade/<lab> → /sys/fs/bpf/palisade/<lab>
  */
@@ -41,6 +42,8 @@ import type { Progress } from './progress.ts';
 import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
 import { RawObjectApi } from '../kube-client/index.ts';
 import { ensureLabCa, ensureWorldGateway, labCaDir, startUpstreamDns, trustBundlePath, writeTrustBundle } from './world/index.ts';
+import { HUBBLE_JOB, PROMETHEUS_BIN, PrometheusError, startPrometheus } from './prometheus.ts';
+import { readPublished, updatePublished } from './publish.ts';
 
 export interface UpOptions {
   name: string;
@@ -53,6 +56,8 @@ export interface UpOptions {
   /** eBPF: tcx or tc (clsact) for every agent instead of auto. */
   bpfAttach?: 'tcx' | 'tc';
   networkPolicy?: NetworkPolicySettings;
+  /** Run Prometheus over the agents' metrics (src/lab/prometheus.ts). */
+  prometheus?: boolean;
 }
 
 export class LabError extends Error {}
@@ -75,6 +80,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   const bad = validateLabName(o.name);
   if (bad) throw new LabError(bad);
   await preflight();
+  if (o.prometheus && !existsSync(PROMETHEUS_BIN)) throw new LabError(`--prometheus needs ${PROMETHEUS_BIN}: apt-get install prometheus (scripts/setup.sh installs it)`);
   if (o.datapath === 'ebpf') await prepareEbpf();
   if (existsSync(labDir(o.name)) || listNetns(labNetnsPrefix(o.name)).length > 0) {
     throw new LabError(`lab ${o.name} already exists (or left traces); see palisade lab status --name ${o.name}, or remove it with palisade lab down --name ${o.name}`);
@@ -120,11 +126,36 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     for (const n of nodes) state.agents[n.name] = { pid: await startAgent(o.name, n.name) };
     await writeLabState(state);
     await o.progress(`agents ready on ${nodes.map((n) => n.name).join(', ')}`, () => waitForAgents(o.name, nodes.map((n) => n.name), o.timeoutMs ?? 30_000));
+    if (o.prometheus) {
+      state.prometheus = await o.progress(`Prometheus (job ${HUBBLE_JOB}, scraping ${nodes.length} agents every 5 s)`, () => startLabPrometheus(state), (p) => p.url);
+      await writeLabState(state);
+      await updatePublished(o.name, { prometheus: state.prometheus.url });
+    }
     return state;
   } catch (err) {
     // Leave nothing half-built behind.
     await labDown(o.name).catch(() => undefined);
     throw err;
+  }
+}
+
+/** Prometheus over the agents' published metrics, which the controller publishes as it starts. */
+async function startLabPrometheus(s: LabState): Promise<{ url: string; pid: number }> {
+  await waitForPublished(s, 15_000);
+  try {
+    return await startPrometheus(s.name);
+  } catch (err) {
+    throw err instanceof PrometheusError ? new LabError(err.message) : err;
+  }
+}
+
+async function waitForPublished(s: LabState, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metrics = (await readPublished(s.name))?.metrics ?? {};
+    if (s.nodes.every((n) => n.name in metrics)) return;
+    if (Date.now() > deadline) throw new LabError(`the lab controller did not publish the agents' metrics within ${timeoutMs / 1000} s (log ${logsDir(s.name)}/controller.log)`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

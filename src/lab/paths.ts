@@ -40,6 +40,8 @@ export const podDir = (lab: string, ns: string, pod: string): string => `${labDi
 export const containerLogPath = (lab: string, ns: string, pod: string, container: string): string =>
   `${podDir(lab, ns, pod)}/${container}.log`;
 export const bpfDir = (lab: string): string => `${BPF_ROOT}/${lab}`;
+/** Where `palisade ui --url-file` tells lab up its address. */
+export const uiUrlFile = (lab: string): string => `${labDir(lab)}/ui.json`;
 
 export const NETNS_PREFIX = 'pl-';
 export const labNetnsPrefix = (lab: string): string => `${NETNS_PREFIX}${lab}-`;
@@ -65,6 +67,16 @@ export interface LabState {
   bpfAttach?: 'tcx' | 'tc';
   /** NetworkPolicy semantics handed to every agent (absent: the agent's defaults). */
   networkPolicy?: NetworkPolicySettings;
+  /** Prometheus scraping the agents (lab up --prometheus); absent: the lab has none. */
+  prometheus?: LabService;
+  /** The web UI (`palisade ui --lab`); absent: lab up --no-ui. */
+  ui?: LabService;
+}
+
+/** A lab process that serves a person on the host's loopback. */
+export interface LabService {
+  url: string;
+  pid: number;
 }
 
 export interface NetworkPolicySettings {

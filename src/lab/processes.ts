@@ -25,22 +25,22 @@ export interface StartOptions {
   args: string[];
   /** The script to run (default: the CLI). */
   script?: string;
+  /** A program to run instead of node (e.g. /usr/bin/prometheus); `script` and `nodeFlags` then do not apply. */
+  program?: string;
   /** Extra flags for node itself (e.g. a heap limit). */
   nodeFlags?: string[];
   env?: NodeJS.ProcessEnv;
 }
 
-/** Starts `palisade <args>` detached, its output in logs/<name>.log; returns the pid. */
+/** Starts `palisade <args>` (or `program <args>`) detached, its output in logs/<name>.log; returns the pid. */
 export async function startLabProcess(o: StartOptions): Promise<number> {
   await mkdir(pidsDir(o.lab), { recursive: true });
   await mkdir(logsDir(o.lab), { recursive: true });
   const log = openSync(`${logsDir(o.lab)}/${o.name}.log`, 'a');
-  const nodeArgs = [...NODE_FLAGS, ...(o.nodeFlags ?? []), o.script ?? CLI_MAIN, ...o.args];
+  const [program, programArgs] = o.program ? [o.program, o.args] : [process.execPath, [...NODE_FLAGS, ...(o.nodeFlags ?? []), o.script ?? CLI_MAIN, ...o.args]];
   // nsenter enters only the network namespace: unlike `ip netns exec` it keeps
   // the host's /sys, where the BPF filesystem with the datapath's pins lives.
-  const [cmd, argv] = o.netns
-    ? ['nsenter', [`--net=/run/netns/${o.netns}`, process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  const [cmd, argv] = o.netns ? ['nsenter', [`--net=/run/netns/${o.netns}`, program, ...programArgs]] : [program, programArgs];
   const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', log, log], env: o.env ?? process.env, cwd: PROJECT_ROOT });
   closeSync(log);
   const pid = child.pid;
