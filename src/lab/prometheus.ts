@@ -25,7 +25,7 @@ export const HUBBLE_JOB = 'networkobservability-hubble';
 /** A lab is watched by a person over minutes: scrape more often than a cluster's 30 s. */
 const LAB_SCRAPE_INTERVAL = '5s';
 
-export const prometheusDir = (lab: string): string => `${labDir(lab)}/prometheus`;
+const prometheusDir = (lab: string): string => `${labDir(lab)}/prometheus`;
 const configPath = (lab: string): string => `${prometheusDir(lab)}/prometheus.yml`;
 const targetsPath = (lab: string): string => `${prometheusDir(lab)}/targets.json`;
 
