@@ -53,6 +53,23 @@ const Config = z.strictObject({
       ipBlockSelectsPods: z.boolean().optional(),
     })
     .optional(),
+  /**
+   * The flow metrics' context labels (Hubble's context options): `labelsContext`
+   * (default source_namespace, source_workload, destination_namespace,
+   * destination_workload, traffic_direction), `source`/`destination` as
+   * "namespace/pod" (`contextLabels`, default both), the DNS `query` label
+   * (default on), and how many values a label keeps before "other" (default 256).
+   */
+  metrics: z
+    .strictObject({
+      labelsContext: z
+        .array(z.enum(['source_pod', 'source_namespace', 'source_workload', 'source_app', 'destination_pod', 'destination_namespace', 'destination_workload', 'destination_app', 'traffic_direction']))
+        .optional(),
+      contextLabels: z.array(z.enum(['source', 'destination'])).optional(),
+      dnsQuery: z.boolean().optional(),
+      maxContextValues: z.number().int().min(1).max(100_000).optional(),
+    })
+    .optional(),
   /** Flow records kept per node (Hubble's ring buffer); default 8,192. */
   flowBufferSize: z.number().int().min(16).max(1 << 22).optional(),
   /** Either a unix socket of the API server (lab) or a kubeconfig file. */

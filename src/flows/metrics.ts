@@ -6,19 +6,45 @@
  *
  *   store.onFlow(e => metrics.observeFlow(e))  ──►  counters  ──►  GET /metrics
  *
- * Context labels (`source`, `destination` = "namespace/pod", or the reserved
- * identity such as "world") are optional and bounded: after
- * `maxContextValues` distinct values of a label, new values count as "other",
- * so a churn of pod names cannot blow up the series count.
+ * Context labels, as Hubble's context options name them:
+ * - `labelsContext` (default source_namespace, source_workload,
+ *   destination_namespace, destination_workload, traffic_direction): one
+ *   label each, first in every series as Hubble puts them. A workload is the
+ *   endpoint's first `workloads` entry when the record has one, else its app
+ *   label (app.kubernetes.io/name, k8s-app, app, as Hubble's `app`), else the
+ *   pod name: Palisade knows pods, not their owners. Endpoints that are not
+ *   pods (world, host, remote-node, …) get an empty namespace and their
+ *   reserved identity as workload, so dashboards can show traffic to the
+ *   world; Hubble leaves the workload empty there.
+ * - `source`, `destination` ("namespace/pod", or the reserved identity such
+ *   as "world"): Hubble's sourceContext/destinationContext=pod|reserved-identity.
+ * Every context label is bounded: after `maxContextValues` distinct values of
+ * a label, new values count as "other", so a churn of pods cannot blow up the
+ * series count. The same cap bounds the DNS `query` label.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { EVENT_TYPE, TRACE_POINTS, endpointName, flowProtocol, policyMatchTypeName, type FlowEnvelope } from './flow.ts';
+import { EVENT_TYPE, TRACE_POINTS, endpointName, flowProtocol, policyMatchTypeName, type Endpoint, type FlowEnvelope } from './flow.ts';
 
 export type ContextLabel = 'source' | 'destination';
 
+/** Hubble's labelsContext values, in the order Hubble puts them in a series. */
+export const LABELS_CONTEXT = [
+  'source_pod', 'source_namespace', 'source_workload', 'source_app',
+  'destination_pod', 'destination_namespace', 'destination_workload', 'destination_app',
+  'traffic_direction',
+] as const;
+export type LabelsContextLabel = (typeof LABELS_CONTEXT)[number];
+
+export const DEFAULT_LABELS_CONTEXT: readonly LabelsContextLabel[] = ['source_namespace', 'source_workload', 'destination_namespace', 'destination_workload', 'traffic_direction'];
+
 export interface FlowMetricsOptions {
+  /** `source` / `destination` labels ("namespace/pod" or the reserved identity); default both. */
   contextLabels?: readonly ContextLabel[];
+  /** Hubble's labelsContext; default DEFAULT_LABELS_CONTEXT. */
+  labelsContext?: readonly LabelsContextLabel[];
+  /** The DNS metrics' `query` label (Hubble's dns:query option); default true. */
+  dnsQuery?: boolean;
   /** Distinct values per context label before "other". Default 256. */
   maxContextValues?: number;
   registry?: Registry;
@@ -29,55 +55,99 @@ const RCODES: Record<number, string> = {
   0: 'No Error', 1: 'Format Error', 2: 'Server Failure', 3: 'Non-Existent Domain', 4: 'Not Implemented', 5: 'Query Refused',
 };
 
+/** Hubble's `app` context: the first of these pod labels that has a value. */
+const APP_LABELS = ['k8s:app.kubernetes.io/name=', 'k8s:k8s-app=', 'k8s:app='];
+
+type SideField = 'pod' | 'namespace' | 'workload' | 'app';
+
 /**
- * Counts kept by joined label values and handed to prom-client only at scrape
+ * One endpoint's context label values on one side of a flow (source or
+ * destination), interned: endpoints with the same values share one object,
+ * which the series trie takes as a key, so a flow costs no string building.
+ */
+interface Side {
+  /** The side's labelsContext values, in LABELS_CONTEXT order. */
+  readonly ctx: readonly string[];
+  /** `source` / `destination` label value ('' when that label is off). */
+  readonly name: string;
+}
+
+/** A flow's context: which label values of each side, and the direction. */
+type Context = readonly [Side, Side, string];
+
+/**
+ * Counts kept by label values and handed to prom-client only at scrape
  * time: prom-client's inc(labels) hashes and validates the label object on
  * every call (~1 µs, too much per flow); a Map hit costs a fraction of that.
  */
 class Series {
-  readonly #labelNames: readonly string[];
-  /** A trie on the label values (no key string built per flow); leaves are the counts. */
-  readonly #root = new Map<string, unknown>();
-  readonly #entries: { values: string[]; n: number }[] = [];
-  constructor(labelNames: readonly string[]) {
-    this.#labelNames = labelNames;
-  }
-  inc(values: string[], n = 1): void {
+  /** A trie on the key parts (context objects, then label values): no key string built per flow; leaves are the counts. */
+  readonly #root = new Map<unknown, unknown>();
+  readonly #entries: { ctx: Context; values: string[]; n: number }[] = [];
+  inc(ctx: Context, values: string[], n = 1): void {
     let node = this.#root;
+    for (const k of ctx) {
+      let next = node.get(k) as Map<unknown, unknown> | undefined;
+      if (next === undefined) node.set(k, (next = new Map()));
+      node = next;
+    }
     const last = values.length - 1;
     for (let i = 0; i < last; i++) {
       const v = values[i] as string;
-      let next = node.get(v) as Map<string, unknown> | undefined;
+      let next = node.get(v) as Map<unknown, unknown> | undefined;
       if (next === undefined) node.set(v, (next = new Map()));
       node = next;
     }
     const leafKey = values[last] as string;
-    const entry = node.get(leafKey) as { values: string[]; n: number } | undefined;
+    const entry = node.get(leafKey) as { n: number } | undefined;
     if (entry !== undefined) entry.n += n;
     else {
-      const e = { values, n };
+      const e = { ctx, values, n };
       node.set(leafKey, e);
       this.#entries.push(e);
     }
   }
   /** Called from the counter's collect(): the counter becomes exactly these counts. */
-  publish(counter: Counter): void {
+  publish(counter: Counter, labels: (ctx: Context, values: readonly string[]) => Record<string, string>): void {
     counter.reset();
-    for (const { values, n } of this.#entries) {
-      const labels: Record<string, string> = {};
-      this.#labelNames.forEach((name, i) => { labels[name] = values[i] ?? ''; });
-      counter.inc(labels, n);
-    }
+    for (const { ctx, values, n } of this.#entries) counter.inc(labels(ctx, values), n);
   }
+}
+
+const DIRECTIONS: Record<string, string> = { INGRESS: 'ingress', EGRESS: 'egress' };
+
+/** Hubble's `app`: the value of the first app label the endpoint has. */
+function appOf(ep: Endpoint): string {
+  for (const prefix of APP_LABELS) for (const l of ep.labels ?? []) if (l.startsWith(prefix) && l.length > prefix.length) return l.slice(prefix.length);
+  return '';
+}
+
+/** "world", "host", … for endpoints that are not pods; kube-apiserver first, as Hubble's reserved-identity context. */
+function reservedName(ep: Endpoint): string {
+  const labels = ep.labels ?? [];
+  if (labels.includes('reserved:kube-apiserver')) return 'kube-apiserver';
+  for (const l of labels) if (l.startsWith('reserved:')) return l.slice(9).split('=')[0] ?? '';
+  return '';
 }
 
 export class FlowMetrics {
   readonly registry: Registry;
   readonly #context: readonly ContextLabel[];
   readonly #maxContext: number;
-  readonly #seen = new Map<ContextLabel, Set<string>>();
+  /** Values admitted per capped label (context labels and the DNS query). */
+  readonly #seen = new Map<string, Set<string>>();
   readonly #lostProviders: (() => Record<string, number>)[] = [];
   readonly #series: Record<'flowsProcessed' | 'drops' | 'dnsQueries' | 'dnsResponses' | 'httpRequests' | 'tcpFlags' | 'policyVerdicts' | 'forwardPackets' | 'forwardBytes' | 'dropPackets' | 'dropBytes', Series>;
+  /** Which fields each side's labelsContext asks for, in LABELS_CONTEXT order. */
+  readonly #sideFields: Record<ContextLabel, SideField[]> = { source: [], destination: [] };
+  readonly #direction: boolean;
+  readonly #dnsQuery: boolean;
+  /** Endpoint → its interned Side, per side: records share endpoint objects (flow-events memoises them per snapshot). */
+  readonly #sideOf = { source: new WeakMap<Endpoint, Side>(), destination: new WeakMap<Endpoint, Side>() };
+  readonly #interned = { source: new Map<string, Side>(), destination: new Map<string, Side>() };
+  readonly #noEndpoint: Record<ContextLabel, Side>;
+  /** Label names of the context, in series order (labelsContext, then source, destination). */
+  readonly #contextNames: string[];
 
   readonly flowsProcessed: Counter;
   readonly drops: Counter;
@@ -97,25 +167,38 @@ export class FlowMetrics {
     this.registry = opts.registry ?? new Registry();
     this.#context = opts.contextLabels ?? ['source', 'destination'];
     this.#maxContext = opts.maxContextValues ?? 256;
-    for (const l of this.#context) this.#seen.set(l, new Set());
+    this.#dnsQuery = opts.dnsQuery ?? true;
+    const wanted = new Set(opts.labelsContext ?? DEFAULT_LABELS_CONTEXT);
+    const labelsContext = LABELS_CONTEXT.filter((l) => wanted.has(l));
+    for (const l of labelsContext) {
+      if (l === 'traffic_direction') continue;
+      const [side, field] = l.split('_') as [ContextLabel, SideField];
+      this.#sideFields[side].push(field);
+    }
+    this.#direction = wanted.has('traffic_direction');
+    this.#contextNames = [...labelsContext, ...this.#context];
+    const empty = (side: ContextLabel): Side => ({ ctx: this.#sideFields[side].map(() => ''), name: '' });
+    this.#noEndpoint = { source: empty('source'), destination: empty('destination') };
+
     const registers = [this.registry];
-    const ctx = [...this.#context];
+    const ctxNames = this.#contextNames;
     const series = {} as Record<string, Series>;
     const counter = (name: string, help: string, labelNames: string[]): Counter => {
-      const all = [...ctx, ...labelNames];
-      const kept = (series[name] = new Series(all));
-      return new Counter({ name, help, labelNames: all, registers, collect(this: Counter) { kept.publish(this); } });
+      const kept = (series[name] = new Series());
+      const labels = (ctx: Context, values: readonly string[]): Record<string, string> => this.#labels(ctx, labelNames, values);
+      return new Counter({ name, help, labelNames: [...ctxNames, ...labelNames], registers, collect(this: Counter) { kept.publish(this, labels); } });
     };
 
+    const dnsLabels = ['rcode', 'qtypes', 'ips_returned', ...(this.#dnsQuery ? ['query'] : [])];
     this.flowsProcessed = counter('hubble_flows_processed_total', 'Total number of flows processed', ['protocol', 'type', 'subtype', 'verdict']);
     this.drops = counter('hubble_drop_total', 'Number of drops', ['reason', 'protocol']);
-    this.dnsQueries = counter('hubble_dns_queries_total', 'Number of DNS queries observed', ['rcode', 'qtypes', 'ips_returned']);
-    this.dnsResponses = counter('hubble_dns_responses_total', 'Number of DNS responses observed', ['rcode', 'qtypes', 'ips_returned']);
+    this.dnsQueries = counter('hubble_dns_queries_total', 'Number of DNS queries observed', dnsLabels);
+    this.dnsResponses = counter('hubble_dns_responses_total', 'Number of DNS responses observed', dnsLabels);
     this.httpRequests = counter('hubble_http_requests_total', 'Count of HTTP requests', ['method', 'protocol', 'status', 'reporter']);
     this.httpDuration = new Histogram({
       name: 'hubble_http_request_duration_seconds',
       help: 'Quantiles of HTTP request duration in seconds',
-      labelNames: [...ctx, 'method', 'reporter'],
+      labelNames: [...ctxNames, 'method', 'reporter'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
@@ -154,7 +237,8 @@ export class FlowMetrics {
   /** Updates every metric the flow concerns. `bytes`, when the datapath knows it, feeds palisade_*_bytes_total. */
   observeFlow(e: FlowEnvelope, bytes?: number): void {
     const f = e.flow;
-    const ctx = this.#contextValues(e);
+    const direction = f.traffic_direction === undefined ? 'unknown' : (DIRECTIONS[f.traffic_direction] ?? 'unknown');
+    const ctx: Context = [this.#side('source', f.source), this.#side('destination', f.destination), this.#direction ? direction : ''];
     const S = this.#series;
     const protocol = flowProtocol(f);
     const type = f.event_type?.type;
@@ -170,28 +254,27 @@ export class FlowMetrics {
       case EVENT_TYPE.POLICY_VERDICT: typeName = 'PolicyVerdict'; break;
       default: subtype = String(type ?? 0);
     }
-    S.flowsProcessed.inc([...ctx, protocol, typeName, subtype, f.verdict]);
+    S.flowsProcessed.inc(ctx, [protocol, typeName, subtype, f.verdict]);
 
-    if (f.verdict === 'DROPPED') S.drops.inc([...ctx, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol]);
+    if (f.verdict === 'DROPPED') S.drops.inc(ctx, [f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol]);
 
     const l4 = f.l4;
     // tcp handler: forwarded packets only; a policy-verdict event repeats a packet a trace event already counts.
     if (l4 !== undefined && 'TCP' in l4 && f.l7 === undefined && type !== EVENT_TYPE.POLICY_VERDICT && (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED')) {
       const fl = l4.TCP.flags ?? {};
       const family = f.IP?.ipVersion ?? 'IPv4';
-      if (fl.SYN) S.tcpFlags.inc([...ctx, fl.ACK ? 'SYN-ACK' : 'SYN', family]);
-      if (fl.FIN) S.tcpFlags.inc([...ctx, 'FIN', family]);
-      if (fl.RST) S.tcpFlags.inc([...ctx, 'RST', family]);
+      if (fl.SYN) S.tcpFlags.inc(ctx, [fl.ACK ? 'SYN-ACK' : 'SYN', family]);
+      if (fl.FIN) S.tcpFlags.inc(ctx, ['FIN', family]);
+      if (fl.RST) S.tcpFlags.inc(ctx, ['RST', family]);
     }
 
     const dns = f.l7?.dns;
     if (dns !== undefined) {
       const qtypes = (dns.qtypes ?? []).join(',');
-      if (f.l7?.type === 'RESPONSE' || (f.l7?.type === undefined && f.is_reply === true)) {
-        S.dnsResponses.inc([...ctx, RCODES[dns.rcode ?? 0] ?? String(dns.rcode), qtypes, String(dns.ips?.length ?? 0)]);
-      } else {
-        S.dnsQueries.inc([...ctx, '', qtypes, '0']);
-      }
+      const response = f.l7?.type === 'RESPONSE' || (f.l7?.type === undefined && f.is_reply === true);
+      const labels = response ? [RCODES[dns.rcode ?? 0] ?? String(dns.rcode), qtypes, String(dns.ips?.length ?? 0)] : ['', qtypes, '0'];
+      if (this.#dnsQuery) labels.push(this.#capped('query', dns.query ?? ''));
+      (response ? S.dnsResponses : S.dnsQueries).inc(ctx, labels);
     }
 
     // httpV2: one count per response (it carries the status), with the
@@ -200,49 +283,76 @@ export class FlowMetrics {
     if (http !== undefined && f.l7?.type === 'RESPONSE') {
       const reporter = f.traffic_direction === 'EGRESS' ? 'client' : f.traffic_direction === 'INGRESS' ? 'server' : 'unknown';
       const method = http.method ?? '';
-      S.httpRequests.inc([...ctx, method, http.protocol ?? '', String(http.code ?? 0), reporter]);
-      if (f.l7?.latency_ns !== undefined) this.httpDuration.observe(Object.assign(this.#contextLabels(ctx), { method, reporter }), Number(f.l7.latency_ns) / 1e9);
+      S.httpRequests.inc(ctx, [method, http.protocol ?? '', String(http.code ?? 0), reporter]);
+      if (f.l7?.latency_ns !== undefined) this.httpDuration.observe(this.#labels(ctx, ['method', 'reporter'], [method, reporter]), Number(f.l7.latency_ns) / 1e9);
     }
 
     // policy handler: policy-verdict events, and L7 requests (match "l7/<proto>").
-    const direction = (f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN').toLowerCase();
     if (type === EVENT_TYPE.POLICY_VERDICT) {
-      S.policyVerdicts.inc([...ctx, direction, policyMatchTypeName(f.policy_match_type).toLowerCase(), f.verdict.toLowerCase()]);
+      S.policyVerdicts.inc(ctx, [direction === 'unknown' ? 'traffic_direction_unknown' : direction, policyMatchTypeName(f.policy_match_type).toLowerCase(), f.verdict.toLowerCase()]);
     } else if (type === EVENT_TYPE.L7 && (f.l7?.type === 'REQUEST' || f.verdict === 'DROPPED')) {
-      S.policyVerdicts.inc([...ctx, direction, `l7/${protocol.toLowerCase()}`, f.verdict.toLowerCase()]);
+      S.policyVerdicts.inc(ctx, [direction === 'unknown' ? 'traffic_direction_unknown' : direction, `l7/${protocol.toLowerCase()}`, f.verdict.toLowerCase()]);
     }
 
     // Palisade's datapath counters: one packet per L3/L4 event (policy verdicts are not packets).
     if (f.l7 === undefined && type !== EVENT_TYPE.POLICY_VERDICT) {
+      const dir = direction === 'unknown' ? 'traffic_direction_unknown' : direction;
       if (f.verdict === 'DROPPED') {
-        const labels = [...ctx, direction, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN'];
-        S.dropPackets.inc(labels);
-        if (bytes !== undefined) S.dropBytes.inc(labels, bytes);
+        const labels = [dir, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN'];
+        S.dropPackets.inc(ctx, labels);
+        if (bytes !== undefined) S.dropBytes.inc(ctx, labels, bytes);
       } else if (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED' || f.verdict === 'TRANSLATED') {
-        const labels = [...ctx, direction, f.verdict.toLowerCase()];
-        S.forwardPackets.inc(labels);
-        if (bytes !== undefined) S.forwardBytes.inc(labels, bytes);
+        const labels = [dir, f.verdict.toLowerCase()];
+        S.forwardPackets.inc(ctx, labels);
+        if (bytes !== undefined) S.forwardBytes.inc(ctx, labels, bytes);
       }
     }
   }
 
-  #contextLabels(values: string[]): Record<string, string> {
+  /** A series' labels: the context (labelsContext, source, destination), then the metric's own. */
+  #labels(ctx: Context, names: readonly string[], values: readonly string[]): Record<string, string> {
     const out: Record<string, string> = {};
-    this.#context.forEach((l, i) => { out[l] = values[i] ?? ''; });
+    const [src, dst, direction] = ctx;
+    let i = 0;
+    for (const v of src.ctx) out[this.#contextNames[i++] as string] = v;
+    for (const v of dst.ctx) out[this.#contextNames[i++] as string] = v;
+    if (this.#direction) out[this.#contextNames[i++] as string] = direction;
+    for (const l of this.#context) out[l] = l === 'source' ? src.name : dst.name;
+    names.forEach((n, j) => { out[n] = values[j] ?? ''; });
     return out;
   }
 
-  /** Context label values in declaration order, each bounded by the cap. */
-  #contextValues(e: FlowEnvelope): string[] {
-    const out: string[] = [];
-    for (const l of this.#context) {
-      const value = endpointName(l === 'source' ? e.flow.source : e.flow.destination);
-      const seen = this.#seen.get(l) as Set<string>;
-      if (seen.has(value)) out.push(value);
-      else if (seen.size < this.#maxContext) { seen.add(value); out.push(value); }
-      else out.push('other');
-    }
-    return out;
+  /** The endpoint's interned label values on one side: computed once per endpoint object. */
+  #side(side: ContextLabel, ep: Endpoint | undefined): Side {
+    if (ep === undefined) return this.#noEndpoint[side];
+    const cache = this.#sideOf[side];
+    const hit = cache.get(ep);
+    if (hit !== undefined) return hit;
+    const reserved = ep.pod_name ? '' : reservedName(ep);
+    const ctx = this.#sideFields[side].map((field) => {
+      switch (field) {
+        case 'pod': return this.#capped(`${side}_pod`, ep.pod_name ?? '');
+        case 'namespace': return this.#capped(`${side}_namespace`, ep.namespace ?? '');
+        case 'app': return this.#capped(`${side}_app`, appOf(ep));
+        case 'workload': return this.#capped(`${side}_workload`, ep.workloads?.[0]?.name || appOf(ep) || ep.pod_name || reserved);
+      }
+    });
+    const name = this.#context.includes(side) ? this.#capped(side, endpointName(ep)) : '';
+    const key = `${ctx.join('\0')}\0${name}`;
+    const interned = this.#interned[side];
+    let s = interned.get(key);
+    if (s === undefined) interned.set(key, (s = { ctx, name }));
+    cache.set(ep, s);
+    return s;
+  }
+
+  /** The value, or "other" once the label has `maxContextValues` others. */
+  #capped(label: string, value: string): string {
+    let seen = this.#seen.get(label);
+    if (seen === undefined) this.#seen.set(label, (seen = new Set()));
+    if (seen.has(value)) return value;
+    if (seen.size < this.#maxContext) { seen.add(value); return value; }
+    return 'other';
   }
 
   /** Serves the registry in Prometheus text format (any path: mount it where you like). */
