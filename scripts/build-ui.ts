@@ -1,0 +1,56 @@
+/**
+ * Builds the web UI's page into dist/ui: type-checks ui/ (tsc -p ui, DOM lib),
+ * bundles ui/src/main.ts with esbuild into app.js (minified, with a source map)
+ * and copies index.html and app.css. Nothing is fetched at run time: the page
+ * has no dependency outside this checkout. Run by scripts/setup.sh.
+ *
+ *   node scripts/build-ui.ts          exits non-zero, naming what failed
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const uiDir = join(root, 'ui');
+const outDir = join(root, 'dist', 'ui');
+
+function fail(what: string, detail: string): never {
+  process.stderr.write(`build-ui: ${what}\n${detail.trim()}\n`);
+  process.exit(1);
+}
+
+// Type errors fail the build: esbuild only strips types, it never checks them.
+try {
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', uiDir], { cwd: root, stdio: 'pipe' });
+} catch (err) {
+  const e = err as { stdout?: Buffer; stderr?: Buffer; message: string };
+  fail('type errors in ui/ (tsc -p ui)', `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}` || e.message);
+}
+
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+try {
+  await build({
+    entryPoints: [join(uiDir, 'src', 'main.ts')],
+    outfile: join(outDir, 'app.js'),
+    bundle: true,
+    minify: true,
+    sourcemap: true,
+    format: 'esm',
+    target: 'es2022',
+    platform: 'browser',
+    logLevel: 'silent',
+  });
+} catch (err) {
+  const e = err as { errors?: { text: string; location?: { file: string; line: number } | null }[]; message: string };
+  const lines = e.errors?.map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ''}${m.text}`).join('\n');
+  fail('esbuild could not bundle ui/src/main.ts', lines ?? e.message);
+}
+for (const file of ['index.html', 'app.css']) copyFileSync(join(uiDir, file), join(outDir, file));
+
+for (const file of ['index.html', 'app.css', 'app.js', 'app.js.map']) {
+  const size = statSync(join(outDir, file)).size;
+  process.stdout.write(`${relative(root, join(outDir, file)).padEnd(24)} ${(size / 1024).toFixed(1).padStart(7)} KiB\n`);
+}

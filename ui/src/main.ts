@@ -1,0 +1,159 @@
+/**
+ * Palisade's web UI: tabs over one live UiSnapshot (GET /api/snapshot, then
+ * `snapshot` events from /api/events), the Flows view with its own stream. The
+ * URL hash keeps the view, the flows filters and the map's namespace.
+ *
+ * Test hooks (stable; the browser tests and bench rely on them):
+ *   [data-testid="tab-<view>"]            tab links; views: map flows drops dns http heat health
+ *   [data-testid="view-<view>"]           each view's section (the visible one has no `hidden`)
+ *   [data-testid="live-status"]           data-state="live" | "connecting" | "offline"
+ *   [data-testid="totals"]                header counts
+ *   Service map
+ *   [data-testid="service-map"]           the <svg>; data-render-ms = last draw's time, data-workloads, data-edges
+ *   [data-testid="map-namespace-select"]  namespace chooser ('' = all)
+ *   [data-testid="map-namespace"][data-namespace="<ns>"]   namespace boxes
+ *   [data-testid="map-node"][data-workload="<id>"]         workload cards (click → Flows filtered to it)
+ *   [data-testid="map-edge"][data-edge="<src>-><dst>"]     edges, data-verdict="forwarded|dropped|mixed" (click → its flows)
+ *   Flows
+ *   [data-testid="flow-filter"]           the filter input (Enter applies; Escape clears)
+ *   [data-testid="flows-pause"]           pause/resume button (aria-pressed)
+ *   [data-testid="flow-row"][data-flow-id][data-verdict]   table rows, newest first
+ *   [data-testid="flows-error"]           a rejected filter's message
+ *   [data-testid="flow-detail"], [data-testid="flow-detail-json"]   the detail pane and the record
+ *   Drops:  [data-testid="drops-total"], rows drops-reason-row / drops-policy-row / drops-source-row /
+ *           drops-destination-row (each data-key), recent drops [data-testid="drop-row"]
+ *   DNS:    [data-testid="dns-row"][data-name], dns-refused-rate, dns-nxdomain-rate, fqdn-row[data-name], dns-flow-row
+ *   HTTP:   http-method-row / http-status-row (data-key), http-latency-cell, http-denied-row[data-path], http-row
+ *   Heat:   [data-testid="heat-metric"] select, [data-testid="heat-cell"][data-row][data-col]
+ *   Health: [data-testid="health-row"][data-node][data-state]
+ */
+import type { Edge, UiSnapshot, Workload } from '../../src/ui/api.ts';
+import { byId, esc, getJson, num, rate } from './dom.ts';
+import { FlowsView } from './flows.ts';
+import { ServiceMapView } from './map.ts';
+import { readRoute, type Route, VIEWS, writeRoute } from './route.ts';
+import { drawDns, drawDrops, drawHealth, drawHeat, drawHttp, refreshFqdn } from './views.ts';
+
+let route: Route = readRoute(location.hash);
+let snapshot: UiSnapshot | null = null;
+
+const mapSvg = byId('service-map') as unknown as SVGSVGElement;
+const map = new ServiceMapView(mapSvg, {
+  node: (w) => go({ ...route, view: 'flows', filters: nodeFilters(w) }),
+  edge: (e) => go({ ...route, view: 'flows', filters: edgeFilters(e) }),
+});
+const flows = new FlowsView((filters) => go({ ...route, view: 'flows', filters }));
+
+/** The observe filters that select a workload's flows (either direction). */
+function nodeFilters(w: Workload): [string, string][] {
+  return endpointFilters(w.id, '');
+}
+
+function edgeFilters(e: Edge): [string, string][] {
+  return [...endpointFilters(e.source, 'from-'), ...endpointFilters(e.destination, 'to-')];
+}
+
+function endpointFilters(id: string, side: '' | 'from-' | 'to-'): [string, string][] {
+  const slash = id.indexOf('/');
+  const ns = id.slice(0, slash);
+  const name = id.slice(slash + 1);
+  if (ns === 'world') return /^[\d.:a-f]+$/i.test(name) ? [[`${side}ip`, name]] : [['fqdn', name]];
+  if (ns === 'host') return [[`${side}label`, 'reserved:host'], ['node', name]];
+  if (ns === 'reserved') return [[`${side}label`, `reserved:${name}`]];
+  return [[`${side}pod`, `${ns}/${name}`]];
+}
+
+function go(next: Route): void {
+  const hash = writeRoute(next);
+  if (hash === location.hash) apply(next);
+  else location.hash = hash;
+}
+
+function apply(next: Route): void {
+  route = next;
+  for (const v of VIEWS) {
+    byId(`view-${v}`).hidden = v !== route.view;
+    byId(`tab-${v}`).classList.toggle('active', v === route.view);
+    byId(`tab-${v}`).setAttribute('aria-selected', String(v === route.view));
+  }
+  // Tab links carry the filters along, so switching views keeps a shared link's state.
+  for (const v of VIEWS) byId<HTMLAnchorElement>(`tab-${v}`).href = writeRoute({ ...route, view: v });
+  flows.setFilters(route.filters);
+  flows.setActive(route.view === 'flows');
+  byId<HTMLSelectElement>('heat-metric').value = route.heatMetric;
+  if (route.view === 'dns') refreshFqdn(true);
+  draw();
+}
+
+function draw(): void {
+  const s = snapshot;
+  if (s === null) return;
+  drawHeader(s);
+  switch (route.view) {
+    case 'map': drawMap(s); break;
+    case 'drops': drawDrops(s); break;
+    case 'dns': drawDns(s); refreshFqdn(); break;
+    case 'http': drawHttp(s); break;
+    case 'heat': drawHeat(s, route.heatMetric); break;
+    case 'health': drawHealth(s); break;
+    case 'flows': break;
+  }
+}
+
+function drawHeader(s: UiSnapshot): void {
+  const t = s.totals;
+  byId('totals').innerHTML = `<span><b>${num(t.flows)}</b> flows</span><span><b>${rate(t.flowsPerSecond)}</b></span>`
+    + `<span class="fwd"><b>${num(t.forwarded)}</b> forwarded</span><span class="drop"><b>${num(t.dropped)}</b> dropped</span>`
+    + (t.lost > 0 ? `<span class="drop"><b>${num(t.lost)}</b> lost</span>` : '');
+  byId('source').innerHTML = `${esc(s.source)}${s.prometheus ? ' · <span class="badge">Prometheus</span>' : ''}`;
+}
+
+let nsOptions = '';
+function drawMap(s: UiSnapshot): void {
+  const select = byId<HTMLSelectElement>('map-ns');
+  const namespaces = [...new Set([...s.map.namespaces, ...(route.mapNamespace ? [route.mapNamespace] : [])])].sort();
+  const options = `<option value="">all namespaces (${namespaces.length})</option>${namespaces.map((ns) => `<option value="${esc(ns)}">${esc(ns)}</option>`).join('')}`;
+  if (options !== nsOptions) { select.innerHTML = options; nsOptions = options; }
+  select.value = route.mapNamespace;
+  const started = performance.now();
+  const shown = map.render(s.map, route.mapNamespace);
+  const ms = performance.now() - started;
+  mapSvg.dataset['renderMs'] = ms.toFixed(1);
+  mapSvg.dataset['workloads'] = String(shown.workloads);
+  mapSvg.dataset['edges'] = String(shown.edges);
+  byId('map-stats').textContent = `${shown.workloads} workloads · ${shown.edges} edges · drawn in ${ms.toFixed(0)} ms`;
+  byId('map-empty').hidden = shown.workloads > 0;
+}
+
+function setLive(state: 'live' | 'connecting' | 'offline'): void {
+  const el = byId('live-status');
+  el.dataset['state'] = state;
+  el.textContent = state === 'live' ? '● live' : state === 'connecting' ? '○ connecting…' : '● offline (retrying)';
+}
+
+function receive(s: UiSnapshot): void {
+  snapshot = s;
+  draw();
+}
+
+function connect(): void {
+  setLive('connecting');
+  getJson<UiSnapshot>('/api/snapshot').then(receive, (err: unknown) => {
+    byId('banner').textContent = `Could not load /api/snapshot: ${err instanceof Error ? err.message : String(err)}`;
+  });
+  const events = new EventSource('/api/events');
+  events.addEventListener('open', () => { setLive('live'); byId('banner').textContent = ''; });
+  events.addEventListener('error', () => setLive(events.readyState === EventSource.CLOSED ? 'offline' : 'connecting'));
+  events.addEventListener('snapshot', (ev) => {
+    setLive('live');
+    receive(JSON.parse((ev as MessageEvent<string>).data) as UiSnapshot);
+  });
+}
+
+byId('map-ns').addEventListener('change', (ev) => go({ ...route, mapNamespace: (ev.target as HTMLSelectElement).value }));
+byId('map-fit').addEventListener('click', () => map.fit());
+byId('heat-metric').addEventListener('change', (ev) => go({ ...route, heatMetric: (ev.target as HTMLSelectElement).value }));
+window.addEventListener('hashchange', () => apply(readRoute(location.hash)));
+window.addEventListener('palisade:redraw', () => draw());
+apply(route);
+connect();
