@@ -111,6 +111,30 @@ test('context labels are capped: new values beyond the cap count as "other"', as
   assert.deepEqual(queries, ['x.test.', 'y.test.', 'other']);
 });
 
+test('a refused DNS query also counts as the REFUSED response the pod got, from the server to the pod', async () => {
+  const m = new FlowMetrics({ contextLabels: [] });
+  const refused = dnsFlow(undefined, 'REQUEST');
+  refused.verdict = 'DROPPED';
+  refused.l7 = { type: 'REQUEST', dns: { query: 'evil.example.com.', qtypes: ['A'], rcode: 5 } };
+  m.observeFlow(envelope(refused));
+  const text = await m.registry.metrics();
+  assertSample(text, 'hubble_dns_queries_total', { source_workload: 'frontend', destination_workload: 'kube-dns', rcode: '', query: 'evil.example.com.' }, 1);
+  assertSample(text, 'hubble_dns_responses_total', { source_workload: 'kube-dns', destination_workload: 'frontend', rcode: 'Query Refused', ips_returned: '0', query: 'evil.example.com.' }, 1);
+});
+
+test('tcp flags come from trace events (legacy) or from policy verdicts (eBPF), never both', async () => {
+  // The trace carries a SYN, the policy verdict a SYN-ACK, to tell which one was counted.
+  const trace = envelope(makeFlow({ verdict: 'FORWARDED', event_type: { type: 4, sub_type: 0 }, l4: { TCP: { flags: { SYN: true } } } }));
+  const verdict = envelope(makeFlow({ verdict: 'FORWARDED', event_type: { type: 9, sub_type: 0 }, l4: { TCP: { flags: { SYN: true, ACK: true } } } }));
+  for (const [from, flag] of [['trace', 'SYN'], ['policy-verdict', 'SYN-ACK']] as const) {
+    const m = new FlowMetrics({ contextLabels: [], labelsContext: [], tcpFlagsFrom: from });
+    m.observeFlow(trace);
+    m.observeFlow(verdict);
+    const flags = samples(await m.registry.metrics()).filter((s) => s.name === 'hubble_tcp_flags_total');
+    assert.deepEqual(flags.map((s) => [s.labels['flag'], s.value]), [[flag, 1]], from);
+  }
+});
+
 test('startMetricsServer serves the text format on 127.0.0.1', async () => {
   const m = new FlowMetrics();
   m.observeFlow(envelope(dropFlow()));

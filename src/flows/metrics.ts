@@ -47,6 +47,13 @@ export interface FlowMetricsOptions {
   dnsQuery?: boolean;
   /** Distinct values per context label before "other". Default 256. */
   maxContextValues?: number;
+  /**
+   * Which events hubble_tcp_flags_total counts. The legacy datapath records
+   * every new connection as a trace event, and policy verdicts repeat some of
+   * those packets ('trace', the default); the eBPF datapath records policy
+   * verdicts only ('policy-verdict').
+   */
+  tcpFlagsFrom?: 'trace' | 'policy-verdict';
   registry?: Registry;
 }
 
@@ -142,6 +149,7 @@ export class FlowMetrics {
   readonly #sideFields: Record<ContextLabel, SideField[]> = { source: [], destination: [] };
   readonly #direction: boolean;
   readonly #dnsQuery: boolean;
+  readonly #tcpFlagsFrom: number;
   /** Endpoint → its interned Side, per side: records share endpoint objects (flow-events memoises them per snapshot). */
   readonly #sideOf = { source: new WeakMap<Endpoint, Side>(), destination: new WeakMap<Endpoint, Side>() };
   readonly #interned = { source: new Map<string, Side>(), destination: new Map<string, Side>() };
@@ -168,6 +176,7 @@ export class FlowMetrics {
     this.#context = opts.contextLabels ?? ['source', 'destination'];
     this.#maxContext = opts.maxContextValues ?? 256;
     this.#dnsQuery = opts.dnsQuery ?? true;
+    this.#tcpFlagsFrom = opts.tcpFlagsFrom === 'policy-verdict' ? EVENT_TYPE.POLICY_VERDICT : EVENT_TYPE.TRACE;
     const wanted = new Set(opts.labelsContext ?? DEFAULT_LABELS_CONTEXT);
     const labelsContext = LABELS_CONTEXT.filter((l) => wanted.has(l));
     for (const l of labelsContext) {
@@ -259,8 +268,8 @@ export class FlowMetrics {
     if (f.verdict === 'DROPPED') S.drops.inc(ctx, [f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol]);
 
     const l4 = f.l4;
-    // tcp handler: forwarded packets only; a policy-verdict event repeats a packet a trace event already counts.
-    if (l4 !== undefined && 'TCP' in l4 && f.l7 === undefined && type !== EVENT_TYPE.POLICY_VERDICT && (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED')) {
+    // tcp handler: forwarded packets only, each once: from the events that record it (see tcpFlagsFrom).
+    if (l4 !== undefined && 'TCP' in l4 && f.l7 === undefined && (type === this.#tcpFlagsFrom) && (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED')) {
       const fl = l4.TCP.flags ?? {};
       const family = f.IP?.ipVersion ?? 'IPv4';
       if (fl.SYN) S.tcpFlags.inc(ctx, [fl.ACK ? 'SYN-ACK' : 'SYN', family]);
@@ -273,8 +282,15 @@ export class FlowMetrics {
       const qtypes = (dns.qtypes ?? []).join(',');
       const response = f.l7?.type === 'RESPONSE' || (f.l7?.type === undefined && f.is_reply === true);
       const labels = response ? [RCODES[dns.rcode ?? 0] ?? String(dns.rcode), qtypes, String(dns.ips?.length ?? 0)] : ['', qtypes, '0'];
-      if (this.#dnsQuery) labels.push(this.#capped('query', dns.query ?? ''));
+      const query = this.#dnsQuery ? this.#capped('query', dns.query ?? '') : '';
+      if (this.#dnsQuery) labels.push(query);
       (response ? S.dnsResponses : S.dnsQueries).inc(ctx, labels);
+      // A query the proxy refused carries the rcode it answered with: the pod got
+      // that response (Cilium's proxy records it too), from the server's side.
+      if (!response && f.verdict === 'DROPPED' && dns.rcode !== undefined) {
+        const reply: Context = [this.#side('source', f.destination), this.#side('destination', f.source), ctx[2]];
+        S.dnsResponses.inc(reply, [RCODES[dns.rcode] ?? String(dns.rcode), qtypes, '0', ...(this.#dnsQuery ? [query] : [])]);
+      }
     }
 
     // httpV2: one count per response (it carries the status), with the
