@@ -44,7 +44,8 @@ Everything the lab creates carries its name: namespaces pl-<name>-…, files und
 Examples:
   palisade lab up
   palisade lab up --name test --nodes 3
-  palisade lab up --prometheus                     # then: palisade lab status (its URL)
+  palisade lab up --prometheus                     # the UI's charts read from it
+  palisade lab status                              # the URLs of the UI and Prometheus
   palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
     .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string; knpIpblock?: string; prometheus?: boolean }) => {
@@ -185,6 +186,7 @@ function printSummary(s: LabState): void {
   console.log(`  kubeconfig   ${kubeconfigPath(s.name)}   ${dim(`(kubectl --kubeconfig ${kubeconfigPath(s.name)} get pods -A)`)}`);
   for (const n of s.nodes) console.log(`  ${n.name.padEnd(12)} ${n.underlayIp.padEnd(14)} pods ${n.podCIDR}`);
   if (s.prometheus) console.log(`  Prometheus   ${s.prometheus.url}   ${dim(`(job ${HUBBLE_JOB}, every 5 s)`)}`);
+  if (s.ui) console.log(`  UI           ${bold(s.ui.url)}   ${dim('(service map, flows, drops, DNS, HTTP, health)')}`);
   const flag = s.name === DEFAULT_LAB ? '' : ` --lab ${s.name}`;
   console.log(`\nNext: palisade apply${flag} -f examples/lab/demo-app.yaml · palisade get pods -A${flag} · palisade lab down${s.name === DEFAULT_LAB ? '' : ` --name ${s.name}`}`);
 }
@@ -198,6 +200,7 @@ function printStatus(s: LabState, agents: { node: string; status: AgentStatusVie
   const pub = readPublished(s.name);
   if (pub) console.log(`  Hubble relay ${pub.relay}   ${dim('(gRPC Observer API; palisade observe reads the agents directly)')}`);
   if (s.prometheus) console.log(`  Prometheus   ${serviceText(s.name, 'prometheus', s.prometheus)}  ${dim(`(job ${HUBBLE_JOB})`)}`);
+  if (s.ui) console.log(`  UI           ${serviceText(s.name, 'ui', s.ui)}`);
   for (const n of s.nodes) {
     const a = agents.find((x) => x.node === n.name)?.status;
     const pid = s.agents[n.name]?.pid ?? 0;

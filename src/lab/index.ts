@@ -9,13 +9,15 @@
  *   paths.ts, state.ts  where a lab keeps its files, and what lab up recorded
  *   publish.ts       the agents' metrics and a Hubble Relay on the host's loopback
  *   prometheus.ts    lab up --prometheus: Prometheus over the published metrics
+ *   web-ui.ts        the web UI (`palisade ui --lab`) as a lab process
  */
 export { readLabState } from './state.ts';
 export { agentSocketPath, labFromEnv, kubeconfigPath, validateLabName, podNetns, containerLogPath, labDir, logsDir, RUN_ROOT, DEFAULT_LAB, type LabState, type LabService } from './paths.ts';
 export { HUBBLE_JOB } from './prometheus.ts';
 export { unixRequest } from './unix-http.ts';
 export { publishedPath, type Published } from './publish.ts';
-export { labDown, labUp, LabError, listLabs, restartAgent } from './lifecycle.ts';
+export { labDown, labUp, listLabs, restartAgent } from './lifecycle.ts';
+export { LabError } from './errors.ts';
 export { consoleProgress } from './progress.ts';
 export { isAlive, PROJECT_ROOT } from './processes.ts';
 export { nodePid, restartsOf, withCurrentAgentPids } from './node-processes.ts';

@@ -3,7 +3,7 @@
  * every trace of it removed again — also after a crash, from leftovers alone.
  *
  *   up:   network (fabric, nodes) → API server → Node objects → controller → agents → ready
- *         → Prometheus (--prometheus) → web UI
+ *         → published metrics → Prometheus (--prometheus) → web UI
  *   down: lab processes (by recorded pid) → processes inside lab namespaces →
  *         namespaces (pods, nodes, fabric) → /run/palisade/<lab> → /sys/fs/bpf/palisade/<lab>
  */
@@ -42,7 +42,9 @@ import type { Progress } from './progress.ts';
 import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
 import { RawObjectApi } from '../kube-client/index.ts';
 import { ensureLabCa, ensureWorldGateway, labCaDir, startUpstreamDns, trustBundlePath, writeTrustBundle } from './world/index.ts';
-import { HUBBLE_JOB, PROMETHEUS_BIN, PrometheusError, startPrometheus } from './prometheus.ts';
+import { HUBBLE_JOB, PROMETHEUS_BIN, startPrometheus } from './prometheus.ts';
+import { LabError } from './errors.ts';
+import { startLabUi } from './web-ui.ts';
 import { readPublished, updatePublished } from './publish.ts';
 
 export interface UpOptions {
@@ -58,9 +60,10 @@ export interface UpOptions {
   networkPolicy?: NetworkPolicySettings;
   /** Run Prometheus over the agents' metrics (src/lab/prometheus.ts). */
   prometheus?: boolean;
+  /** Start the web UI (src/lab/web-ui.ts). The CLI's lab up does; tests and benches ask when they need it. */
+  ui?: boolean;
 }
 
-export class LabError extends Error {}
 
 export { AGENT_NODE_FLAGS } from './node-processes.ts';
 
@@ -126,10 +129,17 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     for (const n of nodes) state.agents[n.name] = { pid: await startAgent(o.name, n.name) };
     await writeLabState(state);
     await o.progress(`agents ready on ${nodes.map((n) => n.name).join(', ')}`, () => waitForAgents(o.name, nodes.map((n) => n.name), o.timeoutMs ?? 30_000));
+    // What follows adds to published.json: the controller must have written it first.
+    if (o.prometheus || o.ui) await waitForPublished(state, 15_000);
     if (o.prometheus) {
-      state.prometheus = await o.progress(`Prometheus (job ${HUBBLE_JOB}, scraping ${nodes.length} agents every 5 s)`, () => startLabPrometheus(state), (p) => p.url);
+      state.prometheus = await o.progress(`Prometheus (job ${HUBBLE_JOB}, scraping ${nodes.length} agents every 5 s)`, () => startPrometheus(o.name), (p) => p.url);
       await writeLabState(state);
       await updatePublished(o.name, { prometheus: state.prometheus.url });
+    }
+    if (o.ui) {
+      state.ui = await o.progress('web UI', () => startLabUi(o.name, state.prometheus?.url), (u) => u.url);
+      await writeLabState(state);
+      await updatePublished(o.name, { ui: state.ui.url });
     }
     return state;
   } catch (err) {
@@ -139,16 +149,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   }
 }
 
-/** Prometheus over the agents' published metrics, which the controller publishes as it starts. */
-async function startLabPrometheus(s: LabState): Promise<{ url: string; pid: number }> {
-  await waitForPublished(s, 15_000);
-  try {
-    return await startPrometheus(s.name);
-  } catch (err) {
-    throw err instanceof PrometheusError ? new LabError(err.message) : err;
-  }
-}
-
+/** The controller publishes the agents' metrics (published.json) as it starts. */
 async function waitForPublished(s: LabState, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

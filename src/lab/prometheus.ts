@@ -18,6 +18,7 @@ import { createServer } from 'node:net';
 import { stringify } from 'yaml';
 import { labDir, logsDir } from './paths.ts';
 import { isAlive, startLabProcess, stopPid } from './processes.ts';
+import { LabError } from './errors.ts';
 
 export const PROMETHEUS_BIN = '/usr/bin/prometheus';
 /** The scrape job ACNS names for Hubble's metrics; the Grafana dashboards select it. */
@@ -66,12 +67,10 @@ export async function writeScrapeTargets(lab: string, metrics: Record<string, st
   await rename(tmp, targetsPath(lab));
 }
 
-export class PrometheusError extends Error {}
-
 /** Starts the lab's Prometheus and resolves once it answers /-/ready. */
 export async function startPrometheus(lab: string, timeoutMs = 30_000): Promise<{ url: string; pid: number }> {
   if (!existsSync(PROMETHEUS_BIN)) {
-    throw new PrometheusError(`--prometheus needs ${PROMETHEUS_BIN}: apt-get install prometheus (scripts/setup.sh installs it)`);
+    throw new LabError(`--prometheus needs ${PROMETHEUS_BIN}: apt-get install prometheus (scripts/setup.sh installs it)`);
   }
   await mkdir(`${prometheusDir(lab)}/data`, { recursive: true });
   await writeFile(configPath(lab), `# Written by palisade lab up --prometheus; docs/metrics.md explains it.\n${stringify(labPrometheusConfig(lab))}`);
@@ -103,7 +102,7 @@ export async function startPrometheus(lab: string, timeoutMs = 30_000): Promise<
     if (!exited) await stopPid(pid);
     const log = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8').slice(-2000);
     if (exited && attempt < 3 && /address already in use/.test(log)) continue;
-    throw new PrometheusError(`Prometheus ${exited ? 'exited' : `was not ready within ${timeoutMs / 1000} s`} (log ${logFile})${log ? `:\n${log}` : ''}`);
+    throw new LabError(`Prometheus ${exited ? 'exited' : `was not ready within ${timeoutMs / 1000} s`} (log ${logFile})${log ? `:\n${log}` : ''}`);
   }
 }
 
