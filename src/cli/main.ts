@@ -16,6 +16,7 @@ import { registerLabCommands } from './lab-commands.ts';
 import { registerObserve } from './observe-command.ts';
 import { registerStatus } from './status-command.ts';
 import { registerFqdn } from './fqdn-command.ts';
+import { registerUi } from './ui-command.ts';
 import { unixFlowSource } from '../flows/index.ts';
 import { readLabState, agentSocketPath, labFromEnv } from '../lab/index.ts';
 import { CliError, red } from './style.ts';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerKubeCommands(program);
   registerStatus(program);
   registerFqdn(program);
+  registerUi(program);
   registerObserve(program, {
     // Every node's agent, straight over its unix socket (the lab's, or $PALISADE_LAB's).
     sources: async (labOption) => {

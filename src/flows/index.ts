@@ -19,12 +19,13 @@
  * arrival order, not time order; proto files carry the subset of Hubble's
  * messages Palisade fills.
  */
-export { DROP_REASONS, EVENT_TYPE, envelope, makeFlow, timestampToFlowTime, type Endpoint, type Flow, type FlowVerdict, type Layer4, type Policy } from './flow.ts';
-export { FlowFilterError, parseEventType, type FlowFilter } from './filter.ts';
+export { DROP_REASONS, EVENT_TYPE, envelope, isFlowEnvelope, makeFlow, parseFlowTime, timestampToFlowTime, type Endpoint, type Flow, type FlowEnvelope, type FlowVerdict, type GetFlowsResponse, type Layer4, type Policy } from './flow.ts';
+export { compileFilters, FlowFilterError, parseEventType, type FlowFilter, type FlowPredicate } from './filter.ts';
 export { FlowStore, type FlowStoreStatus } from './store.ts';
 export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.ts';
 export { unixFlowSource } from './unix-client.ts';
 export { relayFlows, type FlowSource } from './relay.ts';
+export { observerFlowSource, type ObserverFlowSource, type ObserverNode } from './grpc-client.ts';
 export { FlowMetrics, handleMetricsRequest } from './metrics.ts';
 export { startObserverServer } from './grpc-server.ts';
 export { FlowLog } from './flow-log.ts';

@@ -51,9 +51,16 @@ export interface UiSnapshot {
 }
 
 export interface ServiceMap {
+  /** Kubernetes namespaces of the map's pods, sorted. Other workloads carry namespace "world", "host" or "reserved" (their kind). */
   namespaces: string[];
   workloads: Workload[];
   edges: Edge[];
+  /**
+   * Set when the map was capped (the server sends at most 5,000 edges, the
+   * busiest, and 5,000 workloads, those of the sent edges first): how many
+   * workloads and edges the server knows but left out.
+   */
+  omitted?: { workloads: number; edges: number };
 }
 
 export interface Workload {

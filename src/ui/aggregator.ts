@@ -1,0 +1,494 @@
+/**
+ * Every flow → the views of api.ts, incrementally:
+ *
+ *   add(envelope) ─┬─ totals, flows/s
+ *                  ├─ workloads (by id: pods, labels, HTTP endpoints) and edges (by source->destination:
+ *                  │  ports, forwarded/dropped, rate, L7/DNS badges; heat: flows, requests, latency)
+ *                  ├─ drops by reason / policy / source / destination, series by reason
+ *                  ├─ DNS per name (queries, rcodes, last IPs), series; names → IPs seen (FQDN fallback)
+ *                  └─ HTTP by method / status, latency histogram per bucket, top denied paths
+ *   snapshot() ─► UiSnapshot (sorted, capped), built by the server at most 4×/s
+ *
+ * The per-flow path is map lookups and counter increments: no JSON, no
+ * sorting, no per-flow allocation beyond new keys. Every map is bounded
+ * (AggregatorLimits); past a bound new keys count under "(other)" or the
+ * least recently seen edges/workloads are evicted.
+ */
+import { parseFlowTime, type Flow, type FlowEnvelope } from '../flows/index.ts';
+import type { DnsView, Edge, FlowRow, FqdnView, HttpView, NodeHealth, UiSnapshot, Workload } from './api.ts';
+import { BoundedCounts, BucketSeries, Newest, RateWindow } from './aggregate-parts.ts';
+import { destinationPort, flowRow, l4Protocol, policyName, rcodeName, urlPath } from './flow-row.ts';
+import { RecentFlows } from './recent-flows.ts';
+import { workloadOf, type WorkloadRef } from './workload.ts';
+
+export interface AggregatorLimits {
+  /** Workloads and edges kept; past these the least recently seen are evicted. */
+  workloads: number;
+  edges: number;
+  /** Edges and heat cells a snapshot carries (busiest first); workloads of those edges come first. */
+  snapshotEdges: number;
+  snapshotWorkloads: number;
+  heatCells: number;
+  /** Keys of each drop / HTTP / DNS counter. */
+  keys: number;
+  dnsNames: number;
+}
+
+export const DEFAULT_LIMITS: AggregatorLimits = {
+  workloads: 20_000,
+  edges: 50_000,
+  snapshotEdges: 5_000,
+  snapshotWorkloads: 5_000,
+  heatCells: 2_000,
+  keys: 1_000,
+  dnsNames: 2_000,
+};
+
+export interface AggregatorOptions {
+  /** "lab <name>" or "relay <host:port>". */
+  source: string;
+  prometheus?: string;
+  bucketSeconds?: number;
+  /** Buckets in every series (the window is buckets × bucketSeconds). */
+  buckets?: number;
+  rateWindowSeconds?: number;
+  limits?: Partial<AggregatorLimits>;
+  now?: () => number;
+}
+
+/** Upper bounds, seconds: Hubble's http_request_duration_seconds buckets (Prometheus' defaults). */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_KEYS = [...LATENCY_BUCKETS.map(String), '+Inf'];
+
+interface WorkloadAgg {
+  ref: WorkloadRef;
+  pods: Set<string>;
+  labels: string[];
+  endpoints: Map<string, { method: string; path: string; count: number }>;
+  lastSeen: number;
+}
+
+interface EdgeAgg {
+  id: string;
+  source: string;
+  destination: string;
+  ports: Set<string>;
+  forwarded: number;
+  dropped: number;
+  lastForwarded: number;
+  lastDropped: number;
+  rate: RateWindow;
+  l7: boolean;
+  dns: boolean;
+  lastSeen: number;
+  requests: number;
+  latencySumMs: number;
+  latencyCount: number;
+}
+
+interface DnsNameAgg {
+  queries: number;
+  rcodes: Record<string, number>;
+  lastIps: string[];
+  ttl: number;
+  answeredAt: number;
+  node: string;
+  pods: Set<string>;
+}
+
+interface Recent {
+  seq: number;
+  e: FlowEnvelope;
+}
+
+const MAX_ENDPOINTS = 20;
+const MAX_PORTS = 16;
+const MAX_PODS = 5_000;
+const MAX_LABELS = 32;
+
+export class Aggregator {
+  readonly source: string;
+  readonly prometheus: string | undefined;
+  readonly bucketMs: number;
+  readonly rateWindowSeconds: number;
+  readonly limits: AggregatorLimits;
+  readonly #now: () => number;
+  readonly #windowMs: number;
+
+  /** Bumped by every change a snapshot would show. */
+  changes = 0;
+
+  #flows = 0;
+  #forwarded = 0;
+  #dropped = 0;
+  #lost = 0;
+  readonly #rate: RateWindow;
+
+  readonly #workloads = new Map<string, WorkloadAgg>();
+  readonly #edges = new Map<string, EdgeAgg>();
+
+  #drops = 0;
+  readonly #dropReason: BoundedCounts;
+  readonly #dropPolicy: BoundedCounts;
+  readonly #dropSource: BoundedCounts;
+  readonly #dropDestination: BoundedCounts;
+  readonly #dropSeries: BucketSeries;
+  readonly #dropRecent = new Newest<Recent>(50);
+
+  #dnsQueries = 0;
+  readonly #dnsNames = new Map<string, DnsNameAgg>();
+  readonly #dnsSeries: BucketSeries;
+  readonly #dnsRecent = new Newest<Recent>(50);
+
+  #httpRequests = 0;
+  readonly #httpMethod: BoundedCounts;
+  readonly #httpStatus: BoundedCounts;
+  readonly #httpLatency: BucketSeries;
+  readonly #httpDenied = new Map<string, { method: string; path: string; destination: string; count: number }>();
+  readonly #httpRecent = new Newest<Recent>(50);
+
+  readonly #heatSeries: BucketSeries;
+  #health: NodeHealth[] = [];
+  #healthJson = '[]';
+
+  constructor(o: AggregatorOptions) {
+    this.source = o.source;
+    this.prometheus = o.prometheus;
+    this.bucketMs = (o.bucketSeconds ?? 10) * 1000;
+    const buckets = o.buckets ?? 60;
+    this.#windowMs = buckets * this.bucketMs;
+    this.rateWindowSeconds = o.rateWindowSeconds ?? 10;
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.#now = o.now ?? Date.now;
+    this.#rate = new RateWindow(this.rateWindowSeconds);
+    const k = this.limits.keys;
+    this.#dropReason = new BoundedCounts(k);
+    this.#dropPolicy = new BoundedCounts(k);
+    this.#dropSource = new BoundedCounts(k);
+    this.#dropDestination = new BoundedCounts(k);
+    this.#httpMethod = new BoundedCounts(k);
+    this.#httpStatus = new BoundedCounts(k);
+    this.#dropSeries = new BucketSeries(buckets, this.bucketMs);
+    this.#dnsSeries = new BucketSeries(buckets, this.bucketMs);
+    this.#httpLatency = new BucketSeries(buckets, this.bucketMs);
+    this.#heatSeries = new BucketSeries(buckets, this.bucketMs);
+  }
+
+  /** Events the sources could not deliver (Hubble lost_events). */
+  lost(n: number): void {
+    this.#lost += n;
+    this.changes++;
+  }
+
+  setHealth(health: NodeHealth[]): void {
+    const json = JSON.stringify(health);
+    if (json === this.#healthJson) return;
+    this.#health = health;
+    this.#healthJson = json;
+    this.changes++;
+  }
+
+  /** One flow. `seq` is its place in RecentFlows (for row ids of the recent lists). */
+  add(e: FlowEnvelope, seq: number): void {
+    const f = e.flow;
+    const now = this.#now();
+    let t = parseFlowTime(f.time);
+    if (!(t <= now)) t = now; // NaN or a clock ahead of ours: count it as now
+    this.changes++;
+    this.#flows++;
+    this.#rate.add(Math.floor(t / 1000));
+    const dropped = f.verdict === 'DROPPED' || f.verdict === 'ERROR';
+    if (f.verdict === 'DROPPED') this.#dropped++;
+    else if (f.verdict === 'FORWARDED') this.#forwarded++;
+
+    const node = f.node_name ?? e.node_name;
+    const src = workloadOf(f.source, f.IP?.source, f.source_names, node);
+    const dst = workloadOf(f.destination, f.IP?.destination, f.destination_names, node);
+    this.#touchWorkload(src, f.source?.pod_name, f.source?.labels, t);
+    const dstAgg = this.#touchWorkload(dst, f.destination?.pod_name, f.destination?.labels, t);
+
+    const l7 = f.l7;
+    const http = l7?.http;
+    const dns = l7?.dns;
+    const isRequest = l7 === undefined || l7.type !== 'RESPONSE';
+    const inWindow = t > now - this.#windowMs;
+    const recent = { seq, e };
+
+    // Edges: the connection's direction only (replies would draw every edge twice).
+    let edge: EdgeAgg | undefined;
+    if (f.is_reply !== true || l7 !== undefined) {
+      edge = this.#touchEdge(src.id, dst.id, t);
+      const port = destinationPort(f);
+      if (port !== undefined && edge.ports.size < MAX_PORTS) edge.ports.add(`${port}/${l4Protocol(f)}`);
+      if (dropped) {
+        edge.dropped++;
+        edge.lastDropped = Math.max(edge.lastDropped, t);
+      } else {
+        edge.forwarded++;
+        edge.lastForwarded = Math.max(edge.lastForwarded, t);
+      }
+      edge.rate.add(Math.floor(t / 1000));
+      if (http !== undefined) edge.l7 = true;
+      if (dns !== undefined) edge.dns = true;
+    }
+    if (inWindow) this.#heatSeries.add(t, 'flows');
+
+    // Drops: an L7 denial is one drop (its request), not two (request and 403 answer).
+    if (f.verdict === 'DROPPED' && isRequest) {
+      this.#drops++;
+      const reason = f.drop_reason_desc ?? (http !== undefined ? 'L7_HTTP_DENIED' : dns !== undefined ? 'L7_DNS_DENIED' : 'UNKNOWN');
+      this.#dropReason.add(reason);
+      const by = f.ingress_denied_by ?? f.egress_denied_by;
+      if (by !== undefined && by.length > 0) for (const p of by) this.#dropPolicy.add(policyName(p));
+      else this.#dropPolicy.add('(no policy)');
+      this.#dropSource.add(src.id);
+      this.#dropDestination.add(dst.id);
+      if (inWindow) this.#dropSeries.add(t, reason);
+      this.#dropRecent.push(recent);
+    }
+
+    if (dns !== undefined) this.#addDns(f, dns, l7?.type, src, node, t, inWindow, recent);
+
+    if (http !== undefined) {
+      const path = urlPath(http.url);
+      const method = http.method ?? '';
+      if (isRequest) {
+        this.#httpRequests++;
+        this.#httpMethod.add(method);
+        if (edge !== undefined) edge.requests++;
+        if (inWindow) this.#heatSeries.add(t, 'requests');
+        const key = `${method} ${path}`;
+        const ep = dstAgg.endpoints.get(key);
+        if (ep !== undefined) ep.count++;
+        else if (dstAgg.endpoints.size < MAX_ENDPOINTS) dstAgg.endpoints.set(key, { method, path, count: 1 });
+      } else {
+        if (http.code !== undefined && http.code !== 0) this.#httpStatus.add(String(http.code));
+        const latencyNs = Number(l7?.latency_ns ?? 0);
+        if (latencyNs > 0) {
+          const s = latencyNs / 1e9;
+          let b = 0;
+          while (b < LATENCY_BUCKETS.length && s > (LATENCY_BUCKETS[b] as number)) b++;
+          if (inWindow) this.#httpLatency.add(t, LATENCY_KEYS[b] as string);
+          if (edge !== undefined) {
+            edge.latencySumMs += latencyNs / 1e6;
+            edge.latencyCount++;
+          }
+        }
+        if (http.code === 403 && f.verdict === 'DROPPED') {
+          const key = `${method} ${path} ${dst.id}`;
+          const d = this.#httpDenied.get(key);
+          if (d !== undefined) d.count++;
+          else if (this.#httpDenied.size < this.limits.keys) this.#httpDenied.set(key, { method, path, destination: dst.id, count: 1 });
+        }
+      }
+      this.#httpRecent.push(recent);
+    }
+  }
+
+  #addDns(f: Flow, dns: NonNullable<NonNullable<Flow['l7']>['dns']>, type: string | undefined, src: WorkloadRef, node: string, t: number, inWindow: boolean, recent: Recent): void {
+    const name = dns.query ?? '';
+    let agg = this.#dnsNames.get(name);
+    if (agg === undefined && this.#dnsNames.size < this.limits.dnsNames) {
+      agg = { queries: 0, rcodes: {}, lastIps: [], ttl: 0, answeredAt: 0, node, pods: new Set() };
+      this.#dnsNames.set(name, agg);
+    }
+    const isQuery = type !== 'RESPONSE';
+    if (isQuery) {
+      this.#dnsQueries++;
+      if (agg !== undefined) agg.queries++;
+      if (inWindow) this.#dnsSeries.add(t, 'queries');
+    }
+    // Answers carry the rcode; so does a query the proxy refused itself (no answer record follows).
+    if (!isQuery || dns.rcode !== undefined) {
+      const rc = rcodeName(dns.rcode);
+      if (agg !== undefined) agg.rcodes[rc] = (agg.rcodes[rc] ?? 0) + 1;
+      if (inWindow) this.#dnsSeries.add(t, rc === 'NOERROR' || rc === 'REFUSED' || rc === 'NXDOMAIN' ? rc : 'other');
+    }
+    if (agg !== undefined && dns.ips !== undefined && dns.ips.length > 0) {
+      agg.lastIps = dns.ips.slice(0, 16);
+      agg.ttl = dns.ttl ?? 0;
+      agg.answeredAt = t;
+      agg.node = node;
+      const pod = f.source?.pod_name;
+      if (pod !== undefined && agg.pods.size < 64) agg.pods.add(`${f.source?.namespace ?? ''}/${pod}`);
+      else if (pod === undefined && agg.pods.size < 64) agg.pods.add(src.id);
+    }
+    this.#dnsRecent.push(recent);
+  }
+
+  #touchWorkload(ref: WorkloadRef, pod: string | undefined, labels: string[] | undefined, t: number): WorkloadAgg {
+    let w = this.#workloads.get(ref.id);
+    if (w === undefined) {
+      if (this.#workloads.size >= this.limits.workloads) evictOldest(this.#workloads, this.limits.workloads);
+      w = { ref, pods: new Set(), labels: labels?.slice(0, MAX_LABELS) ?? [], endpoints: new Map(), lastSeen: t };
+      this.#workloads.set(ref.id, w);
+    } else if (t > w.lastSeen) w.lastSeen = t;
+    if (pod !== undefined && w.pods.size < MAX_PODS) w.pods.add(pod);
+    return w;
+  }
+
+  #touchEdge(source: string, destination: string, t: number): EdgeAgg {
+    const id = `${source}->${destination}`;
+    let edge = this.#edges.get(id);
+    if (edge === undefined) {
+      if (this.#edges.size >= this.limits.edges) evictOldest(this.#edges, this.limits.edges);
+      edge = {
+        id, source, destination, ports: new Set(), forwarded: 0, dropped: 0, lastForwarded: 0, lastDropped: 0,
+        rate: new RateWindow(this.rateWindowSeconds), l7: false, dns: false, lastSeen: t, requests: 0, latencySumMs: 0, latencyCount: 0,
+      };
+      this.#edges.set(id, edge);
+    } else if (t > edge.lastSeen) edge.lastSeen = t;
+    return edge;
+  }
+
+  /** Names → addresses as DNS answers showed them (for sources without an FQDN cache API: a relay). */
+  observedFqdn(): FqdnView {
+    const now = this.#now();
+    const byNode = new Map<string, FqdnView['nodes'][number]['entries']>();
+    for (const [name, a] of this.#dnsNames) {
+      if (a.lastIps.length === 0) continue;
+      const entries = byNode.get(a.node) ?? [];
+      entries.push({ name, ips: a.lastIps, ttlSeconds: Math.round(a.ttl - (now - a.answeredAt) / 1000), pods: [...a.pods] });
+      byNode.set(a.node, entries);
+    }
+    return { nodes: [...byNode].sort(([a], [b]) => a.localeCompare(b)).map(([node, entries]) => ({ node, entries: entries.sort((x, y) => x.name.localeCompare(y.name)) })) };
+  }
+
+  snapshot(): UiSnapshot {
+    const now = this.#now();
+    const nowSec = Math.floor(now / 1000);
+    const recentRows = (n: Newest<Recent>): FlowRow[] => n.newestFirst().map((r) => flowRow(RecentFlows.rowId(r.seq, r.e), r.e));
+    const edges = this.#snapshotEdges(now, nowSec);
+    return {
+      generatedAt: new Date(now).toISOString(),
+      rateWindowSeconds: this.rateWindowSeconds,
+      bucketSeconds: this.bucketMs / 1000,
+      source: this.source,
+      ...(this.prometheus !== undefined ? { prometheus: this.prometheus } : {}),
+      totals: { flows: this.#flows, forwarded: this.#forwarded, dropped: this.#dropped, lost: this.#lost, flowsPerSecond: this.#rate.rate(nowSec) },
+      map: this.#map(edges),
+      drops: {
+        total: this.#drops,
+        byReason: this.#dropReason.top(),
+        byPolicy: this.#dropPolicy.top(),
+        bySource: this.#dropSource.top(100),
+        byDestination: this.#dropDestination.top(100),
+        series: this.#dropSeries.points(now),
+        recent: recentRows(this.#dropRecent),
+      },
+      dns: this.#dnsView(now, recentRows(this.#dnsRecent)),
+      http: this.#httpView(now, recentRows(this.#httpRecent)),
+      heat: this.#heat(edges, now),
+      health: this.#health,
+    };
+  }
+
+  /** The busiest edges (rate, then most recent), capped, as api.ts Edges, sorted by id for a stable layout. */
+  #snapshotEdges(now: number, nowSec: number): { agg: EdgeAgg; edge: Edge }[] {
+    const all: { agg: EdgeAgg; edge: Edge }[] = [];
+    const recentMs = this.#windowMs;
+    for (const a of this.#edges.values()) {
+      const fwdRecent = a.lastForwarded > now - recentMs;
+      const dropRecent = a.lastDropped > now - recentMs;
+      // Mixed while both happened within the series window; an idle edge keeps its last state.
+      const verdict: Edge['verdict'] =
+        fwdRecent && dropRecent ? 'mixed' : dropRecent ? 'dropped' : fwdRecent ? 'forwarded' : a.lastDropped > a.lastForwarded ? 'dropped' : 'forwarded';
+      all.push({
+        agg: a,
+        edge: {
+          id: a.id, source: a.source, destination: a.destination, ports: [...a.ports].sort(), forwarded: a.forwarded, dropped: a.dropped,
+          rate: round3(a.rate.rate(nowSec)), verdict, l7: a.l7, dns: a.dns, tunnelled: false, lastSeen: Math.floor(a.lastSeen),
+        },
+      });
+    }
+    if (all.length > this.limits.snapshotEdges) {
+      all.sort((x, y) => y.edge.rate - x.edge.rate || y.agg.lastSeen - x.agg.lastSeen);
+      all.length = this.limits.snapshotEdges;
+    }
+    return all.sort((x, y) => (x.edge.id < y.edge.id ? -1 : x.edge.id > y.edge.id ? 1 : 0));
+  }
+
+  #map(edges: { edge: Edge }[]): UiSnapshot['map'] {
+    const max = this.limits.snapshotWorkloads;
+    const chosen = new Set<string>();
+    for (const { edge } of edges) {
+      if (chosen.size >= max) break;
+      chosen.add(edge.source);
+      if (chosen.size < max) chosen.add(edge.destination);
+    }
+    if (chosen.size < max) {
+      // Workloads without a drawn edge, most recently seen first.
+      const rest = [...this.#workloads.values()].filter((w) => !chosen.has(w.ref.id)).sort((a, b) => b.lastSeen - a.lastSeen);
+      for (const w of rest) {
+        if (chosen.size >= max) break;
+        chosen.add(w.ref.id);
+      }
+    }
+    const workloads: Workload[] = [];
+    const namespaces = new Set<string>();
+    for (const id of chosen) {
+      const w = this.#workloads.get(id);
+      if (w === undefined) continue;
+      if (w.ref.kind === 'pod') namespaces.add(w.ref.namespace);
+      workloads.push({
+        id, namespace: w.ref.namespace, name: w.ref.name, kind: w.ref.kind, pods: w.pods.size, labels: w.labels,
+        endpoints: [...w.endpoints.values()].sort((a, b) => b.count - a.count).map((x) => ({ ...x })),
+      });
+    }
+    workloads.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const omittedWorkloads = Math.max(0, this.#workloads.size - workloads.length);
+    const omittedEdges = Math.max(0, this.#edges.size - edges.length);
+    return {
+      namespaces: [...namespaces].sort(),
+      workloads,
+      edges: edges.map((x) => x.edge),
+      ...(omittedWorkloads + omittedEdges > 0 ? { omitted: { workloads: omittedWorkloads, edges: omittedEdges } } : {}),
+    };
+  }
+
+  #dnsView(now: number, recent: FlowRow[]): DnsView {
+    const names = [...this.#dnsNames].map(([name, a]) => ({ name, queries: a.queries, rcodes: { ...a.rcodes }, lastIps: a.lastIps }));
+    names.sort((a, b) => b.queries - a.queries || a.name.localeCompare(b.name));
+    return { queries: this.#dnsQueries, names, series: this.#dnsSeries.points(now), recent };
+  }
+
+  #httpView(now: number, recent: FlowRow[]): HttpView {
+    const topDenied = [...this.#httpDenied.values()].sort((a, b) => b.count - a.count).slice(0, 50).map((x) => ({ ...x }));
+    return {
+      requests: this.#httpRequests,
+      byMethod: this.#httpMethod.top(),
+      byStatus: this.#httpStatus.top(),
+      latencyBuckets: LATENCY_BUCKETS,
+      latency: this.#httpLatency.points(now),
+      topDenied,
+      recent,
+    };
+  }
+
+  #heat(edges: { agg: EdgeAgg }[], now: number): UiSnapshot['heat'] {
+    let cells = edges.map(({ agg: a }) => ({
+      source: a.source, destination: a.destination, flows: a.forwarded + a.dropped,
+      // Flows carry no byte counts (Hubble's Flow has none): bytes come from Prometheus (palisade_*_bytes_total) when there is one.
+      bytes: 0, requests: a.requests, latencyMsAvg: a.latencyCount > 0 ? round3(a.latencySumMs / a.latencyCount) : null,
+    }));
+    if (cells.length > this.limits.heatCells) cells = cells.sort((a, b) => b.flows - a.flows).slice(0, this.limits.heatCells);
+    const ids = new Set<string>();
+    for (const c of cells) { ids.add(c.source); ids.add(c.destination); }
+    return { workloads: [...ids].sort(), cells, series: this.#heatSeries.points(now) };
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Evict the least recently seen tenth (one sweep per tenth of inserts, not a sort per insert). */
+function evictOldest<V extends { lastSeen: number }>(m: Map<string, V>, max: number): void {
+  const n = Math.max(1, Math.floor(max / 10));
+  const cut = [...m.values()].map((v) => v.lastSeen).sort((a, b) => a - b)[n - 1] ?? Infinity;
+  let removed = 0;
+  for (const [k, v] of m) {
+    if (removed >= n) break;
+    if (v.lastSeen <= cut) { m.delete(k); removed++; }
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The UI's HTTP server: the routes of api.ts over one Aggregator and one
+ * RecentFlows ring, fed by followFlows() from a UiSource.
+ *
+ *   source streams ─► ingest(e) ─► RecentFlows.push ─► Aggregator.add
+ *   tick (every 250 ms) ─► snapshot built when something changed ─► one JSON string ─► every /api/events client
+ *                       ─► each /api/flows/stream client: matching rows since its cursor
+ *   health (every 5 s) ─► source.health() ─► Aggregator.setHealth
+ *
+ * A snapshot is built at most 4× a second, and only while someone listens or
+ * asks; every SSE client gets the same precomputed frame. A client whose
+ * socket buffer is full is skipped until it drains (it gets the newest
+ * snapshot then, never a backlog).
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, sep } from 'node:path';
+import { compileFilters, FlowFilterError, type FlowEnvelope, type FlowFilter, type FlowPredicate } from '../flows/index.ts';
+import type { FlowsPage } from './api.ts';
+import { Aggregator, type AggregatorOptions } from './aggregator.ts';
+import { RecentFlows } from './recent-flows.ts';
+import { followFlows, type UiSource } from './sources.ts';
+import { textFilter } from './text-filter.ts';
+
+/** `palisade observe`'s filter flags → FlowFilters (the command passes src/cli's translation in). */
+export type FiltersFromFlags = (flags: readonly (readonly [string, string])[]) => { whitelist: FlowFilter[]; blacklist: FlowFilter[] };
+
+export interface UiServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** The built page (dist/ui): index.html, app.js, app.css. */
+  staticDir: string;
+  source: UiSource;
+  filtersFromFlags: FiltersFromFlags;
+  /** Base URL of Prometheus (http://127.0.0.1:9090) for /api/prom/*. */
+  prometheus?: string;
+  /** Flows kept for the table. Default 5,000. */
+  recentFlows?: number;
+  /** History read from the sources at start. Default: the series window (10 minutes). */
+  historyMs?: number;
+  aggregator?: Omit<AggregatorOptions, 'source' | 'prometheus'>;
+  /** Default 250 ms: at most 4 snapshots a second. */
+  tickMs?: number;
+  healthIntervalMs?: number;
+  /** Progress and source failures, one line each. */
+  log?: (line: string) => void;
+}
+
+export interface UiServer {
+  url: string;
+  port: number;
+  aggregator: Aggregator;
+  /** Feeds one flow as the sources do (tests, benchmarks). */
+  ingest(e: FlowEnvelope): void;
+  close(): Promise<void>;
+}
+
+interface SnapshotClient {
+  res: ServerResponse;
+  sentVersion: number;
+  lastSentAt: number;
+  blocked: boolean;
+}
+
+interface FlowStreamClient {
+  res: ServerResponse;
+  pred: FlowPredicate | undefined;
+  cursor: number;
+  blocked: boolean;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+};
+
+const MAX_STREAM_BATCH = 1000;
+const KEEPALIVE_MS = 15_000;
+
+export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
+  const log = o.log ?? (() => {});
+  const aggregator = new Aggregator({ ...o.aggregator, source: o.source.describe, ...(o.prometheus !== undefined ? { prometheus: o.prometheus } : {}) });
+  const ring = new RecentFlows(o.recentFlows ?? 5000);
+  const tickMs = o.tickMs ?? 250;
+  const stop = new AbortController();
+
+  const ingest = (e: FlowEnvelope): void => {
+    ring.push(e);
+    aggregator.add(e, ring.written - 1);
+  };
+
+  // ── Snapshots: built on the tick (or on request), at most once per tick interval ──
+  let snapshotJson = '';
+  let snapshotFrame = '';
+  let version = 0;
+  let builtChanges = -1;
+  let builtAt = -Infinity;
+  let ratesActive = false;
+  const build = (now: number): void => {
+    const stale = aggregator.changes !== builtChanges || (ratesActive && now - builtAt >= 1000);
+    if (!stale || now - builtAt < tickMs) return;
+    builtChanges = aggregator.changes;
+    const snap = aggregator.snapshot();
+    ratesActive = snap.totals.flowsPerSecond > 0 || snap.map.edges.some((e) => e.rate > 0);
+    snapshotJson = JSON.stringify(snap);
+    snapshotFrame = `event: snapshot\ndata: ${snapshotJson}\n\n`;
+    builtAt = now;
+    version++;
+  };
+
+  const snapshotClients = new Set<SnapshotClient>();
+  const streamClients = new Set<FlowStreamClient>();
+  const sendSnapshot = (c: SnapshotClient, now: number): void => {
+    c.sentVersion = version;
+    c.lastSentAt = now;
+    if (!c.res.write(snapshotFrame)) {
+      c.blocked = true;
+      c.res.once('drain', () => { c.blocked = false; });
+    }
+  };
+  const tick = (): void => {
+    const now = performance.now();
+    if (snapshotClients.size > 0) {
+      build(now);
+      for (const c of snapshotClients) if (!c.blocked && c.sentVersion < version && now - c.lastSentAt >= tickMs) sendSnapshot(c, now);
+    }
+    for (const c of streamClients) {
+      if (c.blocked || c.cursor >= ring.written) continue;
+      const rows = ring.newest(c.pred, MAX_STREAM_BATCH, c.cursor);
+      c.cursor = ring.written;
+      if (rows.length === 0) continue;
+      if (!c.res.write(`event: flows\ndata: ${JSON.stringify(rows)}\n\n`)) {
+        c.blocked = true;
+        c.res.once('drain', () => { c.blocked = false; });
+      }
+    }
+  };
+  const ticker = setInterval(tick, tickMs);
+  const keepalive = setInterval(() => {
+    for (const c of [...snapshotClients, ...streamClients]) if (!c.blocked) c.res.write(': keepalive\n\n');
+  }, KEEPALIVE_MS);
+
+  // ── Filters: observe's parameters plus q ──
+  const predicate = (params: URLSearchParams): FlowPredicate | undefined => {
+    const flags: [string, string][] = [];
+    let q = '';
+    for (const [k, v] of params) {
+      if (k === 'q') q += ` ${v}`;
+      else if (k !== 'limit') flags.push([k, v]);
+    }
+    let base: FlowPredicate | undefined;
+    if (flags.length > 0) {
+      const { whitelist, blacklist } = o.filtersFromFlags(flags);
+      if (whitelist.length + blacklist.length > 0) base = compileFilters(whitelist, blacklist);
+    }
+    const text = textFilter(q);
+    if (base === undefined) return text;
+    if (text === undefined) return base;
+    const b = base;
+    return (f) => b(f) && text(f);
+  };
+
+  const sse = (res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://ui');
+    const path = url.pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} not allowed; the UI's API is read-only (GET)` });
+
+    if (path === '/api/snapshot') {
+      build(performance.now());
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(snapshotJson);
+      return;
+    }
+    if (path === '/api/events') {
+      sse(res);
+      const now = performance.now();
+      build(now);
+      const c: SnapshotClient = { res, sentVersion: 0, lastSentAt: -Infinity, blocked: false };
+      snapshotClients.add(c);
+      res.once('close', () => snapshotClients.delete(c));
+      sendSnapshot(c, now);
+      return;
+    }
+    if (path === '/api/flows' || path === '/api/flows/stream') {
+      let pred: FlowPredicate | undefined;
+      let limit = 500;
+      try {
+        pred = predicate(url.searchParams);
+        const l = url.searchParams.get('limit');
+        if (l !== null) {
+          if (!/^\d+$/.test(l) || Number(l) === 0) throw new FlowFilterError(`limit: ${JSON.stringify(l)} is not a positive integer`);
+          limit = Math.min(Number(l), ring.capacity);
+        }
+      } catch (err) {
+        if (!(err instanceof FlowFilterError)) throw err;
+        return sendJson(res, 400, { error: err.message.replace(/--([a-z][a-z0-9-]*)/g, 'parameter $1') });
+      }
+      if (path === '/api/flows') {
+        const page: FlowsPage = { flows: ring.newest(pred, limit), kept: ring.size };
+        return sendJson(res, 200, page);
+      }
+      sse(res);
+      const c: FlowStreamClient = { res, pred, cursor: ring.written, blocked: false };
+      streamClients.add(c);
+      res.once('close', () => streamClients.delete(c));
+      return;
+    }
+    if (path.startsWith('/api/flows/')) {
+      const id = decodeURIComponent(path.slice('/api/flows/'.length));
+      const e = ring.find(id);
+      if (e === undefined) return sendJson(res, 404, { error: `no flow ${JSON.stringify(id)} is kept (the table keeps the newest ${ring.capacity})` });
+      return sendJson(res, 200, e);
+    }
+    if (path === '/api/fqdn') {
+      const view = o.source.fqdn !== undefined ? await o.source.fqdn(AbortSignal.any([stop.signal, AbortSignal.timeout(5000)])) : aggregator.observedFqdn();
+      return sendJson(res, 200, view);
+    }
+    if (path === '/api/prom/query' || path === '/api/prom/query_range') return proxyPrometheus(o.prometheus, path.slice('/api/prom/'.length), url.search, res);
+    if (path.startsWith('/api/')) return sendJson(res, 404, { error: `no route ${path}` });
+    return serveStatic(o.staticDir, path, req.method === 'HEAD', res);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log(`ui: ${req.method} ${req.url}: ${err instanceof Error ? err.message : String(err)}`);
+      if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+
+  // ── Sources ──
+  const historyMs = o.historyMs ?? (o.aggregator?.buckets ?? 60) * (o.aggregator?.bucketSeconds ?? 10) * 1000;
+  const follows = o.source.flows.map((src) =>
+    followFlows(src, {
+      flow: ingest,
+      lost: (n) => aggregator.lost(n),
+      status: (node, err) => log(err === undefined ? `flows from ${node}: streaming again` : `flows from ${node}: ${err instanceof Error ? err.message : String(err)} (retrying)`),
+    }, stop.signal, historyMs),
+  );
+  const pollHealth = async (): Promise<void> => {
+    try {
+      aggregator.setHealth(await o.source.health(AbortSignal.any([stop.signal, AbortSignal.timeout(5000)])));
+    } catch (err) {
+      if (!stop.signal.aborted) log(`health: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  void pollHealth();
+  const healthTimer = setInterval(() => void pollHealth(), o.healthIntervalMs ?? 5000);
+
+  return {
+    url: `http://${host}:${port}/`,
+    port,
+    aggregator,
+    ingest,
+    async close(): Promise<void> {
+      stop.abort();
+      clearInterval(ticker);
+      clearInterval(keepalive);
+      clearInterval(healthTimer);
+      for (const c of [...snapshotClients, ...streamClients]) c.res.end();
+      o.source.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.allSettled(follows);
+    },
+  };
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+async function proxyPrometheus(base: string | undefined, route: string, search: string, res: ServerResponse): Promise<void> {
+  if (base === undefined) return sendJson(res, 404, { error: 'no Prometheus: start the UI with --prometheus URL (a lab: lab up --prometheus)' });
+  let upstream: Response;
+  try {
+    upstream = await fetch(`${base.replace(/\/$/, '')}/api/v1/${route}${search}`, { signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    return sendJson(res, 502, { error: `Prometheus at ${base}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}` });
+  }
+  const body = await upstream.text();
+  res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/** Files of the built page; paths without an extension are the page itself (views live in the URL). */
+async function serveStatic(dir: string, path: string, head: boolean, res: ServerResponse): Promise<void> {
+  let rel: string;
+  try {
+    rel = decodeURIComponent(path);
+  } catch {
+    return sendJson(res, 400, { error: 'bad path encoding' });
+  }
+  if (rel.endsWith('/') || extname(rel) === '') rel = '/index.html';
+  const file = normalize(join(dir, rel));
+  if (!file.startsWith(normalize(dir + sep))) return sendJson(res, 404, { error: 'not found' });
+  const st = await stat(file).catch(() => undefined);
+  if (st === undefined || !st.isFile()) {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(`not found: ${path}\n`);
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+    'content-length': st.size,
+    // The page is rebuilt in place (node scripts/build-ui.ts): always revalidate.
+    'cache-control': 'no-cache',
+  });
+  if (head) return void res.end();
+  createReadStream(file).pipe(res);
+}

@@ -1,0 +1,201 @@
+/**
+ * Where the UI's flows, node health and FQDN cache come from:
+ *
+ *   agentsSource   each node's agent over its unix socket (a lab):
+ *                    flows  GET /v1/flows?follow (unixFlowSource, as `palisade observe`)
+ *                    health GET /v1/status      fqdn  GET /v1/fqdn/cache
+ *   relaySource    a Hubble Relay's Observer gRPC API (observerFlowSource):
+ *                    flows  GetFlows(follow)    health GetNodes   fqdn  (none: the UI shows names from DNS answers)
+ *
+ * followFlows() keeps one stream per FlowSource open for the server's life:
+ * it starts with the last minutes of history, and after a failure (an agent
+ * restarting, a relay going away) it reconnects with backoff from the last
+ * flow it saw, skipping what it already had.
+ */
+import { request } from 'node:http';
+import { flowsQueryString, observerFlowSource, timestampToFlowTime, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
+import type { FqdnView, NodeHealth } from './api.ts';
+
+export interface UiSource {
+  /** "lab <name>" or "relay <host:port>". */
+  describe: string;
+  flows: readonly FlowSource[];
+  health(signal: AbortSignal): Promise<NodeHealth[]>;
+  /** The agents' FQDN caches; absent when the source has none (a relay). */
+  fqdn?(signal: AbortSignal): Promise<FqdnView>;
+  close(): void;
+}
+
+function getJson(socketPath: string, path: string, signal: AbortSignal, timeoutMs = 3000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'GET', agent: false, signal }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.trim().slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** What the UI reads of an agent's /v1/status. */
+interface AgentStatusView {
+  ready?: boolean;
+  datapath?: { mode?: string; lostEvents?: number };
+  flows?: { seen_flows?: number; lost?: Record<string, number> };
+}
+
+/** What the UI reads of an agent's /v1/fqdn/cache rows. */
+interface FqdnRow {
+  name: string;
+  ip: string;
+  ttlLeft: number;
+  resolvedBy: { ip: string; namespace?: string; pod?: string }[];
+}
+
+export interface AgentNode {
+  name: string;
+  /** The agent's unix socket (agent.sock). */
+  socket: string;
+}
+
+/** A lab: every node's agent. `version` is the checkout's, which the lab's agents run. */
+export function agentsSource(lab: string, nodes: readonly AgentNode[], version?: string): UiSource {
+  return {
+    describe: `lab ${lab}`,
+    flows: nodes.map((n) => unixFlowSource(n.name, n.socket)),
+    health: (signal) =>
+      Promise.all(
+        nodes.map(async (n): Promise<NodeHealth> => {
+          try {
+            const s = (await getJson(n.socket, '/v1/status', signal)) as AgentStatusView;
+            const lost = Object.values(s.flows?.lost ?? {}).reduce((a, b) => a + b, 0) + (s.datapath?.lostEvents ?? 0);
+            return {
+              node: n.name,
+              state: s.ready === true ? 'ready' : 'degraded',
+              ...(s.datapath?.mode !== undefined ? { datapath: s.datapath.mode } : {}),
+              ...(version !== undefined ? { version } : {}),
+              ...(s.flows?.seen_flows !== undefined ? { flows: s.flows.seen_flows } : {}),
+              lost,
+              ...(s.ready === true ? {} : { message: 'agent starting: policy not yet applied' }),
+            };
+          } catch (err) {
+            return { node: n.name, state: 'unreachable', message: message(err) };
+          }
+        }),
+      ),
+    fqdn: async (signal) => ({
+      nodes: await Promise.all(
+        nodes.map(async (n) => {
+          try {
+            const rows = (await getJson(n.socket, '/v1/fqdn/cache', signal)) as FqdnRow[];
+            const byName = new Map<string, { name: string; ips: string[]; ttlSeconds: number; pods: Set<string> }>();
+            for (const r of rows) {
+              const e = byName.get(r.name) ?? { name: r.name, ips: [], ttlSeconds: r.ttlLeft, pods: new Set<string>() };
+              e.ips.push(r.ip);
+              e.ttlSeconds = Math.max(e.ttlSeconds, r.ttlLeft);
+              for (const b of r.resolvedBy) e.pods.add(b.pod ? `${b.namespace ?? ''}/${b.pod}` : b.ip);
+              byName.set(r.name, e);
+            }
+            const entries = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => ({ ...e, pods: [...e.pods].sort() }));
+            return { node: n.name, entries };
+          } catch (err) {
+            return { node: n.name, entries: [], error: message(err) };
+          }
+        }),
+      ),
+    }),
+    close: () => {},
+  };
+}
+
+/** A Hubble Relay (or any Observer server) at `host:port`. */
+export function relaySource(address: string, client: ObserverFlowSource = observerFlowSource(address, 'relay')): UiSource {
+  return {
+    describe: `relay ${address}`,
+    flows: [client],
+    health: async () => {
+      try {
+        const nodes = await client.nodes();
+        return nodes.map((n): NodeHealth => ({
+          node: n.name,
+          state: n.state === 'NODE_CONNECTED' ? 'ready' : n.state === 'NODE_UNAVAILABLE' || n.state === 'NODE_GONE' ? 'unreachable' : 'degraded',
+          ...(n.version !== '' ? { version: n.version } : {}),
+          ...(n.seenFlows !== undefined ? { flows: n.seenFlows } : {}),
+          ...(n.state !== 'NODE_CONNECTED' ? { message: `relay reports ${n.state}` } : {}),
+        }));
+      } catch (err) {
+        return [{ node: `relay ${address}`, state: 'unreachable', message: message(err) }];
+      }
+    },
+    close: () => client.close(),
+  };
+}
+
+export interface FollowSink {
+  flow(e: FlowEnvelope): void;
+  lost(n: number): void;
+  /** A stream failed (it will be retried) or came back (err undefined). */
+  status(node: string, err: unknown): void;
+}
+
+/** Follows one source until `signal` aborts: history since `historyMs` ago first, then live; reconnects on failure. */
+export async function followFlows(src: FlowSource, sink: FollowSink, signal: AbortSignal, historyMs: number): Promise<void> {
+  let since = timestampFromMs(Date.now() - historyMs);
+  let lastTime = '';
+  let lastUuids = new Set<string>();
+  let backoff = 500;
+  let failing = false;
+  while (!signal.aborted) {
+    try {
+      for await (const r of src.fetch(flowsQueryString({ follow: true, since }), signal)) {
+        if ('lost_events' in r) {
+          sink.lost(r.lost_events.num_events_lost);
+          continue;
+        }
+        const f = r.flow;
+        // After a reconnect from `lastTime`, the flows at that very time may come again.
+        if (f.time < lastTime || (f.time === lastTime && f.uuid !== undefined && lastUuids.has(f.uuid))) continue;
+        if (f.time !== lastTime) {
+          lastTime = f.time;
+          lastUuids = new Set();
+        }
+        if (f.uuid !== undefined) lastUuids.add(f.uuid);
+        if (failing) {
+          failing = false;
+          sink.status(src.node, undefined);
+        }
+        backoff = 500;
+        sink.flow(r);
+      }
+      if (signal.aborted) return;
+      throw new Error('the flow stream ended');
+    } catch (err) {
+      if (signal.aborted) return;
+      if (!failing) sink.status(src.node, err);
+      failing = true;
+    }
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); };
+      const t = setTimeout(done, backoff);
+      signal.addEventListener('abort', done, { once: true });
+    });
+    backoff = Math.min(backoff * 2, 5000);
+    if (lastTime !== '') since = lastTime;
+  }
+}
+
+function timestampFromMs(ms: number): string {
+  return timestampToFlowTime(Math.floor(ms / 1000), (ms % 1000) * 1e6);
+}
