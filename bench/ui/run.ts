@@ -190,22 +190,25 @@ try {
         busiest = Math.max(busiest, i - j + 1);
       }
       const s = summarise(durations);
+      const perS = inWindow.length / ((pageT1 - pageT0) / 1000);
+      const cpuPct = (cpu / wall) * 100;
+      const rss = memoryMiB(ui.pid, 'VmRSS');
+      const generated = (feed.sent - sent0) / wall;
       samples.firstRenderMs.push(firstRender);
       samples.updateMs.push(s.median);
       samples.updateP95Ms.push(durations[Math.min(durations.length - 1, Math.floor(durations.length * 0.95))] ?? NaN);
-      samples.updatesPerS.push(inWindow.length / ((pageT1 - pageT0) / 1000));
+      samples.updatesPerS.push(perS);
       samples.busiestSecond.push(busiest);
       samples.flowsPerS.push(probe.flows / ((pageT1 - pageT0) / 1000));
-      samples.serverCpuPct.push((cpu / wall) * 100);
-      samples.serverRssMiB.push(memoryMiB(ui.pid, 'VmRSS'));
-      samples.generatorPerS.push((feed.sent - sent0) / wall);
-      // What the timed page looked like, for a person to check the map really was drawn.
-      if (round === 0) await page.screenshot({ path: `${PROJECT_ROOT}test-artifacts/ui/bench-service-map.png` });
+      samples.serverCpuPct.push(cpuPct);
+      samples.serverRssMiB.push(rss);
+      samples.generatorPerS.push(generated);
       process.stderr.write(
         `round ${round + 1}: first render ${firstRender.toFixed(0)} ms (${drawn} [data-workload]); update median ${s.median.toFixed(1)} ms over ${durations.length}; ` +
-          `${(inWindow.length / WINDOW_S).toFixed(2)} snapshots/s (busiest second ${busiest}); server CPU ${((cpu / wall) * 100).toFixed(0)} %, ` +
-          `RSS ${memoryMiB(ui.pid, 'VmRSS').toFixed(0)} MiB; generator ${Math.round((feed.sent - sent0) / wall).toLocaleString('en')} flows/s\n`,
+          `${perS.toFixed(2)} snapshots/s (busiest second ${busiest}); server CPU ${cpuPct.toFixed(0)} %, RSS ${rss.toFixed(0)} MiB; generator ${Math.round(generated).toLocaleString('en')} flows/s\n`,
       );
+      // What the timed page looked like, for a person to check the map really was drawn.
+      if (round === 0) await page.screenshot({ path: `${PROJECT_ROOT}test-artifacts/ui/bench-service-map.png` });
     } finally {
       await browser.close();
     }
