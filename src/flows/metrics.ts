@@ -123,6 +123,9 @@ class Series {
 
 const DIRECTIONS: Record<string, string> = { INGRESS: 'ingress', EGRESS: 'egress' };
 
+/** Hubble's lost-event sources, as its lost_events_total labels them. */
+const LOST_SOURCES = ['perf_event_ring_buffer', 'observer_events_queue', 'hubble_ring_buffer'];
+
 /** Hubble's `app`: the value of the first app label the endpoint has. */
 function appOf(ep: Endpoint): string {
   for (const prefix of APP_LABELS) for (const l of ep.labels ?? []) if (l.startsWith(prefix) && l.length > prefix.length) return l.slice(prefix.length);
@@ -220,8 +223,10 @@ export class FlowMetrics {
       labelNames: ['source'],
       registers,
       // Read at scrape time from the stores: the ring owns the counts, no double bookkeeping.
+      // Every source is published from zero, so a rate of loss reads 0, not "no data".
       collect(this: Counter) {
         this.reset();
+        for (const source of LOST_SOURCES) this.inc({ source }, 0);
         for (const p of lostProviders) for (const [source, n] of Object.entries(p())) this.inc({ source: source.toLowerCase() }, n);
       },
     });
