@@ -16,8 +16,8 @@ else
     bold "Removing the leftovers of an earlier lab 'default'"
     run bin/palisade lab down
   fi
-  bold "Bringing up lab 'default' with the demo application"
-  run bin/palisade lab up --demo
+  bold "Bringing up lab 'default' with the demo application, Prometheus and the web UI"
+  run bin/palisade lab up --demo --prometheus
 fi
 
 run bin/palisade get pods -A -o wide
@@ -53,4 +53,13 @@ run bin/palisade observe --type l7 --last 4
 run bin/palisade lab status
 
 bold "The lab stays up. Explore with: bin/palisade get pods -A · bin/palisade exec -n demo frontend -- curl http://backend.demo/ · kubectl --kubeconfig /run/palisade/default/kubeconfig get pods -A"
+# lab status prints each service's URL right after its name.
+ui=$(bin/palisade lab status 2>/dev/null | awk '$1 == "UI" { print $2 }' || true)
+if [[ -n $ui ]]; then
+  bold "See it in the web UI (service map, flows, drops, DNS, HTTP): $ui"
+  port=${ui##*:}; port=${port%%/*}
+  echo "From another machine: ssh -L $port:127.0.0.1:$port <this host>, then open $ui there. Metrics and Grafana: docs/metrics.md"
+else
+  echo "This lab runs no web UI (brought up with --no-ui, or before the UI existed): bin/palisade ui --lab default"
+fi
 echo "Remove it with: bin/palisade lab down"

@@ -23,7 +23,7 @@ export function registerLabCommands(program: Command): void {
 
   lab
     .command('up')
-    .description('Create a lab: node namespaces on an underlay, the API server, the controller and one agent per node')
+    .description('Create a lab: node namespaces on an underlay, the API server, the controller, one agent per node and the web UI')
     .option('--name <name>', 'lab name (letters and digits)', DEFAULT_LAB)
     .option('--nodes <n>', 'number of nodes', '2')
     .option('--datapath <mode>', 'legacy (routing + nftables) or ebpf (tc programs, host routing that bypasses netfilter)', 'legacy')
@@ -32,6 +32,7 @@ export function registerLabCommands(program: Command): void {
     .option('--fqdn-max-ips <n>', 'toFQDNs: addresses kept per DNS name, oldest out first (agents default to 1000)')
     .option('--bpf-attach <kind>', 'ebpf: put the programs on tcx hooks (Linux 6.6+) or on tc clsact filters (default: tcx where the kernel has it)')
     .option('--knp-ipblock <semantics>', `${KNP_IPBLOCK_HELP}; agent config networkPolicy.ipBlockSelectsPods`)
+    .option('--no-ui', 'do not start the web UI (palisade ui --lab <name>)')
     .option('--prometheus', `also run Prometheus (Debian's /usr/bin/prometheus) scraping the agents, job ${HUBBLE_JOB} (docs/metrics.md)`)
     .option('-o, --output <format>', 'text or json', 'text')
     .addHelpText(
@@ -48,7 +49,7 @@ Examples:
   palisade lab status                              # the URLs of the UI and Prometheus
   palisade apply -f examples/lab/demo-app.yaml   # then: palisade get pods -A`,
     )
-    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string; knpIpblock?: string; prometheus?: boolean }) => {
+    .action(async (o: { name: string; nodes: string; datapath: string; output: string; demo?: boolean; fqdnMinTtl?: string; fqdnMaxIps?: string; bpfAttach?: string; knpIpblock?: string; prometheus?: boolean; ui: boolean }) => {
       if (o.datapath !== 'legacy' && o.datapath !== 'ebpf') throw new CliError(`--datapath: ${JSON.stringify(o.datapath)} is not legacy or ebpf`);
       if (o.bpfAttach !== undefined && o.bpfAttach !== 'tcx' && o.bpfAttach !== 'tc') throw new CliError(`--bpf-attach: ${JSON.stringify(o.bpfAttach)} is not tcx or tc`);
       if (o.bpfAttach !== undefined && o.datapath !== 'ebpf') throw new CliError('--bpf-attach needs --datapath ebpf');
@@ -59,7 +60,7 @@ Examples:
       };
       process.stderr.write(`Bringing up lab ${bold(o.name)} (${o.nodes} nodes, ${o.datapath} datapath)\n`);
       const progress = consoleProgress();
-      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}), ...(networkPolicy ? { networkPolicy } : {}), prometheus: o.prometheus === true }));
+      const s = await asCli(() => labUp({ name: o.name, nodes: Number(o.nodes), datapath: o.datapath as 'legacy' | 'ebpf', progress, ...(Object.keys(fqdn).length ? { fqdn } : {}), ...(o.bpfAttach ? { bpfAttach: o.bpfAttach as 'tcx' | 'tc' } : {}), ...(networkPolicy ? { networkPolicy } : {}), prometheus: o.prometheus === true, ui: o.ui }));
       if (o.demo) await progress('demo application (examples/lab/demo-app.yaml)', () => applyDemo(o.name));
       if (o.output === 'json') console.log(JSON.stringify(s, null, 2));
       else printSummary(s);
