@@ -16,8 +16,9 @@ export interface WorkloadRef {
   kind: Workload['kind'];
 }
 
-// Kubernetes' random suffixes use this alphabet (no vowels, no 0 1 3): `-<rs hash>-<pod hash>` or `-<pod hash>`.
-const RS_POD_SUFFIX = /-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$/;
+// Kubernetes' hashes use this alphabet (no vowels, no 0 1 3): `-<rs hash>-<pod suffix>` or `-<pod suffix>`.
+// After a ReplicaSet hash any 5 characters are the pod's suffix; alone, only the alphabet's (so `web-proxy` stays).
+const RS_POD_SUFFIX = /-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[a-z0-9]{5}$/;
 const POD_SUFFIX = /-[bcdfghjklmnpqrstvwxz2456789]{5}$/;
 
 /** `frontend-7d4b9c8f6-x2x9z` → `frontend`; `web-0` stays. */
