@@ -47,7 +47,7 @@ export interface TestLab {
 export async function startLab(
   name: string,
   nodes = 2,
-  opts: { fqdn?: FqdnSettings; datapath?: 'legacy' | 'ebpf'; bpfAttach?: 'tcx' | 'tc'; networkPolicy?: NetworkPolicySettings; timeoutMs?: number } = {},
+  opts: { fqdn?: FqdnSettings; datapath?: 'legacy' | 'ebpf'; bpfAttach?: 'tcx' | 'tc'; networkPolicy?: NetworkPolicySettings; timeoutMs?: number; prometheus?: boolean; ui?: boolean } = {},
 ): Promise<TestLab> {
   requireRoot();
   const dir = mkdtempSync(`${tmpdir()}/palisade-e2e-`);
