@@ -90,7 +90,8 @@ Examples:
     .action(async (o: UiOptions) => runUi(o));
 }
 
-async function runUi(o: UiOptions): Promise<void> {
+/** The command without commander (its checks are tested in-process). */
+export async function runUi(o: UiOptions): Promise<void> {
   if (o.output !== 'text' && o.output !== 'json') throw new CliError(`--output: ${JSON.stringify(o.output)} is not text or json`);
   if (o.lab !== undefined && o.relay !== undefined) throw new CliError('give --lab or --relay, not both');
   const listen = parseListen(o.listen);
