@@ -42,14 +42,19 @@ export interface SeriesOptions {
   /** Stacked bars per bucket (counts) instead of lines (rates). */
   stacked?: boolean;
   empty?: string;
+  /** Warm colours for keys without a fixed one (drop reasons). */
+  warm?: boolean;
 }
+
+const WARM = ['#cf222e', '#bc4c00', '#bf8700', '#8250df', '#a40e26', '#953800', '#57606a'];
 
 /** A time series chart: one line (or stacked bar segment) per key, a legend, a time axis. */
 export function timeSeries(points: SeriesPoint[], opts: SeriesOptions = {}): string {
   const keys = opts.keys ?? seriesKeys(points);
   if (points.length === 0 || keys.length === 0) return `<div class="empty">${esc(opts.empty ?? 'no data in this window')}</div>`;
-  const W = 640;
-  const H = opts.height ?? 180;
+  const W = 1100;
+  const H = opts.height ?? 200;
+  const colour = (k: string, i: number): string => (opts.warm ? KNOWN[k] ?? WARM[i % WARM.length] ?? '#57606a' : colourFor(k, i));
   const L = 44, R = 8, T = 8, B = 22;
   const pts = [...points].sort((a, b) => a.t - b.t);
   const t0 = pts[0]?.t ?? 0;
@@ -72,19 +77,19 @@ export function timeSeries(points: SeriesPoint[], opts: SeriesOptions = {}): str
         const v = p.values[k] ?? 0;
         if (v <= 0) return;
         const top = y(acc + v);
-        body += `<rect x="${(x(p.t) - bw / 2).toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${(y(acc) - top).toFixed(1)}" fill="${colourFor(k, i)}"><title>${esc(`${shortClock(p.t)} ${k}: ${num(v)}`)}</title></rect>`;
+        body += `<rect x="${(x(p.t) - bw / 2).toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${(y(acc) - top).toFixed(1)}" fill="${colour(k, i)}"><title>${esc(`${shortClock(p.t)} ${k}: ${num(v)}`)}</title></rect>`;
         acc += v;
       });
     });
   } else {
     keys.forEach((k, i) => {
       const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.values[k] ?? 0).toFixed(1)}`).join('');
-      body += `<path class="line" d="${d}" stroke="${colourFor(k, i)}"><title>${esc(k)}</title></path>`;
+      body += `<path class="line" d="${d}" stroke="${colour(k, i)}"><title>${esc(k)}</title></path>`;
     });
   }
   body += `<text class="axis" x="${L}" y="${H - 6}">${esc(shortClock(t0))}</text><text class="axis" x="${W - R}" y="${H - 6}" text-anchor="end">${esc(shortClock(t1))}</text>`;
-  const legend = keys.map((k, i) => `<span class="legend-item"><i style="background:${colourFor(k, i)}"></i>${esc(k)}</span>`).join('');
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img">${body}</svg>`
+  const legend = keys.map((k, i) => `<span class="legend-item"><i style="background:${colour(k, i)}"></i>${esc(k)}</span>`).join('');
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img">${body}</svg>`
     + `<div class="legend">${legend}${opts.unit ? `<span class="unit">${esc(opts.unit)}</span>` : ''}</div>`;
 }
 
@@ -102,16 +107,20 @@ export interface HeatOptions {
   empty?: string;
   /** Width of the row-label gutter, in SVG units. */
   gutter?: number;
+  /** Columns are times: wide cells, horizontal labels under the grid, only as many as fit. */
+  timeColumns?: boolean;
 }
 
-/** A heat map: rows × columns, colour by value (light → dark blue, log scale so small cells still show). */
+/** A heat map: rows × columns, colour by value (light → dark blue, square-root scale so small cells still show). */
 export function heatMap(rows: string[], cols: string[], value: (row: string, col: string) => number | null, opts: HeatOptions): string {
   if (rows.length === 0 || cols.length === 0) return `<div class="empty">${esc(opts.empty ?? 'nothing yet')}</div>`;
-  const cell = Math.max(10, Math.min(28, Math.floor(560 / Math.max(rows.length, cols.length))));
+  const cell = Math.max(12, Math.min(44, Math.floor(720 / Math.max(rows.length, cols.length))));
+  const cw = opts.timeColumns ? Math.max(8, Math.min(48, Math.floor(1000 / cols.length))) : cell;
+  const ch = opts.timeColumns ? 18 : cell;
   const G = opts.gutter ?? 170;
-  const top = 110;
-  const W = G + cols.length * cell + 10;
-  const H = top + rows.length * cell + 10;
+  const top = opts.timeColumns ? 6 : 110;
+  const W = G + cols.length * cw + (opts.timeColumns ? 10 : 110);
+  const H = top + rows.length * ch + (opts.timeColumns ? 24 : 10);
   let max = 0;
   const vals: (number | null)[][] = rows.map((r) => cols.map((c) => {
     const v = value(r, c);
@@ -120,23 +129,30 @@ export function heatMap(rows: string[], cols: string[], value: (row: string, col
   }));
   const fmt = opts.format ?? num;
   let body = '';
-  cols.forEach((c, j) => {
-    const cx = G + j * cell + cell / 2;
-    body += `<text class="axis" transform="translate(${cx + 3},${top - 4}) rotate(-55)">${esc(clip(opts.colLabel(c), 22))}<title>${esc(c)}</title></text>`;
-  });
+  if (opts.timeColumns) {
+    const every = Math.max(1, Math.ceil(70 / cw));
+    cols.forEach((c, j) => {
+      if (j % every === 0) body += `<text class="axis" x="${G + j * cw}" y="${top + rows.length * ch + 16}">${esc(opts.colLabel(c))}</text>`;
+    });
+  } else {
+    cols.forEach((c, j) => {
+      const cx = G + j * cw + cw / 2;
+      body += `<text class="axis" transform="translate(${cx + 3},${top - 4}) rotate(-55)">${esc(clip(opts.colLabel(c), 22))}<title>${esc(c)}</title></text>`;
+    });
+  }
   rows.forEach((r, i) => {
-    const cy = top + i * cell;
-    body += `<text class="axis" x="${G - 4}" y="${cy + cell / 2 + 4}" text-anchor="end">${esc(clip(opts.rowLabel(r), 26))}<title>${esc(r)}</title></text>`;
+    const cy = top + i * ch;
+    body += `<text class="axis" x="${G - 4}" y="${cy + ch / 2 + 4}" text-anchor="end">${esc(clip(opts.rowLabel(r), 26))}<title>${esc(r)}</title></text>`;
     vals[i]?.forEach((v, j) => {
       if (v === null || v <= 0) return;
-      const f = max > 0 ? Math.log1p(v) / Math.log1p(max) : 0;
+      const f = max > 0 ? Math.sqrt(v / max) : 0;
       const c = cols[j] ?? '';
-      body += `<rect class="heat-cell"${opts.cellTestId ? ` data-testid="${esc(opts.cellTestId)}"` : ''} data-row="${esc(r)}" data-col="${esc(c)}" x="${G + j * cell}" y="${cy}" width="${cell - 1}" height="${cell - 1}" fill="${heatColour(f)}"><title>${esc(`${r} → ${c}: ${fmt(v)}`)}</title></rect>`;
+      body += `<rect class="heat-cell"${opts.cellTestId ? ` data-testid="${esc(opts.cellTestId)}"` : ''} data-row="${esc(r)}" data-col="${esc(c)}" x="${G + j * cw}" y="${cy}" width="${cw - 1}" height="${ch - 1}" fill="${heatColour(f)}"><title>${esc(`${r} → ${c}: ${fmt(v)}`)}</title></rect>`;
     });
   });
-  body += `<rect class="heat-frame" x="${G}" y="${top}" width="${cols.length * cell}" height="${rows.length * cell}"/>`;
+  body += `<rect class="heat-frame" x="${G}" y="${top}" width="${cols.length * cw}" height="${rows.length * ch}"/>`;
   return `<svg class="heat" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${body}</svg>`
-    + `<div class="legend"><span class="heat-scale"></span><span class="unit">0 … ${esc(fmt(max))} (log scale)</span></div>`;
+    + `<div class="legend"><span class="heat-scale"></span><span class="unit">0 … ${esc(fmt(max))} (square-root scale)</span></div>`;
 }
 
 /** 0 → pale blue, 1 → deep blue. */

@@ -9,7 +9,8 @@
  *   [data-testid="live-status"]           data-state="live" | "connecting" | "offline"
  *   [data-testid="totals"]                header counts
  *   Service map
- *   [data-testid="service-map"]           the <svg>; data-render-ms = last draw's time, data-workloads, data-edges
+ *   [data-testid="service-map"]           the <svg>; data-render-ms = last draw's script time, data-frame-ms = to
+ *                                         the painted frame, data-workloads, data-edges (shown)
  *   [data-testid="map-namespace-select"]  namespace chooser ('' = all)
  *   [data-testid="map-namespace"][data-namespace="<ns>"]   namespace boxes
  *   [data-testid="map-node"][data-workload="<id>"]         workload cards (click → Flows filtered to it)
@@ -100,12 +101,21 @@ function draw(): void {
   }
 }
 
+/** Changes text only when it differs: any change outside the map makes the browser lay the page out again. */
+function setText(id: string, text: string, html = false): void {
+  const el = byId(id);
+  if (el.dataset['text'] === text) return;
+  el.dataset['text'] = text;
+  if (html) el.innerHTML = text;
+  else el.textContent = text;
+}
+
 function drawHeader(s: UiSnapshot): void {
   const t = s.totals;
-  byId('totals').innerHTML = `<span><b>${num(t.flows)}</b> flows</span><span><b>${rate(t.flowsPerSecond)}</b></span>`
+  setText('totals', `<span><b>${num(t.flows)}</b> flows</span><span><b>${rate(t.flowsPerSecond)}</b></span>`
     + `<span class="fwd"><b>${num(t.forwarded)}</b> forwarded</span><span class="drop"><b>${num(t.dropped)}</b> dropped</span>`
-    + (t.lost > 0 ? `<span class="drop"><b>${num(t.lost)}</b> lost</span>` : '');
-  byId('source').innerHTML = `${esc(s.source)}${s.prometheus ? ' · <span class="badge">Prometheus</span>' : ''}`;
+    + (t.lost > 0 ? `<span class="drop"><b>${num(t.lost)}</b> lost</span>` : ''), true);
+  setText('source', `${esc(s.source)}${s.prometheus ? ' · <span class="badge">Prometheus</span>' : ''}`, true);
 }
 
 let nsOptions = '';
@@ -119,9 +129,11 @@ function drawMap(s: UiSnapshot): void {
   const shown = map.render(s.map, route.mapNamespace);
   const ms = performance.now() - started;
   mapSvg.dataset['renderMs'] = ms.toFixed(1);
+  // Draw time including the browser's style, layout and paint: the frame after next has been painted.
+  requestAnimationFrame(() => requestAnimationFrame(() => { mapSvg.dataset['frameMs'] = (performance.now() - started).toFixed(1); }));
   mapSvg.dataset['workloads'] = String(shown.workloads);
   mapSvg.dataset['edges'] = String(shown.edges);
-  byId('map-stats').textContent = `${shown.workloads} workloads · ${shown.edges} edges · drawn in ${ms.toFixed(0)} ms`;
+  setText('map-stats', `${shown.workloads} workloads · ${shown.edges} edges`);
   byId('map-empty').hidden = shown.workloads > 0;
 }
 

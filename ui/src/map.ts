@@ -8,7 +8,11 @@ import { esc, rate } from './dom.ts';
 import { CARD_H, CARD_W, MapLayout, type Point } from './layout.ts';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
-/** Above this many edges the rate labels go into tooltips: thousands of labels are unreadable and slow. */
+/**
+ * Above this many edges (or twice as many workloads) the map is drawn lean: rate
+ * labels, cards' second line and wide click targets go (into tooltips); thousands
+ * of them are unreadable at that scale and slow the browser's layout.
+ */
 const LABEL_LIMIT = 400;
 
 export interface MapHandlers {
@@ -16,7 +20,19 @@ export interface MapHandlers {
   edge: (e: Edge) => void;
 }
 
-interface Drawn { el: SVGGElement; sig: string }
+interface Drawn { el: SVGGElement | null; shape: string; style: string }
+
+/**
+ * How one layer draws its items. `shape` covers what needs new markup (position,
+ * geometry); `style` what `patch` can change in place (colour, width, text), so a
+ * rate change does not rebuild thousands of elements.
+ */
+interface LayerSpec<T> {
+  shape: (item: T) => string;
+  style: (item: T) => string;
+  html: (item: T) => string;
+  patch: (el: SVGGElement, item: T) => void;
+}
 
 export class ServiceMapView {
   private readonly layouts = new Map<string, MapLayout>();
@@ -32,16 +48,25 @@ export class ServiceMapView {
   private view = { x: 0, y: 0, w: 800, h: 500 };
   /** The user panned or zoomed: stop fitting the view to the content. */
   private userMoved = false;
+  private size = { width: 0, height: 0 };
   private workloads = new Map<string, Workload>();
   private edgeData = new Map<string, Edge>();
 
   constructor(private readonly svg: SVGSVGElement, private readonly handlers: MapHandlers) {
-    svg.innerHTML = `<defs>${['fwd', 'drop', 'mixed'].map((v) => `<marker id="arrow-${v}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" class="arrow-${v}"/></marker>`).join('')}</defs>`
+    svg.innerHTML = `<defs>${['fwd', 'drop', 'mixed'].map((v) => `<marker id="arrow-${v}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto"><path d="M0,0L10,5L0,10z" class="arrow-${v}"/></marker>`).join('')}</defs>`
       + '<g class="boxes"></g><g class="edges"></g><g class="nodes"></g>';
     this.gBoxes = svg.querySelector('g.boxes') as SVGGElement;
     this.gEdges = svg.querySelector('g.edges') as SVGGElement;
     this.gNodes = svg.querySelector('g.nodes') as SVGGElement;
     this.wirePointer();
+    // The size comes from a ResizeObserver: reading it during a draw would force a layout of the whole map.
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1]?.contentRect;
+      if (r === undefined) return;
+      const first = this.size.width === 0;
+      this.size = { width: r.width, height: r.height };
+      if (first || !this.userMoved) this.fit();
+    }).observe(svg);
   }
 
   /** Draws the map for `namespace` ('' = every namespace). Returns how many workloads and edges are shown. */
@@ -69,7 +94,7 @@ export class ServiceMapView {
     layout.place(shown);
     this.workloads = new Map(shown.map((w) => [w.id, w]));
     this.edgeData = new Map(shownEdges.map((e) => [e.id, e]));
-    const labels = shownEdges.length <= LABEL_LIMIT;
+    const labels = shownEdges.length <= LABEL_LIMIT && shown.length <= 2 * LABEL_LIMIT;
     const full = key !== this.drawnKey || labels !== this.labels;
     const moved = layout.version !== this.drawnVersion;
     if (full) this.clear();
@@ -77,9 +102,9 @@ export class ServiceMapView {
     this.drawnKey = key;
     this.drawnVersion = layout.version;
     const namespaces = new Set(shown.map((w) => w.namespace));
-    this.sync(this.boxes, this.gBoxes, [...namespaces].map((ns) => [ns, ns] as const), moved, (ns) => boxMarkup(layout, ns));
-    this.sync(this.nodes, this.gNodes, shown.map((w) => [w.id, w] as const), moved, (w) => nodeMarkup(layout, w));
-    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, (e) => edgeMarkup(layout, e, labels));
+    this.sync(this.boxes, this.gBoxes, [...namespaces].map((ns) => [ns, ns] as const), moved, boxLayer(layout));
+    this.sync(this.nodes, this.gNodes, shown.map((w) => [w.id, w] as const), moved, nodeLayer(layout, labels));
+    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, edgeLayer(layout, labels));
     if (!this.userMoved || full) {
       if (full) this.userMoved = false;
       this.setView(layout.bounds(namespace === '' ? undefined : namespaces));
@@ -101,37 +126,42 @@ export class ServiceMapView {
   }
 
   /**
-   * Brings one layer in line with `items`: markup whose signature is unchanged is
-   * left alone, changed elements are replaced, new ones arrive in one batch.
+   * Brings one layer in line with `items`: unchanged elements are left alone,
+   * restyled ones patched in place, reshaped ones replaced, new ones added in one batch.
    */
-  private sync<T>(drawn: Map<string, Drawn>, layer: SVGGElement, items: (readonly [string, T])[], moved: boolean, markup: (item: T) => [string, string]): void {
+  private sync<T>(drawn: Map<string, Drawn>, layer: SVGGElement, items: (readonly [string, T])[], moved: boolean, spec: LayerSpec<T>): void {
     const keep = new Set<string>();
     let batch = '';
-    const replace: [Drawn, string][] = [];
+    const replace: Drawn[] = [];
+    let replaceHtml = '';
     for (const [id, item] of items) {
       keep.add(id);
       const old = drawn.get(id);
-      const [sig, html] = markup(item);
-      if (old === undefined) batch += html;
-      else if (moved || old.sig !== sig) replace.push([old, html]);
-      if (old) old.sig = sig;
-      else drawn.set(id, { el: null as unknown as SVGGElement, sig });
+      const shape = spec.shape(item);
+      if (old === undefined) {
+        batch += spec.html(item);
+        drawn.set(id, { el: null, shape, style: spec.style(item) });
+        continue;
+      }
+      if (moved || old.shape !== shape) {
+        replace.push(old);
+        replaceHtml += spec.html(item);
+        old.shape = shape;
+        old.style = spec.style(item);
+        continue;
+      }
+      const style = spec.style(item);
+      if (style !== old.style && old.el) { spec.patch(old.el, item); old.style = style; }
     }
     for (const [id, d] of drawn) if (!keep.has(id)) { d.el?.remove(); drawn.delete(id); }
     if (replace.length > 0) {
-      const tmp = document.createElementNS(SVG_NS, 'g');
-      tmp.innerHTML = replace.map(([, html]) => html).join('');
-      const fresh = [...tmp.children] as SVGGElement[];
-      replace.forEach(([d], i) => { const el = fresh[i]; if (el && d.el) { d.el.replaceWith(el); d.el = el; } });
+      const fresh = parse(replaceHtml);
+      replace.forEach((d, i) => { const el = fresh[i]; if (el && d.el) { d.el.replaceWith(el); d.el = el; } });
     }
     if (batch !== '') {
-      const tmp = document.createElementNS(SVG_NS, 'g');
-      tmp.innerHTML = batch;
-      const fresh = [...tmp.children] as SVGGElement[];
       const frag = document.createDocumentFragment();
-      for (const el of fresh) {
-        const id = el.getAttribute('data-id') ?? '';
-        const d = drawn.get(id);
+      for (const el of parse(batch)) {
+        const d = drawn.get(el.getAttribute('data-id') ?? '');
         if (d) d.el = el;
         frag.appendChild(el);
       }
@@ -140,13 +170,13 @@ export class ServiceMapView {
   }
 
   private setView(v: { x: number; y: number; w: number; h: number }): void {
-    const box = this.svg.getBoundingClientRect();
-    const aspect = box.width > 0 && box.height > 0 ? box.width / box.height : 1.6;
+    const aspect = this.size.width > 0 && this.size.height > 0 ? this.size.width / this.size.height : 1.6;
     let { x, y, w, h } = v;
     // Keep the content's proportions: widen whichever side is short for the viewport.
     if (w / h > aspect) { const nh = w / aspect; y -= (nh - h) / 2; h = nh; } else { const nw = h * aspect; x -= (nw - w) / 2; w = nw; }
     this.view = { x, y, w, h };
-    this.svg.setAttribute('viewBox', `${x.toFixed(1)} ${y.toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`);
+    const box = `${x.toFixed(1)} ${y.toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`;
+    if (this.svg.getAttribute('viewBox') !== box) this.svg.setAttribute('viewBox', box);
   }
 
   private wirePointer(): void {
@@ -176,6 +206,20 @@ export class ServiceMapView {
       this.svg.setAttribute('viewBox', `${this.view.x} ${this.view.y} ${this.view.w} ${this.view.h}`);
     });
     this.svg.addEventListener('pointerup', () => { setTimeout(() => { drag = null; }, 0); });
+    // Tooltips are made on hover from the current data: thousands of <title>s kept up to date would cost every update.
+    this.svg.addEventListener('mouseover', (ev) => {
+      const target = ev.target as Element;
+      const node = target.closest('[data-workload]');
+      const edge = node ? null : target.closest('[data-edge]');
+      const host = node ?? edge;
+      if (!host) return;
+      const w = node ? this.workloads.get(node.getAttribute('data-workload') ?? '') : undefined;
+      const e = edge ? this.edgeData.get(edge.getAttribute('data-edge') ?? '') : undefined;
+      const text = w ? nodeTip(w) : e ? edgeTip(e) : '';
+      let title = host.querySelector(':scope > title');
+      if (!title) { title = document.createElementNS(SVG_NS, 'title'); host.appendChild(title); }
+      title.textContent = text;
+    });
     this.svg.addEventListener('click', (ev) => {
       if (drag?.moved) return;
       const target = ev.target as Element;
@@ -194,69 +238,159 @@ function stubWorkload(id: string): Workload {
   return { id, namespace, name: slash > 0 ? id.slice(slash + 1) : id, kind, pods: 0, labels: [], endpoints: [] };
 }
 
-function boxMarkup(layout: MapLayout, ns: string): [string, string] {
-  const b = layout.boxes.get(ns);
-  if (b === undefined) return ['', ''];
-  const sig = `${b.x},${b.y},${b.w},${b.h}`;
-  const special = ns === 'world' || ns === 'host' || ns === 'reserved';
-  return [sig, `<g data-id="${esc(ns)}" data-testid="map-namespace" data-namespace="${esc(ns)}" class="ns-box${special ? ' ns-special' : ''}">`
-    + `<rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="10"/>`
-    + `<text x="${b.x + 12}" y="${b.y + 19}" class="ns-label">${esc(ns === 'world' ? 'world (outside the cluster)' : ns)}</text></g>`];
+function parse(markup: string): SVGGElement[] {
+  const tmp = document.createElementNS(SVG_NS, 'g');
+  tmp.innerHTML = markup;
+  return [...tmp.children] as SVGGElement[];
 }
 
-function nodeMarkup(layout: MapLayout, w: Workload): [string, string] {
-  const p = layout.position(w.id) ?? { x: 0, y: 0 };
-  const sub = w.kind === 'world' ? 'external' : w.kind === 'host' ? 'host' : w.kind === 'reserved' ? 'reserved' : `${w.pods} pod${w.pods === 1 ? '' : 's'}${w.endpoints.length > 0 ? ` · ${w.endpoints.length} endpoint${w.endpoints.length === 1 ? '' : 's'}` : ''}`;
-  const sig = `${p.x},${p.y},${sub},${w.name}`;
-  const name = w.name.length > 22 ? `${w.name.slice(0, 21)}…` : w.name;
-  const tip = [w.id, ...w.labels, ...w.endpoints.slice(0, 8).map((e) => `${e.method} ${e.path} ×${e.count}`)].join('\n');
-  return [sig, `<g data-id="${esc(w.id)}" data-testid="map-node" data-workload="${esc(w.id)}" class="node node-${w.kind}" transform="translate(${p.x},${p.y})">`
-    + `<rect width="${CARD_W}" height="${CARD_H}" rx="6"/>`
-    + `<text x="10" y="17" class="node-name">${esc(name)}</text>`
-    + `<text x="10" y="32" class="node-sub">${esc(sub)}</text><title>${esc(tip)}</title></g>`];
+function boxLayer(layout: MapLayout): LayerSpec<string> {
+  return {
+    shape: (ns) => { const b = layout.boxes.get(ns); return b ? `${b.x},${b.y},${b.w},${b.h}` : ''; },
+    style: () => '',
+    patch: () => {},
+    html: (ns) => {
+      const b = layout.boxes.get(ns) ?? { x: 0, y: 0, w: 0, h: 0 };
+      const special = ns === 'world' || ns === 'host' || ns === 'reserved';
+      return `<g data-id="${esc(ns)}" data-testid="map-namespace" data-namespace="${esc(ns)}" class="ns-box${special ? ' ns-special' : ''}">`
+        + `<rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="10"/>`
+        + `<text x="${b.x + 12}" y="${b.y + 19}" class="ns-label">${esc(ns === 'world' ? 'world (outside the cluster)' : ns)}</text></g>`;
+    },
+  };
 }
 
-function edgeMarkup(layout: MapLayout, e: Edge, labels: boolean): [string, string] {
-  const a = layout.position(e.source);
-  const b = layout.position(e.destination);
-  if (a === undefined || b === undefined) return ['', `<g data-id="${esc(e.id)}"></g>`];
-  const cls = e.verdict === 'forwarded' ? 'fwd' : e.verdict === 'dropped' ? 'drop' : 'mixed';
-  const { d, mid } = curve(a, b, e.source === e.destination);
-  const width = Math.min(6, 1.3 + Math.log1p(e.rate) * 0.9).toFixed(1);
+function nodeSub(w: Workload): string {
+  if (w.kind !== 'pod') return w.kind === 'world' ? 'external' : w.kind;
+  const eps = w.endpoints.length;
+  return `${w.pods} pod${w.pods === 1 ? '' : 's'}${eps > 0 ? ` · ${eps} endpoint${eps === 1 ? '' : 's'}` : ''}`;
+}
+
+function nodeTip(w: Workload): string {
+  return [w.id, nodeSub(w), ...w.labels, ...w.endpoints.slice(0, 10).map((e) => `${e.method} ${e.path} ×${e.count}`)].join('\n');
+}
+
+function nodeLayer(layout: MapLayout, detailed: boolean): LayerSpec<Workload> {
+  return {
+    shape: (w) => { const p = layout.position(w.id); return `${p?.x},${p?.y},${w.name}`; },
+    style: (w) => (detailed ? nodeSub(w) : ''),
+    patch: (el, w) => { const sub = el.querySelector('.node-sub'); if (sub) sub.textContent = nodeSub(w); },
+    html: (w) => {
+      const p = layout.position(w.id) ?? { x: 0, y: 0 };
+      const name = w.name.length > 22 ? `${w.name.slice(0, 21)}…` : w.name;
+      return `<g data-id="${esc(w.id)}" data-testid="map-node" data-workload="${esc(w.id)}" class="node node-${w.kind}" transform="translate(${p.x},${p.y})">`
+        + `<rect width="${CARD_W}" height="${CARD_H}" rx="6"/>`
+        + (detailed ? `<text x="10" y="17" class="node-name">${esc(name)}</text><text x="10" y="32" class="node-sub">${esc(nodeSub(w))}</text></g>`
+          : `<text x="10" y="25" class="node-name">${esc(name)}</text></g>`);
+    },
+  };
+}
+
+function edgeClass(e: Edge): string {
+  return e.verdict === 'forwarded' ? 'fwd' : e.verdict === 'dropped' ? 'drop' : 'mixed';
+}
+
+/**
+ * Stroke width by rate, in four steps: a width change makes the browser lay out
+ * the whole SVG again (≈ 100 ms at 2,000 workloads), so it must be rare.
+ */
+function edgeWidth(e: Edge): string {
+  return e.rate < 1 ? '1.5' : e.rate < 10 ? '2.5' : e.rate < 100 ? '3.5' : '5';
+}
+
+function edgeLabel(e: Edge): string {
   const badges = [e.l7 ? 'L7' : '', e.dns ? 'DNS' : '', e.tunnelled ? 'mTLS' : ''].filter(Boolean);
-  const label = `${rate(e.rate)}${badges.length ? ` ${badges.join(' ')}` : ''}`;
-  const sig = `${d},${cls},${width},${labels ? label : ''},${e.ports.join(',')}`;
-  const tip = `${e.source} → ${e.destination}\n${e.ports.join(', ')}\n${e.verdict}: ${e.forwarded} forwarded, ${e.dropped} dropped, ${rate(e.rate)}${badges.length ? `\n${badges.join(', ')}` : ''}`;
-  let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="edge edge-${cls}${e.tunnelled ? ' edge-tunnelled' : ''}">`
-    + `<path class="edge-hit" d="${d}"/><path class="edge-line" d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
-  if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
-  if (labels) {
-    const text = esc(label);
-    const wpx = 7 * label.length + 10;
-    html += `<rect class="edge-label-bg" x="${(mid.x - wpx / 2).toFixed(1)}" y="${(mid.y - 9).toFixed(1)}" width="${wpx}" height="16" rx="4"/>`
-      + `<text class="edge-label" x="${mid.x.toFixed(1)}" y="${(mid.y + 3).toFixed(1)}" text-anchor="middle">${text}</text>`;
-  }
-  html += `<title>${esc(tip)}</title></g>`;
-  return [sig, html];
+  return `${rate(e.rate)}${badges.length ? ` ${badges.join(' ')}` : ''}`;
 }
 
-/** A horizontal S-curve from the source card's right side to the destination's left (a loop for a self edge). */
+function edgeTip(e: Edge): string {
+  return `${e.source} → ${e.destination}\n${e.ports.join(', ')}\n${e.verdict}: ${e.forwarded} forwarded, ${e.dropped} dropped, ${rate(e.rate)}`
+    + `${e.l7 ? '\nL7 (HTTP) records' : ''}${e.dns ? '\nDNS' : ''}${e.tunnelled ? '\nthrough the mTLS tunnel' : ''}`;
+}
+
+function edgeLayer(layout: MapLayout, labels: boolean): LayerSpec<Edge> {
+  const geometry = (e: Edge): { d: string; mid: Point } | null => {
+    const a = layout.position(e.source);
+    const b = layout.position(e.destination);
+    return a && b ? curve(a, b, e.source === e.destination) : null;
+  };
+  const labelWidth = (text: string): number => 7 * text.length + 10;
+  return {
+    shape: (e) => `${geometry(e)?.d ?? ''}|${e.tunnelled}`,
+    style: (e) => `${edgeClass(e)},${edgeWidth(e)},${labels ? edgeLabel(e) : ''}`,
+    patch: (el, e) => {
+      const cls = edgeClass(e);
+      el.setAttribute('class', `edge edge-${cls}${e.tunnelled ? ' edge-tunnelled' : ''}`);
+      el.setAttribute('data-verdict', e.verdict);
+      const line = el.querySelector('.edge-line');
+      const width = edgeWidth(e);
+      const marker = `url(#arrow-${cls})`;
+      if (line && line.getAttribute('stroke-width') !== width) line.setAttribute('stroke-width', width);
+      if (line && line.getAttribute('marker-end') !== marker) line.setAttribute('marker-end', marker);
+      if (!labels) return;
+      const text = el.querySelector('.edge-label');
+      const bg = el.querySelector('.edge-label-bg');
+      const label = edgeLabel(e);
+      if (text) text.textContent = label;
+      if (bg) {
+        const w = labelWidth(label);
+        const x = Number(bg.getAttribute('x')) + Number(bg.getAttribute('width')) / 2;
+        bg.setAttribute('x', (x - w / 2).toFixed(1));
+        bg.setAttribute('width', String(w));
+      }
+    },
+    html: (e) => {
+      const g = geometry(e);
+      if (g === null) return `<g data-id="${esc(e.id)}"></g>`;
+      const cls = edgeClass(e);
+      const { d, mid } = g;
+      let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="edge edge-${cls}${e.tunnelled ? ' edge-tunnelled' : ''}">`
+        + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${edgeWidth(e)}" marker-end="url(#arrow-${cls})"/>`;
+      if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
+      if (labels) {
+        const label = edgeLabel(e);
+        const w = labelWidth(label);
+        html += `<rect class="edge-label-bg" x="${(mid.x - w / 2).toFixed(1)}" y="${(mid.y - 9).toFixed(1)}" width="${w}" height="16" rx="4"/>`
+          + `<text class="edge-label" x="${mid.x.toFixed(1)}" y="${(mid.y + 3).toFixed(1)}" text-anchor="middle">${esc(label)}</text>`;
+      }
+      return `${html}</g>`;
+    },
+  };
+}
+
+/**
+ * The edge's path: side to side between cards in different columns, an arc over
+ * (or, right to left, under) the row between cards of one row so it does not run
+ * through the cards between, a bow to the right within one column, a loop for a self edge.
+ */
 function curve(a: Point, b: Point, self: boolean): { d: string; mid: Point } {
   if (self) {
     const x = a.x + CARD_W, y = a.y + CARD_H / 2;
     return { d: `M${x},${y - 8}C${x + 40},${y - 40} ${x + 40},${y + 40} ${x},${y + 8}`, mid: { x: x + 30, y } };
   }
-  const forward = b.x >= a.x + CARD_W / 2;
-  const sx = forward ? a.x + CARD_W : a.x;
-  const tx = forward ? b.x : b.x + CARD_W;
-  const sy = a.y + CARD_H / 2, ty = b.y + CARD_H / 2;
-  const dx = Math.max(40, Math.abs(tx - sx) / 2) * (forward ? 1 : -1);
-  const sameColumn = Math.abs(a.x - b.x) < 1;
-  // Cards stacked in one column: bow the curve out to the right so it does not run through the cards between.
-  if (sameColumn) {
-    const bx = a.x + CARD_W;
+  const rightward = b.x > a.x;
+  if (Math.abs(a.y - b.y) < 1) {
+    const gap = Math.abs(b.x - a.x) - CARD_W;
+    const y = a.y + CARD_H / 2;
+    if (gap < CARD_W / 2) {
+      // Neighbours: a short straight line; a reverse edge runs a little lower so the two stay apart.
+      const sx = rightward ? a.x + CARD_W : a.x, tx = rightward ? b.x : b.x + CARD_W, yy = y + (rightward ? -6 : 6);
+      return { d: `M${sx},${yy}L${tx},${yy}`, mid: { x: (sx + tx) / 2, y: yy + (rightward ? -12 : 12) } };
+    }
+    // Over the row both ways (under it would cross the next shelf); a right-to-left edge flies higher.
+    const sx = a.x + CARD_W / 2 + (rightward ? 12 : -12), tx = b.x + CARD_W / 2 + (rightward ? -12 : 12);
+    const lift = Math.min(110, 24 + gap * 0.12) * (rightward ? 1 : 1.45);
+    const sy = a.y;
+    const cy = sy - lift * 1.33;
+    return { d: `M${sx},${sy}C${sx},${cy} ${tx},${cy} ${tx},${sy}`, mid: { x: (sx + tx) / 2, y: sy - lift } };
+  }
+  if (Math.abs(a.x - b.x) < CARD_W / 2) {
+    const bx = a.x + CARD_W, sy = a.y + CARD_H / 2, ty = b.y + CARD_H / 2;
     const bow = 30 + Math.min(120, Math.abs(ty - sy) / 4);
     return { d: `M${bx},${sy}C${bx + bow},${sy} ${bx + bow},${ty} ${bx},${ty}`, mid: { x: bx + bow * 0.75, y: (sy + ty) / 2 } };
   }
+  const sx = rightward ? a.x + CARD_W : a.x;
+  const tx = rightward ? b.x : b.x + CARD_W;
+  const sy = a.y + CARD_H / 2, ty = b.y + CARD_H / 2;
+  const dx = Math.max(40, Math.abs(tx - sx) / 2) * (rightward ? 1 : -1);
   return { d: `M${sx},${sy}C${sx + dx},${sy} ${tx - dx},${ty} ${tx},${ty}`, mid: { x: (sx + tx) / 2, y: (sy + ty) / 2 } };
 }

@@ -11,13 +11,13 @@ function endpointName(e: FlowRow['source']): string {
 
 const verdictCell = (f: FlowRow): string => {
   const cls = f.verdict === 'FORWARDED' ? 'fwd' : f.verdict === 'DROPPED' ? 'drop' : 'other';
-  const why = f.dropReason ? `<span class="why">${esc(f.dropReason)}</span>` : '';
-  const pol = f.policies.length ? `<span class="why">${esc(f.policies.join(', '))}</span>` : '';
-  return `<span class="verdict verdict-${cls}">${esc(f.verdict.toLowerCase())}</span>${why}${pol}`;
+  const tip = [f.dropReason, ...f.policies.map((p) => `policy ${p}`)].filter(Boolean).join('\n');
+  const why = f.dropReason ? ` <span class="why">${esc(f.dropReason)}</span>` : '';
+  return `<span class="verdict verdict-${cls}"${tip ? ` title="${esc(tip)}"` : ''}>${esc(f.verdict.toLowerCase())}</span>${why}`;
 };
 
 export const COLUMNS: Record<string, Column> = {
-  auth: { title: 'Authentication', cell: (f) => (f.authenticated ? '<span class="auth yes" title="mutual TLS">🔒 mTLS</span>' : '<span class="auth">–</span>') },
+  auth: { title: 'Authentication', cell: (f) => (f.authenticated ? '<span class="auth yes" title="mutual TLS">mTLS</span>' : '<span class="auth">–</span>') },
   srcPod: { title: 'Source Pod', cell: (f) => `<span class="ep" title="${esc(f.source.workload)}">${esc(endpointName(f.source))}</span>` },
   srcIp: { title: 'Source IP', cell: (f) => `<span class="mono">${esc(f.source.ip)}</span>` },
   srcId: { title: 'Source Identity', cell: (f) => `<span class="mono">${f.source.identity}</span>` },
@@ -31,6 +31,8 @@ export const COLUMNS: Record<string, Column> = {
   flags: { title: 'TCP Flags', cell: (f) => `<span class="mono">${esc(f.tcpFlags ?? '')}</span>` },
   time: { title: 'Timestamp', cell: (f) => `<span class="mono" title="${esc(new Date(f.time).toISOString())}">${esc(clock(f.time))}</span>` },
   node: { title: 'Node', cell: (f) => esc(f.node) },
+  policy: { title: 'Policy', cell: (f) => `<span class="small">${esc(f.policies.join(', ') || '–')}</span>` },
+  reason: { title: 'Reason', cell: (f) => `<span class="small">${esc(f.dropReason ?? '')}</span>` },
 };
 
 export const HUBBLE_COLUMNS = ['auth', 'srcPod', 'srcIp', 'srcId', 'dstPod', 'dstIp', 'dstId', 'port', 'l7', 'dir', 'verdict', 'flags', 'time'];

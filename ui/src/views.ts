@@ -51,13 +51,13 @@ export function drawDrops(s: UiSnapshot): void {
   const prom = s.prometheus ? dropsProm.get(REFRESH) : null;
   if (prom !== null) {
     put('drops-series-title', 'Drops per second by reason <span class="src">Prometheus · hubble_drop_total</span>');
-    put('drops-series', timeSeries(prom, { unit: 'drops/s', empty: 'Prometheus has no drops in the last 15 minutes' }));
+    put('drops-series', timeSeries(prom, { warm: true, unit: 'drops/s', empty: 'Prometheus has no drops in the last 15 minutes' }));
   } else {
     const why = s.prometheus && dropsProm.error ? ` · Prometheus: ${dropsProm.error}` : '';
     put('drops-series-title', `Drops by reason per ${s.bucketSeconds} s <span class="src">from the flows${esc(why)}</span>`);
-    put('drops-series', timeSeries(d.series, { stacked: true, unit: `drops per ${s.bucketSeconds} s`, empty: 'no drops yet' }));
+    put('drops-series', timeSeries(d.series, { stacked: true, warm: true, unit: `drops per ${s.bucketSeconds} s`, empty: 'no drops yet' }));
   }
-  put('drops-recent', tableMarkup(d.recent, ['time', 'srcPod', 'dstPod', 'port', 'verdict', 'l7', 'node'], 'drop-row', 'no drops yet'));
+  put('drops-recent', tableMarkup(d.recent, ['time', 'srcPod', 'dstPod', 'port', 'reason', 'policy', 'l7', 'node'], 'drop-row', 'no drops yet'));
 }
 
 export function drawDns(s: UiSnapshot): void {
@@ -120,6 +120,7 @@ export function drawHttp(s: UiSnapshot): void {
     colLabel: (t) => shortClock(Number(t)),
     cellTestId: 'http-latency-cell',
     gutter: 80,
+    timeColumns: true,
     empty: 'no HTTP latencies yet',
   }));
   put('http-denied', h.topDenied.length === 0 ? '<div class="empty">no denied paths</div>'
