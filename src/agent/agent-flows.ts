@@ -9,7 +9,7 @@ import type { AgentConfig } from './config.ts';
 export function agentFlows(cfg: AgentConfig): { flows: FlowStore; metrics: FlowMetrics } {
   const flows = new FlowStore({ nodeName: cfg.node, ...(cfg.flowBufferSize ? { capacity: cfg.flowBufferSize } : {}) });
   const { labelsContext, contextLabels, dnsQuery, maxContextValues } = cfg.metrics ?? {};
-  const metrics = new FlowMetrics({ ...(labelsContext ? { labelsContext } : {}), ...(contextLabels ? { contextLabels } : {}), ...(dnsQuery !== undefined ? { dnsQuery } : {}), ...(maxContextValues ? { maxContextValues } : {}), tcpFlagsFrom: cfg.datapath === 'ebpf' ? 'policy-verdict' : 'trace' });
+  const metrics = new FlowMetrics({ ...(labelsContext ? { labelsContext } : {}), ...(contextLabels ? { contextLabels } : {}), ...(dnsQuery !== undefined ? { dnsQuery } : {}), ...(maxContextValues ? { maxContextValues } : {}), connectionEvents: cfg.datapath === 'ebpf' ? 'policy-verdict' : 'trace' });
   flows.onFlow((e) => metrics.observeFlow(e));
   metrics.trackLostEvents(() => flows.status().lost);
   if (cfg.flowLog) {

@@ -123,16 +123,17 @@ test('a refused DNS query also counts as the REFUSED response the pod got, from 
   assertSample(text, 'hubble_dns_responses_total', { source_workload: 'kube-dns', destination_workload: 'frontend', rcode: 'Query Refused', ips_returned: '0', query: 'evil.example.com.' }, 1);
 });
 
-test('tcp flags come from trace events (legacy) or from policy verdicts (eBPF), never both', async () => {
-  // The trace carries a SYN, the policy verdict a SYN-ACK, to tell which one was counted.
+test('tcp flags and forwarded packets come from trace events (legacy) or from policy verdicts (eBPF), never both', async () => {
+  // The trace carries a SYN, the policy verdict a SYN-ACK and the REDIRECTED verdict, to tell which one was counted.
   const trace = envelope(makeFlow({ verdict: 'FORWARDED', event_type: { type: 4, sub_type: 0 }, l4: { TCP: { flags: { SYN: true } } } }));
-  const verdict = envelope(makeFlow({ verdict: 'FORWARDED', event_type: { type: 9, sub_type: 0 }, l4: { TCP: { flags: { SYN: true, ACK: true } } } }));
-  for (const [from, flag] of [['trace', 'SYN'], ['policy-verdict', 'SYN-ACK']] as const) {
-    const m = new FlowMetrics({ contextLabels: [], labelsContext: [], tcpFlagsFrom: from });
+  const verdict = envelope(makeFlow({ verdict: 'REDIRECTED', event_type: { type: 9, sub_type: 0 }, l4: { TCP: { flags: { SYN: true, ACK: true } } } }));
+  for (const [from, flag, reason] of [['trace', 'SYN', 'forwarded'], ['policy-verdict', 'SYN-ACK', 'redirected']] as const) {
+    const m = new FlowMetrics({ contextLabels: [], labelsContext: [], connectionEvents: from });
     m.observeFlow(trace);
     m.observeFlow(verdict);
-    const flags = samples(await m.registry.metrics()).filter((s) => s.name === 'hubble_tcp_flags_total');
-    assert.deepEqual(flags.map((s) => [s.labels['flag'], s.value]), [[flag, 1]], from);
+    const all = samples(await m.registry.metrics());
+    assert.deepEqual(all.filter((s) => s.name === 'hubble_tcp_flags_total').map((s) => [s.labels['flag'], s.value]), [[flag, 1]], from);
+    assert.deepEqual(all.filter((s) => s.name === 'palisade_forward_packets_total').map((s) => [s.labels['reason'], s.value]), [[reason, 1]], from);
   }
 });
 

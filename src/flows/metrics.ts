@@ -48,12 +48,13 @@ export interface FlowMetricsOptions {
   /** Distinct values per context label before "other". Default 256. */
   maxContextValues?: number;
   /**
-   * Which events hubble_tcp_flags_total counts. The legacy datapath records
-   * every new connection as a trace event, and policy verdicts repeat some of
-   * those packets ('trace', the default); the eBPF datapath records policy
-   * verdicts only ('policy-verdict').
+   * The events that record each forwarded new connection once, which
+   * hubble_tcp_flags_total and palisade_forward_* count. The legacy datapath
+   * records every new connection as a trace event, and policy verdicts repeat
+   * some of those packets ('trace', the default); the eBPF datapath records
+   * policy verdicts only ('policy-verdict').
    */
-  tcpFlagsFrom?: 'trace' | 'policy-verdict';
+  connectionEvents?: 'trace' | 'policy-verdict';
   registry?: Registry;
 }
 
@@ -152,7 +153,7 @@ export class FlowMetrics {
   readonly #sideFields: Record<ContextLabel, SideField[]> = { source: [], destination: [] };
   readonly #direction: boolean;
   readonly #dnsQuery: boolean;
-  readonly #tcpFlagsFrom: number;
+  readonly #connectionEvent: number;
   /** Endpoint → its interned Side, per side: records share endpoint objects (flow-events memoises them per snapshot). */
   readonly #sideOf = { source: new WeakMap<Endpoint, Side>(), destination: new WeakMap<Endpoint, Side>() };
   readonly #interned = { source: new Map<string, Side>(), destination: new Map<string, Side>() };
@@ -179,7 +180,7 @@ export class FlowMetrics {
     this.#context = opts.contextLabels ?? ['source', 'destination'];
     this.#maxContext = opts.maxContextValues ?? 256;
     this.#dnsQuery = opts.dnsQuery ?? true;
-    this.#tcpFlagsFrom = opts.tcpFlagsFrom === 'policy-verdict' ? EVENT_TYPE.POLICY_VERDICT : EVENT_TYPE.TRACE;
+    this.#connectionEvent = opts.connectionEvents === 'policy-verdict' ? EVENT_TYPE.POLICY_VERDICT : EVENT_TYPE.TRACE;
     const wanted = new Set(opts.labelsContext ?? DEFAULT_LABELS_CONTEXT);
     const labelsContext = LABELS_CONTEXT.filter((l) => wanted.has(l));
     for (const l of labelsContext) {
@@ -273,8 +274,9 @@ export class FlowMetrics {
     if (f.verdict === 'DROPPED') S.drops.inc(ctx, [f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol]);
 
     const l4 = f.l4;
-    // tcp handler: forwarded packets only, each once: from the events that record it (see tcpFlagsFrom).
-    if (l4 !== undefined && 'TCP' in l4 && f.l7 === undefined && (type === this.#tcpFlagsFrom) && (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED')) {
+    // tcp handler: forwarded packets only, each once: from the events that record it (see connectionEvents).
+    const opens = f.l7 === undefined && type === this.#connectionEvent;
+    if (l4 !== undefined && 'TCP' in l4 && opens && (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED')) {
       const fl = l4.TCP.flags ?? {};
       const family = f.IP?.ipVersion ?? 'IPv4';
       if (fl.SYN) S.tcpFlags.inc(ctx, [fl.ACK ? 'SYN-ACK' : 'SYN', family]);
@@ -315,18 +317,16 @@ export class FlowMetrics {
       S.policyVerdicts.inc(ctx, [direction === 'unknown' ? 'traffic_direction_unknown' : direction, `l7/${protocol.toLowerCase()}`, f.verdict.toLowerCase()]);
     }
 
-    // Palisade's datapath counters: one packet per L3/L4 event (policy verdicts are not packets).
-    if (f.l7 === undefined && type !== EVENT_TYPE.POLICY_VERDICT) {
-      const dir = direction === 'unknown' ? 'traffic_direction_unknown' : direction;
-      if (f.verdict === 'DROPPED') {
-        const labels = [dir, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN'];
-        S.dropPackets.inc(ctx, labels);
-        if (bytes !== undefined) S.dropBytes.inc(ctx, labels, bytes);
-      } else if (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED' || f.verdict === 'TRANSLATED') {
-        const labels = [dir, f.verdict.toLowerCase()];
-        S.forwardPackets.inc(ctx, labels);
-        if (bytes !== undefined) S.forwardBytes.inc(ctx, labels, bytes);
-      }
+    // Palisade's datapath counters: one packet per L3/L4 drop, and per new connection forwarded (see connectionEvents).
+    const dir = direction === 'unknown' ? 'traffic_direction_unknown' : direction;
+    if (f.verdict === 'DROPPED' && f.l7 === undefined && type !== EVENT_TYPE.POLICY_VERDICT) {
+      const labels = [dir, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN'];
+      S.dropPackets.inc(ctx, labels);
+      if (bytes !== undefined) S.dropBytes.inc(ctx, labels, bytes);
+    } else if (opens && (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED' || f.verdict === 'TRANSLATED')) {
+      const labels = [dir, f.verdict.toLowerCase()];
+      S.forwardPackets.inc(ctx, labels);
+      if (bytes !== undefined) S.forwardBytes.inc(ctx, labels, bytes);
     }
   }
 
