@@ -10,6 +10,7 @@
  *                                                │                        ├─► GET /v1/flows (NDJSON, agent socket)
  *                                                │                        └─► Observer gRPC (agent)
  *   palisade observe / Observer gRPC (relay) ◄── relayFlows(FlowSource per node: unix-client streamFlows)
+ *   palisade ui --relay ◄── observerFlowSource (grpc-client.ts: a relay's GetFlows / GetNodes as a FlowSource)
  *
  * Shapes are Hubble's: Flow and GetFlowsResponse are protojson with proto
  * field names (flow.ts), filters are FlowFilter (filter.ts), metric names
@@ -19,13 +20,13 @@
  * arrival order, not time order; proto files carry the subset of Hubble's
  * messages Palisade fills.
  */
-export { DROP_REASONS, EVENT_TYPE, envelope, isFlowEnvelope, makeFlow, parseFlowTime, timestampToFlowTime, type Endpoint, type Flow, type FlowEnvelope, type FlowVerdict, type GetFlowsResponse, type Layer4, type Policy } from './flow.ts';
+export { DROP_REASONS, EVENT_TYPE, envelope, makeFlow, parseFlowTime, timestampToFlowTime, type Endpoint, type Flow, type FlowEnvelope, type FlowVerdict, type GetFlowsResponse, type Layer4, type Policy } from './flow.ts';
 export { compileFilters, FlowFilterError, parseEventType, type FlowFilter, type FlowPredicate } from './filter.ts';
 export { FlowStore, type FlowStoreStatus } from './store.ts';
 export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.ts';
 export { unixFlowSource } from './unix-client.ts';
 export { relayFlows, type FlowSource } from './relay.ts';
-export { observerFlowSource, type ObserverFlowSource, type ObserverNode } from './grpc-client.ts';
+export { observerFlowSource, type ObserverFlowSource } from './grpc-client.ts';
 export { FlowMetrics, handleMetricsRequest } from './metrics.ts';
 export { startObserverServer } from './grpc-server.ts';
 export { FlowLog } from './flow-log.ts';

@@ -13,5 +13,5 @@
  * Filters are `palisade observe`'s (the command passes its flag translation
  * in) plus the table's free text `q` (text-filter.ts).
  */
-export { startUiServer, type FiltersFromFlags, type UiServer, type UiServerOptions } from './server.ts';
-export { agentsSource, relaySource, type AgentNode, type UiSource } from './sources.ts';
+export { startUiServer } from './server.ts';
+export { agentsSource, relaySource } from './sources.ts';
