@@ -137,6 +137,7 @@ const samples = {
   serverCpuPct: [] as number[],
   serverRssMiB: [] as number[],
   generatorPerS: [] as number[],
+  relayCpuPct: [] as number[],
 };
 let serverPeakMiB = NaN;
 let drawn = 0;
@@ -171,12 +172,14 @@ try {
       drawn = Number(await page.evaluate(`document.querySelectorAll('[data-workload]').length`));
       const cpu0 = cpuSeconds(ui.pid);
       const sent0 = feed.sent;
+      const relayCpu0 = process.cpuUsage();
       const pageT0 = Number(await page.evaluate('performance.now()'));
       const w0 = performance.now();
       await sleep(WINDOW_S * 1000);
       const wall = (performance.now() - w0) / 1000;
       const pageT1 = Number(await page.evaluate('performance.now()'));
       const cpu = cpuSeconds(ui.pid) - cpu0;
+      const relayCpu = process.cpuUsage(relayCpu0);
       const probe = (await page.evaluate('window.__uiBench')) as Probe;
       if (probe.snapshots.length === 0) throw new Error('the page got no `snapshot` SSE message (it listens with EventSource.addEventListener("snapshot") per src/ui/api.ts)');
       const inWindow = probe.snapshots.filter((t) => t >= pageT0 && t < pageT1);
@@ -203,6 +206,7 @@ try {
       samples.serverCpuPct.push(cpuPct);
       samples.serverRssMiB.push(rss);
       samples.generatorPerS.push(generated);
+      samples.relayCpuPct.push(((relayCpu.user + relayCpu.system) / 1e6 / wall) * 100);
       process.stderr.write(
         `round ${round + 1}: first render ${firstRender.toFixed(0)} ms (${drawn} [data-workload]); update median ${s.median.toFixed(1)} ms over ${durations.length}; ` +
           `${perS.toFixed(2)} snapshots/s (busiest second ${busiest}); server CPU ${cpuPct.toFixed(0)} %, RSS ${rss.toFixed(0)} MiB; generator ${Math.round(generated).toLocaleString('en')} flows/s\n`,
@@ -233,7 +237,7 @@ if (values.json) {
   const rate = (x: number): string => Math.round(x).toLocaleString('en');
   console.log(`bench/ui — ${cluster.pods.length.toLocaleString('en')} pods in ${cluster.namespaces.length} namespaces (${cluster.workloads.length} workloads), ${rate(RATE)} flows/s asked through a fake Hubble Relay, ${ROUNDS} rounds of ${WINDOW_S} s; median ±half the range`);
   console.log(`  load average before: ${loadBefore}; after: ${loadAfter}`);
-  console.log(`  generator achieved  ${cell(s.generatorPerS, -1, ' flows/s')}  (${Math.round((100 * s.generatorPerS.median) / RATE)} % of the rate asked)`);
+  console.log(`  generator achieved  ${cell(s.generatorPerS, -1, ' flows/s')}  (${Math.round((100 * s.generatorPerS.median) / RATE)} % of the rate asked; generator, relay and browser driver: ${cell(s.relayCpuPct, 0, ' %', 0).trim()} of one core)`);
   console.log(`  first render        ${cell(s.firstRenderMs, 0, ' ms')}  navigation → all ${cluster.workloads.length} workloads drawn   target ≤ ${TARGET_FIRST_RENDER_MS} ms  ${judge(s.firstRenderMs, TARGET_FIRST_RENDER_MS)}`);
   console.log(`  update              ${cell(s.updateMs, 1, ' ms')}  snapshot received → frame drawn (p95 ${cell(s.updateP95Ms, 1, ' ms', 0).trim()})   target ≤ ${TARGET_UPDATE_MS} ms  ${judge(s.updateMs, TARGET_UPDATE_MS)}`);
   console.log(`  updates at the page ${cell(s.updatesPerS, 2, '/s')}  busiest second ${cell(s.busiestSecond, 0, '', 0).trim()}   target ≤ ${TARGET_UPDATES_PER_S}/s  ${judge(s.updatesPerS, TARGET_UPDATES_PER_S)}`);

@@ -6,7 +6,7 @@
  *   const b = await launchBrowser(dir);   // dir: the test's temp dir
  *   try { const page = await b.newPage(); … } finally { await b.close(); }
  *
- * or withBrowser(dir, async (b) => …), which closes it however `fn` ends.
+ * (a node:test suite closes it in `after`, which runs when a case failed too).
  */
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -47,14 +47,4 @@ export async function launchBrowser(dir: string, viewport = { width: 1400, heigh
       await context.close();
     },
   };
-}
-
-/** Runs `fn` with a browser and closes the browser whether `fn` succeeds or throws. */
-export async function withBrowser<T>(dir: string, fn: (b: TestBrowser) => Promise<T>): Promise<T> {
-  const b = await launchBrowser(dir);
-  try {
-    return await fn(b);
-  } finally {
-    await b.close();
-  }
 }
