@@ -7,7 +7,7 @@
  *   node scripts/build-ui.ts          exits non-zero, naming what failed
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -29,12 +29,14 @@ try {
   fail('type errors in ui/ (tsc -p ui)', `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}` || e.message);
 }
 
-rmSync(outDir, { recursive: true, force: true });
-mkdirSync(outDir, { recursive: true });
+// Built beside dist/ui and swapped in whole: a running `palisade ui` never serves half a build.
+const stage = `${outDir}.build-${process.pid}`;
+rmSync(stage, { recursive: true, force: true });
+mkdirSync(stage, { recursive: true });
 try {
   await build({
     entryPoints: [join(uiDir, 'src', 'main.ts')],
-    outfile: join(outDir, 'app.js'),
+    outfile: join(stage, 'app.js'),
     bundle: true,
     minify: true,
     sourcemap: true,
@@ -46,9 +48,18 @@ try {
 } catch (err) {
   const e = err as { errors?: { text: string; location?: { file: string; line: number } | null }[]; message: string };
   const lines = e.errors?.map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ''}${m.text}`).join('\n');
+  rmSync(stage, { recursive: true, force: true });
   fail('esbuild could not bundle ui/src/main.ts', lines ?? e.message);
 }
-for (const file of ['index.html', 'app.css']) copyFileSync(join(uiDir, file), join(outDir, file));
+for (const file of ['index.html', 'app.css']) copyFileSync(join(uiDir, file), join(stage, file));
+const old = `${outDir}.old-${process.pid}`;
+try {
+  renameSync(outDir, old);
+} catch (err) {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+}
+renameSync(stage, outDir);
+rmSync(old, { recursive: true, force: true });
 
 for (const file of ['index.html', 'app.css', 'app.js', 'app.js.map']) {
   const size = statSync(join(outDir, file)).size;

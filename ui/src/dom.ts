@@ -21,7 +21,8 @@ export function num(n: number): string {
   if (a >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (a >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
   if (a >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  if (a > 0 && a < 10 && !Number.isInteger(n)) return n.toFixed(a < 1 ? 2 : 1);
+  if (a > 0 && a < 0.01) return n > 0 ? '<0.01' : '>-0.01';
+  if (a > 0 && a < 10 && !Number.isInteger(n)) return String(+n.toFixed(a < 1 ? 2 : 1));
   return String(Math.round(n));
 }
 

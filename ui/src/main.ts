@@ -79,8 +79,10 @@ function apply(next: Route): void {
   }
   // Tab links carry the filters along, so switching views keeps a shared link's state.
   for (const v of VIEWS) byId<HTMLAnchorElement>(`tab-${v}`).href = writeRoute({ ...route, view: v });
+  // Leaving Flows stops its stream before the filters change, so that change loads nothing.
+  if (route.view !== 'flows') flows.setActive(false);
   flows.setFilters(route.filters);
-  flows.setActive(route.view === 'flows');
+  if (route.view === 'flows') flows.setActive(true);
   byId<HTMLSelectElement>('heat-metric').value = route.heatMetric;
   if (route.view === 'dns') refreshFqdn(true);
   draw();

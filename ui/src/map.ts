@@ -254,7 +254,7 @@ function boxLayer(layout: MapLayout): LayerSpec<string> {
       const special = ns === 'world' || ns === 'host' || ns === 'reserved';
       return `<g data-id="${esc(ns)}" data-testid="map-namespace" data-namespace="${esc(ns)}" class="ns-box${special ? ' ns-special' : ''}">`
         + `<rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="10"/>`
-        + `<text x="${b.x + 12}" y="${b.y + 19}" class="ns-label">${esc(ns === 'world' ? 'world (outside the cluster)' : ns)}</text></g>`;
+        + `<text x="${b.x + 12}" y="${b.y + 19}" class="ns-label">${esc(ns)}</text></g>`;
     },
   };
 }
@@ -289,6 +289,10 @@ function edgeClass(e: Edge): string {
   return e.verdict === 'forwarded' ? 'fwd' : e.verdict === 'dropped' ? 'drop' : 'mixed';
 }
 
+function edgeClasses(e: Edge): string {
+  return `edge edge-${edgeClass(e)}${e.tunnelled ? ' edge-tunnelled' : ''}${e.rate > 0 ? '' : ' edge-idle'}`;
+}
+
 /**
  * Stroke width by rate, in four steps: a width change makes the browser lay out
  * the whole SVG again (≈ 100 ms at 2,000 workloads), so it must be rare.
@@ -299,7 +303,8 @@ function edgeWidth(e: Edge): string {
 
 function edgeLabel(e: Edge): string {
   const badges = [e.l7 ? 'L7' : '', e.dns ? 'DNS' : '', e.tunnelled ? 'mTLS' : ''].filter(Boolean);
-  return `${rate(e.rate)}${badges.length ? ` ${badges.join(' ')}` : ''}`;
+  // Idle: seen, but nothing in the rate window.
+  return `${e.rate > 0 ? rate(e.rate) : 'idle'}${badges.length ? ` ${badges.join(' ')}` : ''}`;
 }
 
 function edgeTip(e: Edge): string {
@@ -316,10 +321,10 @@ function edgeLayer(layout: MapLayout, labels: boolean): LayerSpec<Edge> {
   const labelWidth = (text: string): number => 7 * text.length + 10;
   return {
     shape: (e) => `${geometry(e)?.d ?? ''}|${e.tunnelled}`,
-    style: (e) => `${edgeClass(e)},${edgeWidth(e)},${labels ? edgeLabel(e) : ''}`,
+    style: (e) => `${edgeClasses(e)},${edgeWidth(e)},${labels ? edgeLabel(e) : ''}`,
     patch: (el, e) => {
       const cls = edgeClass(e);
-      el.setAttribute('class', `edge edge-${cls}${e.tunnelled ? ' edge-tunnelled' : ''}`);
+      el.setAttribute('class', edgeClasses(e));
       el.setAttribute('data-verdict', e.verdict);
       const line = el.querySelector('.edge-line');
       const width = edgeWidth(e);
@@ -343,7 +348,7 @@ function edgeLayer(layout: MapLayout, labels: boolean): LayerSpec<Edge> {
       if (g === null) return `<g data-id="${esc(e.id)}"></g>`;
       const cls = edgeClass(e);
       const { d, mid } = g;
-      let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="edge edge-${cls}${e.tunnelled ? ' edge-tunnelled' : ''}">`
+      let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${edgeClasses(e)}">`
         + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${edgeWidth(e)}" marker-end="url(#arrow-${cls})"/>`;
       if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
       if (labels) {
@@ -370,15 +375,9 @@ function curve(a: Point, b: Point, self: boolean): { d: string; mid: Point } {
   const rightward = b.x > a.x;
   if (Math.abs(a.y - b.y) < 1) {
     const gap = Math.abs(b.x - a.x) - CARD_W;
-    const y = a.y + CARD_H / 2;
-    if (gap < CARD_W / 2) {
-      // Neighbours: a short straight line; a reverse edge runs a little lower so the two stay apart.
-      const sx = rightward ? a.x + CARD_W : a.x, tx = rightward ? b.x : b.x + CARD_W, yy = y + (rightward ? -6 : 6);
-      return { d: `M${sx},${yy}L${tx},${yy}`, mid: { x: (sx + tx) / 2, y: yy + (rightward ? -12 : 12) } };
-    }
     // Over the row both ways (under it would cross the next shelf); a right-to-left edge flies higher.
     const sx = a.x + CARD_W / 2 + (rightward ? 12 : -12), tx = b.x + CARD_W / 2 + (rightward ? -12 : 12);
-    const lift = Math.min(110, 24 + gap * 0.12) * (rightward ? 1 : 1.45);
+    const lift = Math.min(110, 34 + gap * 0.12) * (rightward ? 1 : 1.45);
     const sy = a.y;
     const cy = sy - lift * 1.33;
     return { d: `M${sx},${sy}C${sx},${cy} ${tx},${cy} ${tx},${sy}`, mid: { x: (sx + tx) / 2, y: sy - lift } };
@@ -388,9 +387,11 @@ function curve(a: Point, b: Point, self: boolean): { d: string; mid: Point } {
     const bow = 30 + Math.min(120, Math.abs(ty - sy) / 4);
     return { d: `M${bx},${sy}C${bx + bow},${sy} ${bx + bow},${ty} ${bx},${ty}`, mid: { x: bx + bow * 0.75, y: (sy + ty) / 2 } };
   }
-  const sx = rightward ? a.x + CARD_W : a.x;
-  const tx = rightward ? b.x : b.x + CARD_W;
-  const sy = a.y + CARD_H / 2, ty = b.y + CARD_H / 2;
-  const dx = Math.max(40, Math.abs(tx - sx) / 2) * (rightward ? 1 : -1);
-  return { d: `M${sx},${sy}C${sx + dx},${sy} ${tx - dx},${ty} ${tx},${ty}`, mid: { x: (sx + tx) / 2, y: (sy + ty) / 2 } };
+  // Rows apart: leave and enter through the cards' bottom and top, so the curve crosses
+  // the gaps between shelves rather than the cards beside it.
+  const down = b.y > a.y;
+  const sx = a.x + CARD_W / 2, tx = b.x + CARD_W / 2;
+  const sy = down ? a.y + CARD_H : a.y, ty = down ? b.y : b.y + CARD_H;
+  const dy = Math.max(40, Math.abs(ty - sy) / 2) * (down ? 1 : -1);
+  return { d: `M${sx},${sy}C${sx},${sy + dy} ${tx},${ty - dy} ${tx},${ty}`, mid: { x: (sx + tx) / 2, y: (sy + ty) / 2 } };
 }
