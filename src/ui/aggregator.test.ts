@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { envelope, makeFlow, type Flow } from '../flows/index.ts';
-import { allowFlow, dnsFlow, dropFlow, httpFlow } from '../../test/kit/flows.ts';
+import { allowFlow, dnsFlow, dropFlow, httpFlow, worldFlow } from '../../test/kit/flows.ts';
 import { Aggregator } from './aggregator.ts';
 import type { Count } from './api.ts';
 import { workloadName } from './workload.ts';
@@ -66,12 +66,13 @@ test("an edge's verdict goes forwarded → mixed; workloads are grouped by names
 test('HTTP: a 403 by policy lands in topDenied; methods, statuses, latency buckets; the L7 badge and the endpoint card', () => {
   const { a, add } = agg();
   add(at(httpFlow(undefined, 'REQUEST'), 900));
-  add(at(httpFlow(undefined, 'RESPONSE'), 880)); // 503 after 12 ms
+  add(at({ ...httpFlow(undefined, 'RESPONSE'), is_reply: false }, 880)); // 503 after 12 ms, recorded client → server as the HTTP proxy does
   const denied = httpFlow(undefined, 'REQUEST');
   denied.verdict = 'DROPPED';
   denied.l7 = { type: 'REQUEST', http: { method: 'POST', url: 'http://backend/admin?token=1' } };
   add(at(denied, 500));
   const answer = httpFlow(undefined, 'RESPONSE');
+  answer.is_reply = false;
   answer.verdict = 'DROPPED';
   answer.l7 = { type: 'RESPONSE', http: { code: 403, method: 'POST', url: 'http://backend/admin?token=1' } };
   answer.ingress_denied_by = [{ name: 'l7-rules', namespace: 'default' }];
@@ -103,7 +104,9 @@ test('HTTP: a 403 by policy lands in topDenied; methods, statuses, latency bucke
 test('DNS: queries per name, rcodes (a refused query has no answer record), the DNS badge, names → IPs', () => {
   const { a, add } = agg();
   add(at(dnsFlow(undefined, 'REQUEST'), 300));
-  add(at(dnsFlow(undefined, 'RESPONSE'), 290));
+  // As the DNS proxy records an answer: server → pod, a reply.
+  const answer = dnsFlow(undefined, 'RESPONSE');
+  add(at({ ...answer, source: answer.destination, destination: answer.source, IP: { source: '10.96.0.10', destination: '10.244.1.7', ipVersion: 'IPv4' }, l4: { UDP: { source_port: 53, destination_port: 53001 } } }, 290));
   const refused = dnsFlow(undefined, 'REQUEST');
   refused.verdict = 'DROPPED';
   refused.l7 = { type: 'REQUEST', dns: { query: 'evil.example.', qtypes: ['A'], rcode: 5 } };
@@ -118,9 +121,14 @@ test('DNS: queries per name, rcodes (a refused query has no answer record), the 
   assert.equal(sum('queries'), 2);
   assert.equal(sum('REFUSED'), 1);
   assert.equal(sum('NOERROR'), 1);
-  const edge = s.map.edges.find((e) => e.destination === 'kube-system/coredns');
+  // The answer counts on the pod → server edge: one edge, not one each way.
+  assert.deepEqual(s.map.edges.map((e) => `${e.id} ${e.forwarded}/${e.dropped}`), ['default/frontend->kube-system/coredns 2/1']);
+  const edge = s.map.edges[0];
   assert.equal(edge?.dns, true);
   assert.deepEqual(edge?.ports, ['53/UDP']);
+  // A connection to the answered address, its flow naming no DNS name: the map still draws it by name.
+  add(at({ ...worldFlow(), destination_names: undefined }, 50));
+  assert.ok(a.snapshot().map.edges.some((e) => e.id === 'default/frontend->world/api.github.com'));
   const fqdn = a.observedFqdn();
   assert.deepEqual(fqdn.nodes[0]?.entries.map((e) => [e.name, e.ips, e.pods]), [['api.github.com.', ['140.82.121.6'], ['default/frontend']]]);
 });

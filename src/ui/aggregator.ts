@@ -14,7 +14,7 @@
  * (AggregatorLimits); past a bound new keys count under "(other)" or the
  * least recently seen edges/workloads are evicted.
  */
-import { parseFlowTime, type Flow, type FlowEnvelope } from '../flows/index.ts';
+import { parseFlowTime, type Endpoint, type Flow, type FlowEnvelope } from '../flows/index.ts';
 import type { DnsView, Edge, FlowRow, FqdnView, HttpView, NodeHealth, UiSnapshot, Workload } from './api.ts';
 import { BoundedCounts, BucketSeries, Newest, RateWindow } from './aggregate-parts.ts';
 import { destinationPort, flowRow, l4Protocol, policyName, rcodeName, urlPath } from './flow-row.ts';
@@ -32,6 +32,8 @@ export interface AggregatorLimits {
   /** Keys of each drop / HTTP / DNS counter. */
   keys: number;
   dnsNames: number;
+  /** Addresses remembered from DNS answers (world endpoints named by FQDN); cleared when full. */
+  ipNames: number;
 }
 
 export const DEFAULT_LIMITS: AggregatorLimits = {
@@ -42,6 +44,7 @@ export const DEFAULT_LIMITS: AggregatorLimits = {
   heatCells: 2_000,
   keys: 1_000,
   dnsNames: 2_000,
+  ipNames: 20_000,
 };
 
 export interface AggregatorOptions {
@@ -137,6 +140,8 @@ export class Aggregator {
 
   #dnsQueries = 0;
   readonly #dnsNames = new Map<string, DnsNameAgg>();
+  /** Address → the name a DNS answer gave it, for world endpoints whose flow names none. */
+  readonly #ipNames = new Map<string, string[]>();
   readonly #dnsSeries: BucketSeries;
   readonly #dnsRecent = new Newest<Recent>(50);
 
@@ -202,10 +207,15 @@ export class Aggregator {
     else if (f.verdict === 'FORWARDED') this.#forwarded++;
 
     const node = f.node_name ?? e.node_name;
-    const src = workloadOf(f.source, f.IP?.source, f.source_names, node);
-    const dst = workloadOf(f.destination, f.IP?.destination, f.destination_names, node);
-    this.#touchWorkload(src, f.source?.pod_name, f.source?.labels, t);
+    const src = workloadOf(f.source, f.IP?.source, f.source_names ?? this.#namesOf(f.source, f.IP?.source), node);
+    const dst = workloadOf(f.destination, f.IP?.destination, f.destination_names ?? this.#namesOf(f.destination, f.IP?.destination), node);
+    const srcAgg = this.#touchWorkload(src, f.source?.pod_name, f.source?.labels, t);
     const dstAgg = this.#touchWorkload(dst, f.destination?.pod_name, f.destination?.labels, t);
+    // A reply (an L7 answer: Hubble's source is the server) belongs to the client → server edge.
+    const reply = f.is_reply === true;
+    const client = reply ? dst : src;
+    const server = reply ? src : dst;
+    const serverAgg = reply ? srcAgg : dstAgg;
 
     const l7 = f.l7;
     const http = l7?.http;
@@ -214,11 +224,12 @@ export class Aggregator {
     const inWindow = t > now - this.#windowMs;
     const recent = { seq, e };
 
-    // Edges: the connection's direction only (replies would draw every edge twice).
+    // Edges: client → server only. L3/L4 replies are left out (every edge would count its packets twice);
+    // L7 answers count, on the request's edge, for their status and latency.
     let edge: EdgeAgg | undefined;
-    if (f.is_reply !== true || l7 !== undefined) {
-      edge = this.#touchEdge(src.id, dst.id, t);
-      const port = destinationPort(f);
+    if (!reply || l7 !== undefined) {
+      edge = this.#touchEdge(client.id, server.id, t);
+      const port = destinationPort(f, reply);
       if (port !== undefined && edge.ports.size < MAX_PORTS) edge.ports.add(`${port}/${l4Protocol(f)}`);
       if (dropped) {
         edge.dropped++;
@@ -247,7 +258,7 @@ export class Aggregator {
       this.#dropRecent.push(recent);
     }
 
-    if (dns !== undefined) this.#addDns(f, dns, l7?.type, src, node, t, inWindow, recent);
+    if (dns !== undefined) this.#addDns(dns, l7?.type, reply ? f.destination : f.source, client, node, t, inWindow, recent);
 
     if (http !== undefined) {
       const path = urlPath(http.url);
@@ -258,9 +269,9 @@ export class Aggregator {
         if (edge !== undefined) edge.requests++;
         if (inWindow) this.#heatSeries.add(t, 'requests');
         const key = `${method} ${path}`;
-        const ep = dstAgg.endpoints.get(key);
+        const ep = serverAgg.endpoints.get(key);
         if (ep !== undefined) ep.count++;
-        else if (dstAgg.endpoints.size < MAX_ENDPOINTS) dstAgg.endpoints.set(key, { method, path, count: 1 });
+        else if (serverAgg.endpoints.size < MAX_ENDPOINTS) serverAgg.endpoints.set(key, { method, path, count: 1 });
       } else {
         if (http.code !== undefined && http.code !== 0) this.#httpStatus.add(String(http.code));
         const latencyNs = Number(l7?.latency_ns ?? 0);
@@ -275,17 +286,17 @@ export class Aggregator {
           }
         }
         if (http.code === 403 && f.verdict === 'DROPPED') {
-          const key = `${method} ${path} ${dst.id}`;
+          const key = `${method} ${path} ${server.id}`;
           const d = this.#httpDenied.get(key);
           if (d !== undefined) d.count++;
-          else if (this.#httpDenied.size < this.limits.keys) this.#httpDenied.set(key, { method, path, destination: dst.id, count: 1 });
+          else if (this.#httpDenied.size < this.limits.keys) this.#httpDenied.set(key, { method, path, destination: server.id, count: 1 });
         }
       }
       this.#httpRecent.push(recent);
     }
   }
 
-  #addDns(f: Flow, dns: NonNullable<NonNullable<Flow['l7']>['dns']>, type: string | undefined, src: WorkloadRef, node: string, t: number, inWindow: boolean, recent: Recent): void {
+  #addDns(dns: NonNullable<NonNullable<Flow['l7']>['dns']>, type: string | undefined, clientEp: Endpoint | undefined, client: WorkloadRef, node: string, t: number, inWindow: boolean, recent: Recent): void {
     const name = dns.query ?? '';
     let agg = this.#dnsNames.get(name);
     if (agg === undefined && this.#dnsNames.size < this.limits.dnsNames) {
@@ -304,16 +315,28 @@ export class Aggregator {
       if (agg !== undefined) agg.rcodes[rc] = (agg.rcodes[rc] ?? 0) + 1;
       if (inWindow) this.#dnsSeries.add(t, rc === 'NOERROR' || rc === 'REFUSED' || rc === 'NXDOMAIN' ? rc : 'other');
     }
+    if (dns.ips !== undefined && name !== '') {
+      for (const ip of dns.ips) {
+        if (this.#ipNames.size >= this.limits.ipNames) this.#ipNames.clear();
+        this.#ipNames.set(ip, [name]);
+      }
+    }
     if (agg !== undefined && dns.ips !== undefined && dns.ips.length > 0) {
       agg.lastIps = dns.ips.slice(0, 16);
       agg.ttl = dns.ttl ?? 0;
       agg.answeredAt = t;
       agg.node = node;
-      const pod = f.source?.pod_name;
-      if (pod !== undefined && agg.pods.size < 64) agg.pods.add(`${f.source?.namespace ?? ''}/${pod}`);
-      else if (pod === undefined && agg.pods.size < 64) agg.pods.add(src.id);
+      // The pod that asked: the answer's destination.
+      const pod = clientEp?.pod_name;
+      if (agg.pods.size < 64) agg.pods.add(pod !== undefined ? `${clientEp?.namespace ?? ''}/${pod}` : client.id);
     }
     this.#dnsRecent.push(recent);
+  }
+
+  /** Names of a world address from the DNS answers seen (pods and known identities need none). */
+  #namesOf(ep: Endpoint | undefined, ip: string | undefined): string[] | undefined {
+    if (ip === undefined || ep?.pod_name !== undefined || this.#ipNames.size === 0) return undefined;
+    return this.#ipNames.get(ip);
   }
 
   #touchWorkload(ref: WorkloadRef, pod: string | undefined, labels: string[] | undefined, t: number): WorkloadAgg {

@@ -15,10 +15,12 @@ export function rcodeName(rcode: number | undefined): string {
 
 type L4Ports = { source_port?: number; destination_port?: number };
 
-export function destinationPort(flow: Flow): number | undefined {
+/** The flow's destination port (its source port with `source` set: the server's port of a reply). */
+export function destinationPort(flow: Flow, source = false): number | undefined {
   const l4 = flow.l4 as { TCP?: L4Ports; UDP?: L4Ports; SCTP?: L4Ports } | undefined;
   if (l4 === undefined) return undefined;
-  return (l4.TCP ?? l4.UDP ?? l4.SCTP)?.destination_port;
+  const ports = l4.TCP ?? l4.UDP ?? l4.SCTP;
+  return source ? ports?.source_port : ports?.destination_port;
 }
 
 /** The L4 protocol: TCP, UDP, SCTP, ICMPv4, ICMPv6, or "" when the flow has no l4. */
