@@ -61,7 +61,8 @@ export function timeSeries(points: SeriesPoint[], opts: SeriesOptions = {}): str
   const t1 = pts[pts.length - 1]?.t ?? t0;
   const span = Math.max(1, t1 - t0);
   const totals = pts.map((p) => keys.reduce((s, k) => s + (p.values[k] ?? 0), 0));
-  const max = Math.max(1e-9, ...(opts.stacked ? totals : pts.flatMap((p) => keys.map((k) => p.values[k] ?? 0))));
+  const max = Math.max(0, ...(opts.stacked ? totals : pts.flatMap((p) => keys.map((k) => p.values[k] ?? 0))));
+  if (max <= 0) return `<div class="empty">${esc(opts.empty ?? 'no data in this window')}</div>`;
   const x = (t: number): number => L + ((t - t0) / span) * (W - L - R);
   const y = (v: number): number => T + (H - T - B) * (1 - v / max);
   let body = '';
@@ -127,6 +128,7 @@ export function heatMap(rows: string[], cols: string[], value: (row: string, col
     if (v !== null && v > max) max = v;
     return v;
   }));
+  if (max <= 0) return `<div class="empty">${esc(opts.empty ?? 'nothing yet')}</div>`;
   const fmt = opts.format ?? num;
   let body = '';
   if (opts.timeColumns) {

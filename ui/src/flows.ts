@@ -6,7 +6,7 @@
 import type { FlowRow, FlowsPage } from '../../src/ui/api.ts';
 import { byId, esc, getJson } from './dom.ts';
 import { filterQuery, filterText, parseFilterText } from './route.ts';
-import { HUBBLE_COLUMNS, headMarkup, rowMarkup } from './rows.ts';
+import { COLUMNS, HUBBLE_COLUMNS, headMarkup, rowMarkup } from './rows.ts';
 
 const MAX_ROWS = 500;
 
@@ -30,6 +30,7 @@ export class FlowsView {
   /** `onFilter` is told the filters the user typed, to put them in the URL. */
   constructor(private readonly onFilter: (filters: [string, string][]) => void) {
     byId('flows-head').innerHTML = headMarkup(HUBBLE_COLUMNS);
+    this.wireColumns();
     byId('flows-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.onFilter(parseFilterText(this.input.value));
@@ -43,6 +44,28 @@ export class FlowsView {
       const tr = (ev.target as Element).closest('tr[data-flow-id]');
       if (tr) void this.showDetail(tr.getAttribute('data-flow-id') ?? '');
     });
+  }
+
+  /** Column chooser: hidden columns are a stylesheet rule (no re-render), remembered in localStorage. */
+  private wireColumns(): void {
+    const key = 'palisade.flows.hiddenColumns';
+    let hidden = new Set<string>();
+    try { hidden = new Set(JSON.parse(localStorage.getItem(key) ?? '[]') as string[]); } catch { /* none */ }
+    const style = document.createElement('style');
+    document.head.appendChild(style);
+    const apply = (): void => {
+      style.textContent = [...hidden].map((c) => `#flows-table .c-${c}{display:none}`).join('\n');
+      try { localStorage.setItem(key, JSON.stringify([...hidden])); } catch { /* private mode */ }
+    };
+    const box = byId('flows-columns-list');
+    box.innerHTML = HUBBLE_COLUMNS.map((c) => `<label><input type="checkbox" value="${c}"${hidden.has(c) ? '' : ' checked'}> ${esc(COLUMNS[c]?.title ?? c)}</label>`).join('');
+    box.addEventListener('change', (ev) => {
+      const input = ev.target as HTMLInputElement;
+      if (input.checked) hidden.delete(input.value);
+      else hidden.add(input.value);
+      apply();
+    });
+    apply();
   }
 
   /** Applies filters from the URL (typed or shared). Reloads only when they changed. */

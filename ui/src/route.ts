@@ -30,13 +30,13 @@ export function readRoute(hash: string): Route {
   const view = (VIEWS as readonly string[]).includes(name) ? (name as View) : 'map';
   const filters: [string, string][] = [];
   for (const [k, v] of params) if (k === 'q' || FILTER_NAMES.has(k)) filters.push([k, v]);
-  return { view, filters, mapNamespace: params.get('map-ns') ?? '', heatMetric: params.get('heat') ?? 'bytes' };
+  return { view, filters, mapNamespace: params.get('map-ns') ?? '', heatMetric: params.get('heat') ?? 'flows' };
 }
 
 export function writeRoute(r: Route): string {
   const p = new URLSearchParams(r.filters);
   if (r.mapNamespace) p.set('map-ns', r.mapNamespace);
-  if (r.heatMetric !== 'bytes') p.set('heat', r.heatMetric);
+  if (r.heatMetric !== 'flows') p.set('heat', r.heatMetric);
   const qs = p.toString();
   return `#${r.view}${qs ? `?${qs}` : ''}`;
 }

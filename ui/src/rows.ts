@@ -38,7 +38,7 @@ export const COLUMNS: Record<string, Column> = {
 export const HUBBLE_COLUMNS = ['auth', 'srcPod', 'srcIp', 'srcId', 'dstPod', 'dstIp', 'dstId', 'port', 'l7', 'dir', 'verdict', 'flags', 'time'];
 
 export function headMarkup(cols: string[]): string {
-  return `<tr>${cols.map((c) => `<th>${esc(COLUMNS[c]?.title ?? c)}</th>`).join('')}</tr>`;
+  return `<tr>${cols.map((c) => `<th class="c-${c}">${esc(COLUMNS[c]?.title ?? c)}</th>`).join('')}</tr>`;
 }
 
 export function rowMarkup(f: FlowRow, cols: string[], testId: string): string {

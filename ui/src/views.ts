@@ -155,10 +155,11 @@ export function drawHeat(s: UiSnapshot, metric: string): void {
   const shown = new Set([...rows, ...cols]).size;
   put('heat-note', `${esc(metricTitle(metric))}, source (rows) × destination (columns)${weight.size > shown ? ` · the ${HEAT_LIMIT} busiest of ${weight.size} workloads each way` : ''}`);
   put('heat-map', heatMap(rows, cols, (r, c) => { const cell = index.get(`${r}\u0000${c}`); return cell ? value(cell) : null; }, {
-    rowLabel: (id) => id, colLabel: (id) => id, cellTestId: 'heat-cell', format: fmt, empty: 'no traffic yet',
+    rowLabel: (id) => id, colLabel: (id) => id, cellTestId: 'heat-cell', format: fmt,
+    empty: cells.length === 0 ? 'no traffic yet' : `no ${metricTitle(metric).toLowerCase()} recorded for these flows yet`,
   }));
   const key = metric === 'latency' ? 'requests' : metric;
-  put('heat-series', timeSeries(s.heat.series, { keys: [key], unit: `${key} per ${s.bucketSeconds} s`, empty: 'no traffic yet' }));
+  put('heat-series', timeSeries(s.heat.series, { keys: [key], unit: `${key} per ${s.bucketSeconds} s`, empty: `no ${key} recorded yet` }));
 }
 
 function metricTitle(metric: string): string {
