@@ -1,8 +1,10 @@
 /**
  * Prometheus metrics from flows, with Hubble's names and labels
  * (cilium pkg/hubble/metrics: flow, drop, dns, httpV2, tcp, policy handlers),
- * so Hubble's Grafana dashboards work unchanged. One registry per agent,
- * served on :9965 by default.
+ * so Hubble's Grafana dashboards (and deploy/grafana) work unchanged. One
+ * registry per agent, served at GET /metrics on its API socket
+ * (handleMetricsRequest) or on a TCP listener such as Hubble's :9965
+ * (startMetricsServer).
  *
  *   store.onFlow(e => metrics.observeFlow(e))  ──►  counters  ──►  GET /metrics
  *
@@ -29,14 +31,14 @@ import { EVENT_TYPE, TRACE_POINTS, endpointName, flowProtocol, policyMatchTypeNa
 export type ContextLabel = 'source' | 'destination';
 
 /** Hubble's labelsContext values, in the order Hubble puts them in a series. */
-export const LABELS_CONTEXT = [
+const LABELS_CONTEXT = [
   'source_pod', 'source_namespace', 'source_workload', 'source_app',
   'destination_pod', 'destination_namespace', 'destination_workload', 'destination_app',
   'traffic_direction',
 ] as const;
 export type LabelsContextLabel = (typeof LABELS_CONTEXT)[number];
 
-export const DEFAULT_LABELS_CONTEXT: readonly LabelsContextLabel[] = ['source_namespace', 'source_workload', 'destination_namespace', 'destination_workload', 'traffic_direction'];
+const DEFAULT_LABELS_CONTEXT: readonly LabelsContextLabel[] = ['source_namespace', 'source_workload', 'destination_namespace', 'destination_workload', 'traffic_direction'];
 
 export interface FlowMetricsOptions {
   /** `source` / `destination` labels ("namespace/pod" or the reserved identity); default both. */
