@@ -49,11 +49,12 @@ export function drawDrops(s: UiSnapshot): void {
   put('drops-source', bars(d.bySource, { rowTestId: 'drops-source-row', colour: '#bc4c00', empty: 'no drops' }));
   put('drops-destination', bars(d.byDestination, { rowTestId: 'drops-destination-row', colour: '#bc4c00', empty: 'no drops' }));
   const prom = s.prometheus ? dropsProm.get(REFRESH) : null;
-  if (prom !== null) {
+  // An empty answer (nothing scraped yet) falls back to the flows' own series too.
+  if (prom !== null && prom.length > 0) {
     put('drops-series-title', 'Drops per second by reason <span class="src">Prometheus · hubble_drop_total</span>');
     put('drops-series', timeSeries(prom, { warm: true, unit: 'drops/s', empty: 'Prometheus has no drops in the last 15 minutes' }));
   } else {
-    const why = s.prometheus && dropsProm.error ? ` · Prometheus: ${dropsProm.error}` : '';
+    const why = !s.prometheus ? '' : dropsProm.error ? ` · Prometheus: ${dropsProm.error}` : prom !== null ? ' · Prometheus has no drops yet' : '';
     put('drops-series-title', `Drops by reason per ${s.bucketSeconds} s <span class="src">from the flows${esc(why)}</span>`);
     put('drops-series', timeSeries(d.series, { stacked: true, warm: true, unit: `drops per ${s.bucketSeconds} s`, empty: 'no drops yet' }));
   }
@@ -107,7 +108,8 @@ export function drawHttp(s: UiSnapshot): void {
     + h.byStatus.filter((c) => c.key.startsWith('4') || c.key.startsWith('5')).map((c) => `<span class="stat stat-bad"><b>${num(c.count)}</b> ${esc(c.key)}</span>`).join(''));
   put('http-method', bars(h.byMethod, { rowTestId: 'http-method-row', colour: '#8250df', empty: 'no HTTP requests yet' }));
   put('http-status', bars(h.byStatus, { rowTestId: 'http-status-row', colour: '#0969da', empty: 'no HTTP responses yet' }));
-  const prom = s.prometheus ? latencyProm.get(REFRESH) : null;
+  const answer = s.prometheus ? latencyProm.get(REFRESH) : null;
+  const prom = answer !== null && answer.length > 0 ? answer : null;
   const points = prom ?? h.latency;
   const bounds = prom ? [...new Set(prom.flatMap((p) => Object.keys(p.values)))].sort((a, b) => leValue(a) - leValue(b)) : [...h.latencyBuckets.map(String), '+Inf'];
   const rows = [...bounds].reverse();
@@ -116,7 +118,7 @@ export function drawHttp(s: UiSnapshot): void {
   put('http-latency-title', prom ? 'Latency over time <span class="src">Prometheus · hubble_http_request_duration_seconds_bucket, requests/s</span>'
     : `Latency over time <span class="src">from the flows, requests per ${s.bucketSeconds} s bucket${s.prometheus && latencyProm.error ? ` · Prometheus: ${esc(latencyProm.error)}` : ''}</span>`);
   put('http-latency', heatMap(rows, cols.map((p) => String(p.t)), (r, c) => byT.get(c)?.[r] ?? null, {
-    rowLabel: (le) => (le === '+Inf' ? '> last' : `≤ ${latencyLabel(Number(le))}`),
+    rowLabel: (le) => (le === '+Inf' ? `> ${latencyLabel(Number(bounds[bounds.length - 2] ?? 0))}` : `≤ ${latencyLabel(Number(le))}`),
     colLabel: (t) => shortClock(Number(t)),
     cellTestId: 'http-latency-cell',
     gutter: 80,
