@@ -55,13 +55,12 @@ const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in these
  * when the frame after the page handled it was done.
  */
 const PROBE = `(() => {
-  const probe = { snapshots: [], updates: [], flows: 0, mutations: 0 };
+  const probe = { snapshots: [], updates: [], mutations: 0 };
   window.__uiBench = probe;
   new MutationObserver((records) => { probe.mutations += records.length; })
     .observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
   const afterFrame = (fn) => requestAnimationFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = fn; ch.port2.postMessage(0); });
   const wrap = (type, fn) => {
-    if (type === 'flows') return function (ev) { probe.flows++; return fn.call(this, ev); };
     if (type !== 'snapshot') return fn;
     return function (ev) {
       const t0 = ev.timeStamp;
@@ -81,7 +80,6 @@ const PROBE = `(() => {
 interface Probe {
   snapshots: number[];
   updates: { t0: number; t1: number; changed: boolean }[];
-  flows: number;
 }
 
 /** utime + stime of a process, seconds. */
@@ -133,13 +131,15 @@ const samples = {
   updateP95Ms: [] as number[],
   updatesPerS: [] as number[],
   busiestSecond: [] as number[],
-  flowsPerS: [] as number[],
   serverCpuPct: [] as number[],
   serverRssMiB: [] as number[],
   generatorPerS: [] as number[],
   relayCpuPct: [] as number[],
 };
 let serverPeakMiB = NaN;
+/** The snapshot the page parses and draws on every update, at the end of the warm-up. */
+let snapshotKiB = NaN;
+let snapshotEdges = 0;
 let drawn = 0;
 let unchangedUpdates = 0;
 let totalUpdates = 0;
@@ -149,11 +149,15 @@ try {
   // Warm-up: the server has seen every pod's workload before the page is timed.
   const t0 = Date.now();
   let snap: UiSnapshot | undefined;
+  let snapText = '';
   while (Date.now() - t0 < Math.max(WARMUP_S * 1000, 1000) || (snap?.map.workloads.length ?? 0) < cluster.workloads.length) {
     if (Date.now() - t0 > 60_000) throw new Error(`after 60 s the server's map has ${snap?.map.workloads.length ?? 0} of ${cluster.workloads.length} workloads`);
     await sleep(500);
-    snap = (await (await fetch(new URL('/api/snapshot', ui.url))).json()) as UiSnapshot;
+    snapText = await (await fetch(new URL('/api/snapshot', ui.url))).text();
+    snap = JSON.parse(snapText) as UiSnapshot;
   }
+  snapshotKiB = snapText.length / 1024;
+  snapshotEdges = snap?.map.edges.length ?? 0;
   const expected = JSON.stringify(cluster.workloads);
   // Every pod workload's node on the map, by its data-workload id; the time since navigation start when so.
   const allDrawn = `(() => {
@@ -202,7 +206,6 @@ try {
       samples.updateP95Ms.push(durations[Math.min(durations.length - 1, Math.floor(durations.length * 0.95))] ?? NaN);
       samples.updatesPerS.push(perS);
       samples.busiestSecond.push(busiest);
-      samples.flowsPerS.push(probe.flows / ((pageT1 - pageT0) / 1000));
       samples.serverCpuPct.push(cpuPct);
       samples.serverRssMiB.push(rss);
       samples.generatorPerS.push(generated);
@@ -232,16 +235,16 @@ const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summari
 const judge = (x: Summary, target: number): string => (x.median <= target ? 'PASS' : 'FAIL');
 const loadAfter = loadAverage();
 if (values.json) {
-  console.log(JSON.stringify({ rate: RATE, rounds: ROUNDS, windowSeconds: WINDOW_S, pods: cluster.pods.length, namespaces: cluster.namespaces.length, workloads: cluster.workloads.length, drawn, serverPeakMiB, load: { before: loadBefore, after: loadAfter }, ...s }));
+  console.log(JSON.stringify({ rate: RATE, rounds: ROUNDS, windowSeconds: WINDOW_S, pods: cluster.pods.length, namespaces: cluster.namespaces.length, workloads: cluster.workloads.length, drawn, snapshotKiB, snapshotEdges, serverPeakMiB, load: { before: loadBefore, after: loadAfter }, ...s }));
 } else {
   const rate = (x: number): string => Math.round(x).toLocaleString('en');
   console.log(`bench/ui — ${cluster.pods.length.toLocaleString('en')} pods in ${cluster.namespaces.length} namespaces (${cluster.workloads.length} workloads), ${rate(RATE)} flows/s asked through a fake Hubble Relay, ${ROUNDS} rounds of ${WINDOW_S} s; median ±half the range`);
   console.log(`  load average before: ${loadBefore}; after: ${loadAfter}`);
+  console.log(`  snapshot            ${snapshotKiB.toFixed(0)} KiB of JSON, ${snapshotEdges.toLocaleString('en')} edges on the map`);
   console.log(`  generator achieved  ${cell(s.generatorPerS, -1, ' flows/s')}  (${Math.round((100 * s.generatorPerS.median) / RATE)} % of the rate asked; generator, relay and browser driver: ${cell(s.relayCpuPct, 0, ' %', 0).trim()} of one core)`);
   console.log(`  first render        ${cell(s.firstRenderMs, 0, ' ms')}  navigation → all ${cluster.workloads.length} workloads drawn   target ≤ ${TARGET_FIRST_RENDER_MS} ms  ${judge(s.firstRenderMs, TARGET_FIRST_RENDER_MS)}`);
   console.log(`  update              ${cell(s.updateMs, 1, ' ms')}  snapshot received → frame drawn (p95 ${cell(s.updateP95Ms, 1, ' ms', 0).trim()})   target ≤ ${TARGET_UPDATE_MS} ms  ${judge(s.updateMs, TARGET_UPDATE_MS)}`);
   console.log(`  updates at the page ${cell(s.updatesPerS, 2, '/s')}  busiest second ${cell(s.busiestSecond, 0, '', 0).trim()}   target ≤ ${TARGET_UPDATES_PER_S}/s  ${judge(s.updatesPerS, TARGET_UPDATES_PER_S)}`);
-  console.log(`  flows-table batches ${cell(s.flowsPerS, 2, '/s')}`);
   console.log(`  palisade ui CPU     ${cell(s.serverCpuPct, 0, ' %')}  of one core    RSS ${cell(s.serverRssMiB, 0, ' MiB', 0).trim()}  peak ${serverPeakMiB.toFixed(0)} MiB`);
   if (unchangedUpdates > 0) console.log(`  note: ${unchangedUpdates} of ${totalUpdates} snapshot messages changed nothing in the DOM by the next frame`);
 }
