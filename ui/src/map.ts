@@ -177,6 +177,18 @@ export class ServiceMapView {
     this.view = { x, y, w, h };
     const box = `${x.toFixed(1)} ${y.toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`;
     if (this.svg.getAttribute('viewBox') !== box) this.svg.setAttribute('viewBox', box);
+    this.zoomClasses();
+  }
+
+  /**
+   * Semantic zoom: text too small to read (a whole map of thousands of workloads)
+   * is not drawn at all, which spares the browser laying out thousands of labels.
+   */
+  private zoomClasses(): void {
+    const scale = this.size.width > 0 ? this.size.width / this.view.w : 1;
+    const far = scale < 0.4, veryFar = scale < 0.2;
+    if (this.svg.classList.contains('far') !== far) this.svg.classList.toggle('far', far);
+    if (this.svg.classList.contains('very-far') !== veryFar) this.svg.classList.toggle('very-far', veryFar);
   }
 
   private wirePointer(): void {
@@ -190,6 +202,7 @@ export class ServiceMapView {
       this.userMoved = true;
       this.view = { x: px - (px - this.view.x) * k, y: py - (py - this.view.y) * k, w: this.view.w * k, h: this.view.h * k };
       this.svg.setAttribute('viewBox', `${this.view.x} ${this.view.y} ${this.view.w} ${this.view.h}`);
+      this.zoomClasses();
     }, { passive: false });
     this.svg.addEventListener('pointerdown', (ev) => {
       drag = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y, moved: false };
