@@ -129,6 +129,8 @@ export class Aggregator {
 
   readonly #workloads = new Map<string, WorkloadAgg>();
   readonly #edges = new Map<string, EdgeAgg>();
+  /** The same edges by source, then destination: the per-flow lookup builds no key string. */
+  readonly #edgesBySource = new Map<string, Map<string, EdgeAgg>>();
 
   #drops = 0;
   readonly #dropReason: BoundedCounts;
@@ -351,15 +353,20 @@ export class Aggregator {
   }
 
   #touchEdge(source: string, destination: string, t: number): EdgeAgg {
-    const id = `${source}->${destination}`;
-    let edge = this.#edges.get(id);
+    let bySource = this.#edgesBySource.get(source);
+    let edge = bySource?.get(destination);
     if (edge === undefined) {
-      if (this.#edges.size >= this.limits.edges) evictOldest(this.#edges, this.limits.edges);
+      if (this.#edges.size >= this.limits.edges) {
+        for (const gone of evictOldest(this.#edges, this.limits.edges)) this.#edgesBySource.get(gone.source)?.delete(gone.destination);
+      }
+      const id = `${source}->${destination}`;
       edge = {
         id, source, destination, ports: new Set(), forwarded: 0, dropped: 0, lastForwarded: 0, lastDropped: 0,
         rate: new RateWindow(this.rateWindowSeconds), l7: false, dns: false, lastSeen: t, requests: 0, latencySumMs: 0, latencyCount: 0,
       };
       this.#edges.set(id, edge);
+      if (bySource === undefined) this.#edgesBySource.set(source, (bySource = new Map()));
+      bySource.set(destination, edge);
     } else if (t > edge.lastSeen) edge.lastSeen = t;
     return edge;
   }
@@ -505,13 +512,17 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** Evict the least recently seen tenth (one sweep per tenth of inserts, not a sort per insert). */
-function evictOldest<V extends { lastSeen: number }>(m: Map<string, V>, max: number): void {
+/** Evict the least recently seen tenth (one sweep per tenth of inserts, not a sort per insert); returns what went. */
+function evictOldest<V extends { lastSeen: number }>(m: Map<string, V>, max: number): V[] {
   const n = Math.max(1, Math.floor(max / 10));
   const cut = [...m.values()].map((v) => v.lastSeen).sort((a, b) => a - b)[n - 1] ?? Infinity;
-  let removed = 0;
+  const gone: V[] = [];
   for (const [k, v] of m) {
-    if (removed >= n) break;
-    if (v.lastSeen <= cut) { m.delete(k); removed++; }
+    if (gone.length >= n) break;
+    if (v.lastSeen <= cut) {
+      m.delete(k);
+      gone.push(v);
+    }
   }
+  return gone;
 }

@@ -41,21 +41,29 @@ function reservedName(labels: readonly string[] | undefined): string | undefined
   return undefined;
 }
 
-// Flows repeat the same pods endlessly: remember each pod's workload (bounded: cleared when full).
-const podCache = new Map<string, WorkloadRef>();
+// Flows repeat the same pods endlessly: remember each pod's workload, by namespace then pod
+// (no key string to build per flow); bounded, cleared when full.
+const podCache = new Map<string, Map<string, WorkloadRef>>();
+let podCacheSize = 0;
 const POD_CACHE_MAX = 50_000;
 
 /** `ip` and `names` are the endpoint's side of the flow (address, DNS names it is known by); `node` the flow's node. */
 export function workloadOf(ep: Endpoint | undefined, ip: string | undefined, names: readonly string[] | undefined, node: string | undefined): WorkloadRef {
   if (ep?.pod_name) {
     const ns = ep.namespace ?? '';
-    const key = `${ns}/${ep.pod_name}`;
-    let ref = podCache.get(key);
+    let pods = podCache.get(ns);
+    let ref = pods?.get(ep.pod_name);
     if (ref === undefined) {
       const name = appLabel(ep.labels) ?? ep.workloads?.[0]?.name ?? workloadName(ep.pod_name);
       ref = { id: `${ns}/${name}`, namespace: ns, name, kind: 'pod' };
-      if (podCache.size >= POD_CACHE_MAX) podCache.clear();
-      podCache.set(key, ref);
+      if (podCacheSize >= POD_CACHE_MAX) {
+        podCache.clear();
+        podCacheSize = 0;
+        pods = undefined;
+      }
+      if (pods === undefined) podCache.set(ns, (pods = new Map()));
+      pods.set(ep.pod_name, ref);
+      podCacheSize++;
     }
     return ref;
   }
