@@ -9,7 +9,7 @@
  *   GET /api/flows?<filters>      FlowsPage: the newest flows (≤ `limit`, default 500) matching
  *                                 the filters, newest first
  *   GET /api/flows/stream?<filters>  text/event-stream; `event: flows` carrying FlowRow[] batches,
- *                                 at most 4 a second, each newest first (≤ 1,000: the newest of its 250 ms)
+ *                                 at most 4 a second, each oldest first (≤ 1,000: the newest of its 250 ms)
  *   GET /api/flows/:id            the whole Hubble record of one row (GetFlowsResponse JSON)
  *   GET /api/fqdn                 FqdnView
  *   GET /api/prom/query_range?…   proxied to Prometheus' /api/v1/query_range when the server has one

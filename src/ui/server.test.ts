@@ -196,7 +196,7 @@ test('SSE: at most 4 snapshots a second under a flood of flows, and none while n
   assert.ok(last.totals.flows > 0 && last.totals.flowsPerSecond > 0);
 });
 
-test('flows stream: batches of new matching rows, newest first', async () => {
+test('flows stream: batches of new matching rows, in arrival order', async () => {
   const s = await start();
   s.ingest(envelope({ ...dropFlow(), time: now(1000) })); // before the client: not streamed
   const client = sse(`${s.url}api/flows/stream?verdict=DROPPED`);
@@ -208,7 +208,7 @@ test('flows stream: batches of new matching rows, newest first', async () => {
   await sleep(600);
   client.close();
   const rows = client.events.filter((e) => e.event === 'flows').flatMap((e) => JSON.parse(e.data) as FlowRow[]);
-  assert.deepEqual(rows.map((r) => r.id), ['d2', 'd1']);
+  assert.deepEqual(rows.map((r) => r.id), ['d1', 'd2']);
 });
 
 test('followFlows: history then live; after a failure it reconnects from the last flow without repeating it', async () => {

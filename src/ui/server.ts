@@ -140,7 +140,8 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     }
     for (const c of streamClients) {
       if (c.blocked || c.cursor >= ring.written) continue;
-      const rows = ring.newest(c.pred, MAX_STREAM_BATCH, c.cursor);
+      // A stream's batch is in arrival order (the newest 1,000 when more came in one tick).
+      const rows = ring.newest(c.pred, MAX_STREAM_BATCH, c.cursor).reverse();
       c.cursor = ring.written;
       if (rows.length === 0) continue;
       if (!c.res.write(`event: flows\ndata: ${JSON.stringify(rows)}\n\n`)) {
