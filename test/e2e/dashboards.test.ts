@@ -208,8 +208,11 @@ test('every query of every panel of every dashboard returns data from Prometheus
     );
   }, 1000);
   assert.deepEqual(
-    { 'HTTP 200': seen['HTTP 200'], 'HTTP 403': seen['HTTP 403'], 'DNS allowed, world': seen['DNS allowed, world'], 'DNS refused': seen['DNS refused'], 'dropped on egress': seen['dropped on egress'] },
-    { 'HTTP 200': '200', 'HTTP 403': '403', 'DNS allowed, world': '200', 'DNS refused': 'REFUSED', 'dropped on egress': '000' },
+    seen,
+    {
+      'HTTP 200': '200', 'HTTP 403': '403', 'DNS allowed, world': '200', 'DNS refused': 'REFUSED',
+      'dropped on egress': '000', 'dropped on ingress (server)': '000', 'dropped on ingress (client)': '000',
+    },
     'the traffic is what the dashboards are meant to show',
   );
 
