@@ -224,17 +224,21 @@ function templates(cluster: SyntheticCluster, node: string, size: number, seed: 
 
 export interface SyntheticFeed {
   sources: FlowSource[];
-  /** Flows handed to the relay since the start (all nodes). */
+  /** Distinct flows handed to the relay since the start (all nodes; a flow sent to two followers counts once). */
   readonly sent: number;
+  /** Follow streams open now (all nodes): the UI server should hold one per node. */
+  readonly followers: number;
 }
 
 /**
- * One FlowSource per node; a follow stream emits at `rate / nodes` per second,
- * paced every few ms. A stream that falls behind by more than a second forgets
- * the debt (the achieved rate is what `sent` shows, not what was asked).
+ * One FlowSource per node. Each node's flows exist at `rate / nodes` per
+ * second on one clock, and every follow stream gets all of them from when it
+ * opened, as a relay's followers do. A stream that falls behind by more than a
+ * second forgets the debt: the achieved rate is what `sent` shows, not what was asked.
  */
 export function syntheticFeed(cluster: SyntheticCluster, rate: number): SyntheticFeed {
   let sent = 0;
+  let followers = 0;
   const started = performance.now();
   const perNode = rate / cluster.nodes.length;
   const sources = cluster.nodes.map((node, i): FlowSource => {
@@ -244,6 +248,9 @@ export function syntheticFeed(cluster: SyntheticCluster, rate: number): Syntheti
       const init = pool[next++ & 8191] as FlowInit;
       return makeFlow(time === undefined ? init : { ...init, time });
     };
+    /** How many of this node's flows exist by now; `produced`: how many any stream has sent. */
+    const due = (): number => Math.floor(((performance.now() - started) / 1000) * perNode);
+    let produced = due();
     return {
       node,
       async *fetch(query: string, signal: AbortSignal) {
@@ -258,24 +265,27 @@ export function syntheticFeed(cluster: SyntheticCluster, rate: number): Syntheti
           }
           return;
         }
-        const t0 = performance.now();
-        let mine = 0;
-        while (!signal.aborted) {
-          let due = Math.floor(((performance.now() - t0) / 1000) * perNode) - mine;
-          if (due > perNode) {
-            mine += due - Math.floor(perNode / 10);
-            due = Math.floor(perNode / 10);
+        followers++;
+        try {
+          let cursor = due();
+          while (!signal.aborted) {
+            const target = due();
+            if (target - cursor > perNode) cursor = target - Math.floor(perNode / 10);
+            if (target <= cursor) {
+              await new Promise((res) => setTimeout(res, 5));
+              continue;
+            }
+            for (; cursor < target && !signal.aborted; cursor++) {
+              const f = one();
+              if (cursor >= produced) {
+                produced = cursor + 1;
+                sent++;
+              }
+              yield { flow: f, node_name: node, time: f.time };
+            }
           }
-          if (due <= 0) {
-            await new Promise((res) => setTimeout(res, 5));
-            continue;
-          }
-          for (let k = 0; k < due && !signal.aborted; k++) {
-            const f = one();
-            mine++;
-            sent++;
-            yield { flow: f, node_name: node, time: f.time };
-          }
+        } finally {
+          followers--;
         }
       },
       async status() {
@@ -287,6 +297,9 @@ export function syntheticFeed(cluster: SyntheticCluster, rate: number): Syntheti
     sources,
     get sent() {
       return sent;
+    },
+    get followers() {
+      return followers;
     },
   };
 }
