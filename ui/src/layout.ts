@@ -31,7 +31,7 @@ export class MapLayout {
   version = 0;
 
   /** Places every workload not seen before; returns whether anything already placed moved. */
-  place(workloads: { id: string; namespace: string }[]): boolean {
+  place(workloads: { id: string; namespace: string }[], aspect = 1.6): boolean {
     const fresh = workloads.filter((w) => !this.spaces.get(w.namespace)?.slot.has(w.id));
     if (fresh.length === 0) return false;
     fresh.sort((a, b) => (a.namespace === b.namespace ? cmp(a.id, b.id) : cmp(a.namespace, b.namespace)));
@@ -55,7 +55,8 @@ export class MapLayout {
     if (this.width === 0) {
       let area = 0;
       for (const s of this.spaces.values()) area += boxSize(s.capacity).w * boxSize(s.capacity).h;
-      this.width = Math.max(1400, Math.sqrt(area) * 1.7);
+      // Shelves about as wide as the viewport's shape asks, so the first view fills it.
+      this.width = Math.max(760, Math.sqrt(area * aspect) * 1.15);
     }
     const before = this.version;
     if (resized) this.pack();

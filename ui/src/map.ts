@@ -91,7 +91,7 @@ export class ServiceMapView {
     for (const e of shownEdges) for (const id of [e.source, e.destination]) {
       if (!known.has(id)) { known.add(id); shown = [...shown, stubWorkload(id)]; }
     }
-    layout.place(shown);
+    layout.place(shown, this.size.width > 0 && this.size.height > 0 ? this.size.width / this.size.height : 1.6);
     this.workloads = new Map(shown.map((w) => [w.id, w]));
     this.edgeData = new Map(shownEdges.map((e) => [e.id, e]));
     const labels = shownEdges.length <= LABEL_LIMIT && shown.length <= 2 * LABEL_LIMIT;
@@ -104,7 +104,8 @@ export class ServiceMapView {
     const namespaces = new Set(shown.map((w) => w.namespace));
     this.sync(this.boxes, this.gBoxes, [...namespaces].map((ns) => [ns, ns] as const), moved, boxLayer(layout));
     this.sync(this.nodes, this.gNodes, shown.map((w) => [w.id, w] as const), moved, nodeLayer(layout, labels));
-    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, edgeLayer(layout, labels));
+    const spots = labels ? labelSpots(layout, shownEdges, shown.map((w) => w.id)) : new Map<string, Point>();
+    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, edgeLayer(layout, labels, spots));
     if (!this.userMoved || full) {
       if (full) this.userMoved = false;
       this.setView(layout.bounds(namespace === '' ? undefined : namespaces));
@@ -174,6 +175,9 @@ export class ServiceMapView {
     let { x, y, w, h } = v;
     // Keep the content's proportions: widen whichever side is short for the viewport.
     if (w / h > aspect) { const nh = w / aspect; y -= (nh - h) / 2; h = nh; } else { const nw = h * aspect; x -= (nw - w) / 2; w = nw; }
+    // A small map is not blown up past 1.2× (cards the size of headings read worse, not better).
+    const minW = this.size.width / 1.2;
+    if (this.size.width > 0 && w < minW) { const k = minW / w; x -= (w * k - w) / 2; y -= (h * k - h) / 2; w *= k; h *= k; }
     this.view = { x, y, w, h };
     const box = `${x.toFixed(1)} ${y.toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`;
     if (this.svg.getAttribute('viewBox') !== box) this.svg.setAttribute('viewBox', box);
@@ -325,7 +329,38 @@ function edgeTip(e: Edge): string {
     + `${e.l7 ? '\nL7 (HTTP) records' : ''}${e.dns ? '\nDNS' : ''}${e.tunnelled ? '\nthrough the mTLS tunnel' : ''}`;
 }
 
-function edgeLayer(layout: MapLayout, labels: boolean): LayerSpec<Edge> {
+/**
+ * Where each edge's label goes: its curve's label point, nudged up or down until it
+ * covers no card and no label placed before it (edges in id order, so placement is
+ * stable); at most three steps each way, as a label far from its edge misleads.
+ */
+function labelSpots(layout: MapLayout, edges: Edge[], cards: string[]): Map<string, Point> {
+  const W = 76, H = 17, STEP = H + 2;
+  type Rect = { x: number; y: number; w: number; h: number };
+  const taken: Rect[] = [];
+  for (const id of cards) {
+    const p = layout.position(id);
+    if (p) taken.push({ x: p.x + CARD_W / 2, y: p.y + CARD_H / 2, w: CARD_W, h: CARD_H });
+  }
+  const free = (x: number, y: number): boolean => taken.every((r) => Math.abs(r.x - x) * 2 >= r.w + W || Math.abs(r.y - y) * 2 >= r.h + H);
+  const spots = new Map<string, Point>();
+  for (const e of [...edges].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const a = layout.position(e.source);
+    const b = layout.position(e.destination);
+    if (!a || !b) continue;
+    const mid = curve(a, b, e.source === e.destination).mid;
+    let spot = mid;
+    for (let i = 0; i <= 6; i++) {
+      const dy = (i % 2 === 0 ? 1 : -1) * Math.ceil(i / 2) * STEP;
+      if (free(mid.x, mid.y + dy)) { spot = { x: mid.x, y: mid.y + dy }; break; }
+    }
+    taken.push({ x: spot.x, y: spot.y, w: W, h: H });
+    spots.set(e.id, spot);
+  }
+  return spots;
+}
+
+function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>): LayerSpec<Edge> {
   const geometry = (e: Edge): { d: string; mid: Point } | null => {
     const a = layout.position(e.source);
     const b = layout.position(e.destination);
@@ -333,7 +368,7 @@ function edgeLayer(layout: MapLayout, labels: boolean): LayerSpec<Edge> {
   };
   const labelWidth = (text: string): number => 7 * text.length + 10;
   return {
-    shape: (e) => `${geometry(e)?.d ?? ''}|${e.tunnelled}`,
+    shape: (e) => { const p = spots.get(e.id); return `${geometry(e)?.d ?? ''}|${e.tunnelled}|${p ? `${p.x},${p.y}` : ''}`; },
     style: (e) => `${edgeClasses(e)},${edgeWidth(e)},${labels ? edgeLabel(e) : ''}`,
     patch: (el, e) => {
       const cls = edgeClass(e);
@@ -360,7 +395,8 @@ function edgeLayer(layout: MapLayout, labels: boolean): LayerSpec<Edge> {
       const g = geometry(e);
       if (g === null) return `<g data-id="${esc(e.id)}"></g>`;
       const cls = edgeClass(e);
-      const { d, mid } = g;
+      const d = g.d;
+      const mid = spots.get(e.id) ?? g.mid;
       let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${edgeClasses(e)}">`
         + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${edgeWidth(e)}" marker-end="url(#arrow-${cls})"/>`;
       if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
@@ -406,5 +442,12 @@ function curve(a: Point, b: Point, self: boolean): { d: string; mid: Point } {
   const sx = a.x + CARD_W / 2, tx = b.x + CARD_W / 2;
   const sy = down ? a.y + CARD_H : a.y, ty = down ? b.y : b.y + CARD_H;
   const dy = Math.max(40, Math.abs(ty - sy) / 2) * (down ? 1 : -1);
-  return { d: `M${sx},${sy}C${sx},${sy + dy} ${tx},${ty - dy} ${tx},${ty}`, mid: { x: (sx + tx) / 2, y: (sy + ty) / 2 } };
+  // The label sits 40% of the way along, so edges into one card from one column do not stack their labels.
+  return { d: `M${sx},${sy}C${sx},${sy + dy} ${tx},${ty - dy} ${tx},${ty}`, mid: bezier(0.4, sx, sy, sx, sy + dy, tx, ty - dy, tx, ty) };
+}
+
+function bezier(t: number, x0: number, y0: number, x1: number, y1: number, x2: number, y2: number, x3: number, y3: number): Point {
+  const u = 1 - t;
+  const a = u * u * u, b = 3 * u * u * t, c = 3 * u * t * t, d = t * t * t;
+  return { x: a * x0 + b * x1 + c * x2 + d * x3, y: a * y0 + b * y1 + c * y2 + d * y3 };
 }
