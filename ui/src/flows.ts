@@ -130,7 +130,8 @@ export class FlowsView {
     const es = new EventSource(`/api/flows/stream${qs ? `?${qs}` : ''}`);
     this.stream = es;
     es.addEventListener('flows', (ev) => {
-      const batch = JSON.parse((ev as MessageEvent<string>).data) as FlowRow[];
+      // Oldest first, whatever order the batch came in: rows go on top in time order.
+      const batch = (JSON.parse((ev as MessageEvent<string>).data) as FlowRow[]).sort((a, b) => a.time - b.time);
       if (this.paused) {
         this.pending.push(...batch);
         if (this.pending.length > MAX_ROWS) this.pending.splice(0, this.pending.length - MAX_ROWS);
