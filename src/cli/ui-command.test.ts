@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlowStore, startObserverServer } from '../flows/index.ts';
-import type { FlowsPage, UiSnapshot } from '../ui/api.ts';
+import type { FlowsPage, UiSnapshot } from '../ui/index.ts';
 import { allowFlow, dnsFlow, dropFlow } from '../../test/kit/flows.ts';
 import { CliError } from './style.ts';
 import { parseListen, runUi, UI_DIST, type UiOptions } from './ui-command.ts';

@@ -15,3 +15,4 @@
  */
 export { startUiServer } from './server.ts';
 export { agentsSource, relaySource } from './sources.ts';
+export type { FlowsPage, UiSnapshot } from './api.ts';
