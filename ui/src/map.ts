@@ -28,6 +28,8 @@ interface Drawn { el: SVGGElement | null; shape: string; style: string }
  * rate change does not rebuild thousands of elements.
  */
 interface LayerSpec<T> {
+  /** The shape changes only when the layout moves (then `moved` says so): skip computing it otherwise. */
+  stableShape: boolean;
   shape: (item: T) => string;
   style: (item: T) => string;
   html: (item: T) => string;
@@ -49,6 +51,8 @@ export class ServiceMapView {
   /** The user panned or zoomed: stop fitting the view to the content. */
   private userMoved = false;
   private size = { width: 0, height: 0 };
+  /** Each drawn edge's stroke width, for the slack in edgeWidth. */
+  private readonly widths = new Map<string, string>();
   private workloads = new Map<string, Workload>();
   private edgeData = new Map<string, Edge>();
 
@@ -105,7 +109,7 @@ export class ServiceMapView {
     this.sync(this.boxes, this.gBoxes, [...namespaces].map((ns) => [ns, ns] as const), moved, boxLayer(layout));
     this.sync(this.nodes, this.gNodes, shown.map((w) => [w.id, w] as const), moved, nodeLayer(layout, labels));
     const spots = labels ? labelSpots(layout, shownEdges, shown.map((w) => w.id)) : new Map<string, Point>();
-    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, edgeLayer(layout, labels, spots));
+    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, edgeLayer(layout, labels, spots, this.widths));
     if (!this.userMoved || full) {
       if (full) this.userMoved = false;
       this.setView(layout.bounds(namespace === '' ? undefined : namespaces));
@@ -138,12 +142,12 @@ export class ServiceMapView {
     for (const [id, item] of items) {
       keep.add(id);
       const old = drawn.get(id);
-      const shape = spec.shape(item);
       if (old === undefined) {
         batch += spec.html(item);
-        drawn.set(id, { el: null, shape, style: spec.style(item) });
+        drawn.set(id, { el: null, shape: spec.stableShape ? '' : spec.shape(item), style: spec.style(item) });
         continue;
       }
+      const shape = spec.stableShape && !moved ? old.shape : spec.shape(item);
       if (moved || old.shape !== shape) {
         replace.push(old);
         replaceHtml += spec.html(item);
@@ -263,6 +267,7 @@ function parse(markup: string): SVGGElement[] {
 
 function boxLayer(layout: MapLayout): LayerSpec<string> {
   return {
+    stableShape: true,
     shape: (ns) => { const b = layout.boxes.get(ns); return b ? `${b.x},${b.y},${b.w},${b.h}` : ''; },
     style: () => '',
     patch: () => {},
@@ -288,6 +293,7 @@ function nodeTip(w: Workload): string {
 
 function nodeLayer(layout: MapLayout, detailed: boolean): LayerSpec<Workload> {
   return {
+    stableShape: true,
     shape: (w) => { const p = layout.position(w.id); return `${p?.x},${p?.y},${w.name}`; },
     style: (w) => (detailed ? nodeSub(w) : ''),
     patch: (el, w) => { const sub = el.querySelector('.node-sub'); if (sub) sub.textContent = nodeSub(w); },
@@ -310,12 +316,22 @@ function edgeClasses(e: Edge): string {
   return `edge edge-${edgeClass(e)}${e.tunnelled ? ' edge-tunnelled' : ''}${e.rate > 0 ? '' : ' edge-idle'}`;
 }
 
+const WIDTHS = ['1.5', '2.5', '3.5', '5'];
+const WIDTH_BOUNDS = [1, 10, 100];
+
 /**
- * Stroke width by rate, in four steps: a width change makes the browser lay out
- * the whole SVG again (≈ 100 ms at 2,000 workloads), so it must be rare.
+ * Stroke width by rate, in four steps with some slack at each bound: a width change
+ * makes the browser lay the whole SVG out again, so a rate wavering around a bound
+ * must not flip it every update. `prev` is the width the edge has now.
  */
-function edgeWidth(e: Edge): string {
-  return e.rate < 1 ? '1.5' : e.rate < 10 ? '2.5' : e.rate < 100 ? '3.5' : '5';
+function edgeWidth(e: Edge, prev?: string): string {
+  const step = WIDTH_BOUNDS.filter((b) => e.rate >= b).length;
+  const was = prev === undefined ? -1 : WIDTHS.indexOf(prev);
+  if (was >= 0 && Math.abs(step - was) === 1) {
+    const bound = WIDTH_BOUNDS[Math.min(step, was)] ?? 1;
+    if (e.rate > bound / 1.5 && e.rate < bound * 1.5) return prev ?? '';
+  }
+  return WIDTHS[step] ?? '5';
 }
 
 function edgeLabel(e: Edge): string {
@@ -360,7 +376,7 @@ function labelSpots(layout: MapLayout, edges: Edge[], cards: string[]): Map<stri
   return spots;
 }
 
-function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>): LayerSpec<Edge> {
+function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>, widths: Map<string, string>): LayerSpec<Edge> {
   const geometry = (e: Edge): { d: string; mid: Point } | null => {
     const a = layout.position(e.source);
     const b = layout.position(e.destination);
@@ -368,14 +384,17 @@ function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>
   };
   const labelWidth = (text: string): number => 7 * text.length + 10;
   return {
+    // Label spots can shift when edges come and go; without labels only the layout moves an edge.
+    stableShape: !labels,
     shape: (e) => { const p = spots.get(e.id); return `${geometry(e)?.d ?? ''}|${e.tunnelled}|${p ? `${p.x},${p.y}` : ''}`; },
-    style: (e) => `${edgeClasses(e)},${edgeWidth(e)},${labels ? edgeLabel(e) : ''}`,
+    style: (e) => `${edgeClasses(e)},${edgeWidth(e, widths.get(e.id))},${labels ? edgeLabel(e) : ''}`,
     patch: (el, e) => {
       const cls = edgeClass(e);
       el.setAttribute('class', edgeClasses(e));
       el.setAttribute('data-verdict', e.verdict);
       const line = el.querySelector('.edge-line');
-      const width = edgeWidth(e);
+      const width = edgeWidth(e, widths.get(e.id));
+      widths.set(e.id, width);
       const marker = `url(#arrow-${cls})`;
       if (line && line.getAttribute('stroke-width') !== width) line.setAttribute('stroke-width', width);
       if (line && line.getAttribute('marker-end') !== marker) line.setAttribute('marker-end', marker);
@@ -397,8 +416,10 @@ function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>
       const cls = edgeClass(e);
       const d = g.d;
       const mid = spots.get(e.id) ?? g.mid;
+      const width = edgeWidth(e, widths.get(e.id));
+      widths.set(e.id, width);
       let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${edgeClasses(e)}">`
-        + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${edgeWidth(e)}" marker-end="url(#arrow-${cls})"/>`;
+        + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
       if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
       if (labels) {
         const label = edgeLabel(e);
