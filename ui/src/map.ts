@@ -20,6 +20,7 @@ export interface MapHandlers {
   edge: (e: Edge) => void;
 }
 
+/** A drawn item's element: a <g>, or for a lean edge its one <path>. */
 interface Drawn { el: SVGGElement | null; shape: string; style: string }
 
 /**
@@ -164,13 +165,17 @@ export class ServiceMapView {
       replace.forEach((d, i) => { const el = fresh[i]; if (el && d.el) { d.el.replaceWith(el); d.el = el; } });
     }
     if (batch !== '') {
-      const frag = document.createDocumentFragment();
-      for (const el of parse(batch)) {
+      // An empty layer (the first draw) parses its markup in place: no moving thousands of elements after.
+      const inPlace = layer.childElementCount === 0;
+      if (inPlace) layer.innerHTML = batch;
+      const fresh = inPlace ? ([...layer.children] as SVGGElement[]) : parse(batch);
+      const frag = inPlace ? null : document.createDocumentFragment();
+      for (const el of fresh) {
         const d = drawn.get(el.getAttribute('data-id') ?? '');
         if (d) d.el = el;
-        frag.appendChild(el);
+        frag?.appendChild(el);
       }
-      layer.appendChild(frag);
+      if (frag) layer.appendChild(frag);
     }
   }
 
@@ -383,16 +388,17 @@ function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>
     return a && b ? curve(a, b, e.source === e.destination) : null;
   };
   const labelWidth = (text: string): number => 7 * text.length + 10;
+  const classes = (e: Edge): string => (labels ? edgeClasses(e) : `${edgeClasses(e)} edge-line`);
   return {
     // Label spots can shift when edges come and go; without labels only the layout moves an edge.
     stableShape: !labels,
     shape: (e) => { const p = spots.get(e.id); return `${geometry(e)?.d ?? ''}|${e.tunnelled}|${p ? `${p.x},${p.y}` : ''}`; },
-    style: (e) => `${edgeClasses(e)},${edgeWidth(e, widths.get(e.id))},${labels ? edgeLabel(e) : ''}`,
+    style: (e) => `${classes(e)},${edgeWidth(e, widths.get(e.id))},${labels ? edgeLabel(e) : ''}`,
     patch: (el, e) => {
       const cls = edgeClass(e);
-      el.setAttribute('class', edgeClasses(e));
+      el.setAttribute('class', classes(e));
       el.setAttribute('data-verdict', e.verdict);
-      const line = el.querySelector('.edge-line');
+      const line = labels ? el.querySelector('.edge-line') : el;
       const width = edgeWidth(e, widths.get(e.id));
       widths.set(e.id, width);
       const marker = `url(#arrow-${cls})`;
@@ -418,6 +424,9 @@ function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>
       const mid = spots.get(e.id) ?? g.mid;
       const width = edgeWidth(e, widths.get(e.id));
       widths.set(e.id, width);
+      const hooks = `data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${classes(e)}"`;
+      // Lean: one <path> per edge, half the elements for the browser to parse, style and paint.
+      if (!labels) return `<path ${hooks} d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
       let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${edgeClasses(e)}">`
         + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
       if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
