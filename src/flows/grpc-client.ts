@@ -17,6 +17,7 @@ import type { FlowSource } from './relay.ts';
 import type { FlowStoreStatus } from './store.ts';
 
 type Req = Record<string, unknown>;
+const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
 interface ObserverClient extends Client {
   GetFlows(req: Req): ClientReadableStream<Req>;
   ServerStatus(req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Req) => void): void;
@@ -41,8 +42,10 @@ export interface ObserverFlowSource extends FlowSource {
 
 /** `address`: `host:port` or `unix:/path`. `node` names the source in errors and envelopes without one. */
 export function observerFlowSource(address: string, node = address): ObserverFlowSource {
-  const pkg = loadObserverPackage() as unknown as { observer: { Observer: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => ObserverClient } };
-  const client = new pkg.observer.Observer(address, credentials.createInsecure());
+  const pkg = loadObserverPackage() as unknown as { observer: { Observer: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>, options: Record<string, number>) => ObserverClient } };
+  // A follower's stream is one long response: HTTP/2's default 64 KiB window (about 200 flows)
+  // made the relay wait for a window update every few milliseconds, capping a busy stream.
+  const client = new pkg.observer.Observer(address, credentials.createInsecure(), { 'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW });
   const unary = (m: 'ServerStatus' | 'GetNodes', timeoutMs: number): Promise<Req> =>
     new Promise((resolve, reject) => {
       client[m]({}, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(new Error(`${address}: ${err.message}`)) : resolve(res)));
