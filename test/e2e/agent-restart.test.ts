@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { restartAgent } from '../../src/lab/lifecycle.ts';
 import { agentPid } from '../../src/lab/node-processes.ts';
-import { pod, workload } from '../kit/manifests.ts';
+import { pod, workload, dnsThroughProxy } from '../kit/manifests.ts';
 
 requireRoot();
 let lab: TestLab;
@@ -53,11 +53,7 @@ spec:
   endpointSelector: {matchLabels: {app: client}}
   egress:
   - toEndpoints: [{matchLabels: {app: backend}}]
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "*.example.test"}]
+${dnsThroughProxy('*.example.test')}
   - toFQDNs: [{matchName: web.example.test}]
     toPorts: [{ports: [{port: "80", protocol: TCP}]}]
 `;

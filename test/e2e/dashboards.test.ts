@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { labName, requireRoot, ROOT, startLab, within, type TestLab } from './lab-kit.ts';
+import { dnsThroughProxy } from '../kit/manifests.ts';
 
 requireRoot();
 const DASHBOARDS = `${ROOT}deploy/grafana`;
@@ -75,11 +76,7 @@ spec:
   ingress:
   - fromEndpoints: [{matchLabels: {app: server}}]
   egress:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "*.github.com"}]
+${dnsThroughProxy('*.github.com')}
   - toFQDNs: [{matchName: api.github.com}]
     toPorts:
     - ports: [{port: "80", protocol: TCP}]

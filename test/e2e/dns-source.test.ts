@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
 import { containerLogPath } from '../../src/lab/paths.ts';
 import { DNS_POD } from '../../src/lab/cluster-dns.ts';
+import { dnsThroughProxy } from '../kit/manifests.ts';
 
 requireRoot();
 let lab: TestLab;
@@ -31,11 +32,7 @@ metadata: {name: dns-through-proxy, namespace: ${ns}}
 spec:
   endpointSelector: {}
   egress:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "*"}]`;
+${dnsThroughProxy('*')}`;
 
 const APP = `
 apiVersion: v1

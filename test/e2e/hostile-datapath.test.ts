@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labName, requireRoot, startLab, within, type TestLab } from './lab-kit.ts';
-import { pod, workload } from '../kit/manifests.ts';
+import { pod, workload, dnsThroughProxy } from '../kit/manifests.ts';
 import { containerLogPath } from '../../src/lab/paths.ts';
 
 requireRoot();
@@ -72,11 +72,7 @@ spec:
     - ports: [{port: "80", protocol: TCP}]
       rules:
         http: [{method: GET, path: /}]
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "**.cluster.local"}]
+${dnsThroughProxy('**.cluster.local')}
 `;
 
 before(async () => {

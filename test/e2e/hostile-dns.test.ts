@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { labName, requireRoot, startLab, type TestLab } from './lab-kit.ts';
 import { nodePid } from '../../src/lab/node-processes.ts';
-import { pod } from '../kit/manifests.ts';
+import { pod, dnsThroughProxy } from '../kit/manifests.ts';
 
 requireRoot();
 const DNS_PROXY_PORT = 15053;
@@ -27,11 +27,7 @@ metadata: {name: resolver-dns, namespace: default}
 spec:
   endpointSelector: {matchLabels: {app: resolver}}
   egress:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "**.cluster.local"}]
+${dnsThroughProxy('**.cluster.local')}
 `;
 
 before(async () => {

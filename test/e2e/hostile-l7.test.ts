@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DATAPATH, labName, podScriptJson, requireRoot, startLab, type TestLab } from './lab-kit.ts';
-import { pod, workload } from '../kit/manifests.ts';
+import { pod, workload, dnsThroughProxy } from '../kit/manifests.ts';
 import { agentSocketPath } from '../../src/lab/paths.ts';
 import { nodePid } from '../../src/lab/node-processes.ts';
 import { unixRequest } from '../../src/lab/unix-http.ts';
@@ -68,11 +68,7 @@ metadata: {name: friend-out, namespace: shop}
 spec:
   endpointSelector: {matchLabels: {app: friend}}
   egress:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "*"}]
+${dnsThroughProxy('*')}
   - toEndpoints: [{matchLabels: {app: backend}}]
     toPorts:
     - ports: [{port: "80", protocol: TCP}]

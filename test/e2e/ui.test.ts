@@ -20,6 +20,7 @@ import { DATAPATH, labName, PALISADE, requireRoot, ROOT } from './lab-kit.ts';
 import { labDown } from '../../src/lab/lifecycle.ts';
 import { podNetns } from '../../src/lab/paths.ts';
 import { launchBrowser, type TestBrowser } from '../kit/browser.ts';
+import { dnsThroughProxy } from '../kit/manifests.ts';
 
 requireRoot();
 const ARTIFACTS = `${ROOT}test-artifacts/ui`;
@@ -72,11 +73,7 @@ metadata: {name: frontend-egress, namespace: demo}
 spec:
   endpointSelector: {matchLabels: {app: frontend}}
   egress:
-  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules:
-        dns: [{matchPattern: "*"}]
+${dnsThroughProxy('*')}
   - toEndpoints: [{matchLabels: {app: backend}}]
     toPorts: [{ports: [{port: "80", protocol: TCP}]}]
   - toFQDNs: [{matchName: api.github.com}]

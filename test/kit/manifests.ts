@@ -21,3 +21,14 @@ spec: {nodeName: ${node}, containers: [${containers}]}
 
 /** `palisade workload <kind> --port <port>`: a server for a pod's container. */
 export const workload = (kind: 'http-echo' | 'https-echo' | 'tcp-echo' | 'udp-echo', port: number): string[] => ['palisade', 'workload', kind, '--port', String(port)];
+
+/**
+ * One egress rule (a list item under `egress:`, indented two spaces) sending
+ * the pod's DNS to kube-dns through the DNS proxy, which allows names matching
+ * `pattern` and answers the rest REFUSED; the queries become DNS flows.
+ */
+export const dnsThroughProxy = (pattern: string): string => `  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
+    toPorts:
+    - ports: [{port: "53", protocol: ANY}]
+      rules:
+        dns: [{matchPattern: "${pattern}"}]`;
