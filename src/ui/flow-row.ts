@@ -77,6 +77,16 @@ export function flowPolicies(flow: Flow): string[] {
 
 const VERDICTS = new Set<FlowRow['verdict']>(['FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED']);
 
+function rowEnd(workload: string, ep: Flow['source'], ip: string | undefined): FlowRow['source'] {
+  return {
+    workload,
+    ...(ep?.pod_name ? { pod: ep.pod_name } : {}),
+    ...(ep?.namespace ? { namespace: ep.namespace } : {}),
+    ip: ip ?? '',
+    identity: ep?.identity ?? 0,
+  };
+}
+
 export function flowRow(id: string, e: FlowEnvelope): FlowRow {
   const f = e.flow;
   const t = parseFlowTime(f.time);
@@ -92,20 +102,8 @@ export function flowRow(id: string, e: FlowEnvelope): FlowRow {
     id,
     time: Number.isNaN(t) ? Date.now() : Math.floor(t),
     node,
-    source: {
-      workload: src.id,
-      ...(f.source?.pod_name ? { pod: f.source.pod_name } : {}),
-      ...(f.source?.namespace ? { namespace: f.source.namespace } : {}),
-      ip: f.IP?.source ?? '',
-      identity: f.source?.identity ?? 0,
-    },
-    destination: {
-      workload: dst.id,
-      ...(f.destination?.pod_name ? { pod: f.destination.pod_name } : {}),
-      ...(f.destination?.namespace ? { namespace: f.destination.namespace } : {}),
-      ip: f.IP?.destination ?? '',
-      identity: f.destination?.identity ?? 0,
-    },
+    source: rowEnd(src.id, f.source, f.IP?.source),
+    destination: rowEnd(dst.id, f.destination, f.IP?.destination),
     ...(port !== undefined ? { port } : {}),
     protocol: l4Protocol(f),
     ...(l7 !== undefined ? { l7 } : {}),
