@@ -1,13 +1,16 @@
 /**
  * Builds the web UI's page into dist/ui: type-checks ui/ (tsc -p ui, DOM lib),
  * bundles ui/src/main.ts with esbuild into app.js (minified, with a source map)
- * and copies index.html and app.css. Nothing is fetched at run time: the page
- * has no dependency outside this checkout. Run by scripts/setup.sh.
+ * and writes index.html with app.css and app.js inlined (one request for the
+ * page: on a busy server each request waits its turn, and the first render waited
+ * on three); app.js and app.css are written too, for the source map and for
+ * reading. Nothing is fetched at run time: the page has no dependency outside
+ * this checkout. Run by scripts/setup.sh.
  *
  *   node scripts/build-ui.ts          exits non-zero, naming what failed
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -51,7 +54,23 @@ try {
   rmSync(stage, { recursive: true, force: true });
   fail('esbuild could not bundle ui/src/main.ts', lines ?? e.message);
 }
-for (const file of ['index.html', 'app.css']) copyFileSync(join(uiDir, file), join(stage, file));
+copyFileSync(join(uiDir, 'app.css'), join(stage, 'app.css'));
+{
+  const css = readFileSync(join(stage, 'app.css'), 'utf8');
+  const js = readFileSync(join(stage, 'app.js'), 'utf8');
+  const linkCss = '<link rel="stylesheet" href="app.css">';
+  const scriptJs = '<script type="module" src="app.js"></script>';
+  const html = readFileSync(join(uiDir, 'index.html'), 'utf8');
+  const problem = !html.includes(linkCss) ? `ui/index.html has no ${linkCss}`
+    : !html.includes(scriptJs) ? `ui/index.html has no ${scriptJs}`
+    : /<\/(script|style)/i.test(js + css) ? 'app.js or app.css contains a closing </script> or </style> tag, so it cannot be inlined' : '';
+  if (problem !== '') {
+    rmSync(stage, { recursive: true, force: true });
+    fail('cannot inline the page', problem);
+  }
+  // Functions as replacements: `$` in the code must not be read as a pattern.
+  writeFileSync(join(stage, 'index.html'), html.replace(linkCss, () => `<style>\n${css}</style>`).replace(scriptJs, () => `<script type="module">\n${js}</script>`));
+}
 const old = `${outDir}.old-${process.pid}`;
 try {
   renameSync(outDir, old);

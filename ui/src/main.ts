@@ -15,7 +15,8 @@
  *   [data-testid="map-namespace-select"]  namespace chooser ('' = all)
  *   [data-testid="map-namespace"][data-namespace="<ns>"]   namespace boxes
  *   [data-testid="map-node"][data-workload="<id>"]         workload cards (click → Flows filtered to it)
- *   [data-testid="map-edge"][data-edge="<src>-><dst>"]     edges, data-verdict="forwarded|dropped|mixed" (click → its flows)
+ *   [data-testid="map-edge"][data-edge="<src>-><dst>"]     edges, data-verdict="forwarded|dropped|mixed" (click → its flows);
+ *                                         only a map of at most 400 edges: a bigger one paints them on a canvas (clicks hit-tested)
  *   Flows
  *   [data-testid="flow-filter"]           the filter input (Enter applies; Escape clears)
  *   [data-testid="flows-pause"]           pause/resume button (aria-pressed)
@@ -157,17 +158,32 @@ function receive(s: UiSnapshot): void {
   requestAnimationFrame(() => { drawQueued = false; draw(); });
 }
 
+/**
+ * The first snapshot comes from /api/snapshot (preloaded by index.html while the
+ * script loads); the live stream opens once it is drawn, since every snapshot the
+ * stream brings costs the page a parse of the whole map, better after the first paint.
+ */
 function connect(): void {
   setLive('connecting');
-  getJson<UiSnapshot>('/api/snapshot').then(receive, (err: unknown) => {
+  let streaming = false;
+  const stream = (): void => {
+    if (streaming) return;
+    streaming = true;
+    const events = new EventSource('/api/events');
+    events.addEventListener('open', () => { setLive('live'); byId('banner').textContent = ''; });
+    events.addEventListener('error', () => setLive(events.readyState === EventSource.CLOSED ? 'offline' : 'connecting'));
+    events.addEventListener('snapshot', (ev) => {
+      setLive('live');
+      receive(JSON.parse((ev as MessageEvent<string>).data) as UiSnapshot);
+    });
+  };
+  getJson<UiSnapshot>('/api/snapshot').then((s) => {
+    receive(s);
+    // After the frame that draws it (the rAF queued by receive runs first).
+    requestAnimationFrame(() => setTimeout(stream, 0));
+  }, (err: unknown) => {
     byId('banner').textContent = `Could not load /api/snapshot: ${err instanceof Error ? err.message : String(err)}`;
-  });
-  const events = new EventSource('/api/events');
-  events.addEventListener('open', () => { setLive('live'); byId('banner').textContent = ''; });
-  events.addEventListener('error', () => setLive(events.readyState === EventSource.CLOSED ? 'offline' : 'connecting'));
-  events.addEventListener('snapshot', (ev) => {
-    setLive('live');
-    receive(JSON.parse((ev as MessageEvent<string>).data) as UiSnapshot);
+    stream();
   });
 }
 

@@ -2,6 +2,9 @@
  * The service map: one SVG, namespaces as boxes, workloads as cards, edges as
  * curves coloured by verdict. The first draw is one markup string (fast for
  * thousands of elements); updates reuse the elements and touch only what changed.
+ * A lean map (hundreds of edges and more) draws its edges on a <canvas> under the
+ * SVG instead: thousands of SVG paths cost the browser more to parse, style and
+ * paint than the whole rest of the page, a canvas redraws them in milliseconds.
  */
 import type { Edge, ServiceMap, Workload } from '../../src/ui/api.ts';
 import { esc, rate } from './dom.ts';
@@ -56,8 +59,18 @@ export class ServiceMapView {
   private readonly widths = new Map<string, string>();
   private workloads = new Map<string, Workload>();
   private edgeData = new Map<string, Edge>();
+  /** Lean drawing: the edges painted on the canvas, and their segments (map units) for hit tests. */
+  private readonly canvas: HTMLCanvasElement;
+  private leanEdges: Edge[] = [];
+  private leanLayout: MapLayout | null = null;
+  private segments: { e: Edge; sx: number; sy: number; tx: number; ty: number }[] = [];
+  private paintQueued = false;
 
   constructor(private readonly svg: SVGSVGElement, private readonly handlers: MapHandlers) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'map-edges';
+    this.canvas.setAttribute('aria-hidden', 'true');
+    svg.before(this.canvas);
     svg.innerHTML = `<defs>${['fwd', 'drop', 'mixed'].map((v) => `<marker id="arrow-${v}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto"><path d="M0,0L10,5L0,10z" class="arrow-${v}"/></marker>`).join('')}</defs>`
       + '<g class="boxes"></g><g class="edges"></g><g class="nodes"></g>';
     this.gBoxes = svg.querySelector('g.boxes') as SVGGElement;
@@ -69,14 +82,22 @@ export class ServiceMapView {
       const r = entries[entries.length - 1]?.contentRect;
       if (r === undefined) return;
       const first = this.size.width === 0;
+      if (r.width === this.size.width && r.height === this.size.height) return;
       this.size = { width: r.width, height: r.height };
       if (first || !this.userMoved) this.fit();
+      this.queuePaint();
     }).observe(svg);
   }
 
   /** Draws the map for `namespace` ('' = every namespace). Returns how many workloads and edges are shown. */
   render(map: ServiceMap, namespace: string): { workloads: number; edges: number } {
     const key = namespace || '*';
+    // Before the first draw the page is nearly empty, so its size is cheap to read; waiting for the
+    // ResizeObserver instead would place and fit the map for a guessed shape, then all over again.
+    if (this.size.width === 0) {
+      const r = this.svg.getBoundingClientRect();
+      this.size = { width: r.width, height: r.height };
+    }
     let layout = this.layouts.get(key);
     if (layout === undefined) {
       layout = new MapLayout();
@@ -110,11 +131,16 @@ export class ServiceMapView {
     this.sync(this.boxes, this.gBoxes, [...namespaces].map((ns) => [ns, ns] as const), moved, boxLayer(layout));
     this.sync(this.nodes, this.gNodes, shown.map((w) => [w.id, w] as const), moved, nodeLayer(layout, labels));
     const spots = labels ? labelSpots(layout, shownEdges, shown.map((w) => w.id)) : new Map<string, Point>();
-    this.sync(this.edges, this.gEdges, shownEdges.map((e) => [e.id, e] as const), moved, edgeLayer(layout, labels, spots, this.widths));
+    this.sync(this.edges, this.gEdges, labels ? shownEdges.map((e) => [e.id, e] as const) : [], moved, edgeLayer(layout, spots, this.widths));
+    this.leanEdges = labels ? [] : shownEdges;
+    this.leanLayout = layout;
+    if (this.svg.classList.contains('lean') === labels) this.svg.classList.toggle('lean', !labels);
     if (!this.userMoved || full) {
       if (full) this.userMoved = false;
       this.setView(layout.bounds(namespace === '' ? undefined : namespaces));
     }
+    // Painted now, in the frame the SVG changes go out with.
+    this.paintEdges();
     return { workloads: shown.length, edges: shownEdges.length };
   }
 
@@ -189,8 +215,118 @@ export class ServiceMapView {
     if (this.size.width > 0 && w < minW) { const k = minW / w; x -= (w * k - w) / 2; y -= (h * k - h) / 2; w *= k; h *= k; }
     this.view = { x, y, w, h };
     const box = `${x.toFixed(1)} ${y.toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`;
-    if (this.svg.getAttribute('viewBox') !== box) this.svg.setAttribute('viewBox', box);
+    if (this.svg.getAttribute('viewBox') !== box) { this.svg.setAttribute('viewBox', box); this.queuePaint(); }
     this.zoomClasses();
+  }
+
+  private queuePaint(): void {
+    if (this.paintQueued) return;
+    this.paintQueued = true;
+    requestAnimationFrame(() => { this.paintQueued = false; this.paintEdges(); });
+  }
+
+  /** Map units → canvas pixels, as the SVG's viewBox (preserveAspectRatio xMidYMid meet) maps them. */
+  private transform(): { s: number; ox: number; oy: number } {
+    const { width, height } = this.size;
+    const v = this.view;
+    const s = Math.min(width / v.w, height / v.h);
+    return { s, ox: (width - v.w * s) / 2 - v.x * s, oy: (height - v.h * s) / 2 - v.y * s };
+  }
+
+  /**
+   * Lean drawing: box grounds, then every edge, on the canvas under the SVG (whose
+   * boxes are then drawn without fill). Edges of one look go in one path, stroked once.
+   */
+  private paintEdges(): void {
+    const c = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const pw = Math.round(this.size.width * dpr), ph = Math.round(this.size.height * dpr);
+    const empty = this.leanEdges.length === 0 || this.leanLayout === null || pw === 0 || ph === 0;
+    if (empty && c.width === 0) return;
+    if (c.width !== pw || c.height !== ph) { c.width = pw; c.height = ph; }
+    const ctx = c.getContext('2d');
+    if (ctx === null) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, pw, ph);
+    this.segments = [];
+    const layout = this.leanLayout;
+    if (empty || layout === null) return;
+    const { s, ox, oy } = this.transform();
+    ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * ox, dpr * oy);
+    const shownNs = new Set<string>();
+    for (const id of this.workloads.keys()) shownNs.add(this.workloads.get(id)?.namespace ?? '');
+    for (const b of layout.boxes.values()) {
+      if (!shownNs.has(b.ns)) continue;
+      ctx.fillStyle = b.ns === 'world' || b.ns === 'host' || b.ns === 'reserved' ? '#fbf7ff' : '#f6f8fa';
+      ctx.fillRect(b.x, b.y, b.w, b.h);
+    }
+    const arrows = s >= 0.4;
+    const groups = new Map<string, { e: Edge; sx: number; sy: number; tx: number; ty: number }[]>();
+    const tunnels: { sx: number; sy: number; tx: number; ty: number }[] = [];
+    for (const e of this.leanEdges) {
+      const a = layout.position(e.source), b = layout.position(e.destination);
+      if (!a || !b) continue;
+      const seg = e.source === e.destination
+        ? { e, sx: a.x + CARD_W, sy: a.y + CARD_H / 2 - 8, tx: a.x + CARD_W, ty: a.y + CARD_H / 2 + 8 }
+        : straight(e, a, b);
+      this.segments.push(seg);
+      const key = `${edgeClass(e)}|${edgeWidth(e, this.widths.get(e.id))}|${e.rate > 0 ? 1 : 0}`;
+      let g = groups.get(key);
+      if (g === undefined) { g = []; groups.set(key, g); }
+      g.push(seg);
+      if (e.tunnelled) tunnels.push(seg);
+    }
+    for (const [key, segs] of groups) {
+      const [cls = 'fwd', width = '1.5', active] = key.split('|');
+      const colour = EDGE_COLOURS[cls] ?? '#bf8700';
+      ctx.globalAlpha = active === '1' ? 0.55 : 0.3;
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = Number(width);
+      ctx.setLineDash(cls === 'drop' ? [7, 4] : []);
+      ctx.beginPath();
+      for (const g of segs) {
+        if (g.e.source === g.e.destination) { ctx.moveTo(g.sx, g.sy); ctx.bezierCurveTo(g.sx + 40, g.sy - 32, g.tx + 40, g.ty + 32, g.tx, g.ty); }
+        else { ctx.moveTo(g.sx, g.sy); ctx.lineTo(g.tx, g.ty); }
+      }
+      ctx.stroke();
+      if (!arrows) continue;
+      ctx.fillStyle = colour;
+      ctx.beginPath();
+      for (const g of segs) {
+        const dx = g.tx - g.sx, dy = g.ty - g.sy, len = Math.hypot(dx, dy) || 1;
+        const ux = dx / len, uy = dy / len;
+        ctx.moveTo(g.tx, g.ty);
+        ctx.lineTo(g.tx - ux * 10 - uy * 5, g.ty - uy * 10 + ux * 5);
+        ctx.lineTo(g.tx - ux * 10 + uy * 5, g.ty - uy * 10 - ux * 5);
+        ctx.closePath();
+      }
+      ctx.fill();
+    }
+    if (tunnels.length > 0) {
+      ctx.globalAlpha = 0.9;
+      ctx.strokeStyle = EDGE_COLOURS['tunnel'] ?? '#8250df';
+      ctx.lineWidth = 1.4;
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath();
+      for (const g of tunnels) { ctx.moveTo(g.sx, g.sy - 4); ctx.lineTo(g.tx, g.ty - 4); }
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    ctx.setLineDash([]);
+  }
+
+  /** The lean edge nearest a client point, within a few pixels. */
+  private edgeAt(clientX: number, clientY: number): Edge | null {
+    if (this.segments.length === 0) return null;
+    const r = this.svg.getBoundingClientRect();
+    const { s, ox, oy } = this.transform();
+    const x = (clientX - r.left - ox) / s, y = (clientY - r.top - oy) / s;
+    let best: Edge | null = null, bestD = 6 / s;
+    for (const g of this.segments) {
+      const d = segmentDistance(x, y, g.sx, g.sy, g.tx, g.ty);
+      if (d < bestD) { bestD = d; best = g.e; }
+    }
+    return best;
   }
 
   /**
@@ -216,6 +352,7 @@ export class ServiceMapView {
       this.view = { x: px - (px - this.view.x) * k, y: py - (py - this.view.y) * k, w: this.view.w * k, h: this.view.h * k };
       this.svg.setAttribute('viewBox', `${this.view.x} ${this.view.y} ${this.view.w} ${this.view.h}`);
       this.zoomClasses();
+      this.queuePaint();
     }, { passive: false });
     this.svg.addEventListener('pointerdown', (ev) => {
       drag = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y, moved: false };
@@ -230,6 +367,7 @@ export class ServiceMapView {
       this.view.x = drag.vx - (dx / r.width) * this.view.w;
       this.view.y = drag.vy - (dy / r.height) * this.view.h;
       this.svg.setAttribute('viewBox', `${this.view.x} ${this.view.y} ${this.view.w} ${this.view.h}`);
+      this.queuePaint();
     });
     this.svg.addEventListener('pointerup', () => { setTimeout(() => { drag = null; }, 0); });
     // Tooltips are made on hover from the current data: thousands of <title>s kept up to date would cost every update.
@@ -252,7 +390,28 @@ export class ServiceMapView {
       const node = target.closest('[data-workload]');
       const edge = target.closest('[data-edge]');
       if (node) { const w = this.workloads.get(node.getAttribute('data-workload') ?? ''); if (w) this.handlers.node(w); return; }
-      if (edge) { const e = this.edgeData.get(edge.getAttribute('data-edge') ?? ''); if (e) this.handlers.edge(e); }
+      if (edge) { const e = this.edgeData.get(edge.getAttribute('data-edge') ?? ''); if (e) this.handlers.edge(e); return; }
+      const lean = this.edgeAt(ev.clientX, ev.clientY);
+      if (lean) this.handlers.edge(lean);
+    });
+    // Lean edges have no element to hover: the nearest one under the pointer gets the cursor and the map's tooltip.
+    let hoverQueued = false;
+    let hovered: Edge | null = null;
+    this.svg.addEventListener('mousemove', (ev) => {
+      if (this.segments.length === 0 || hoverQueued || drag?.moved) return;
+      hoverQueued = true;
+      const { clientX, clientY, target } = ev;
+      requestAnimationFrame(() => {
+        hoverQueued = false;
+        const over = (target as Element).closest('[data-workload]') ? null : this.edgeAt(clientX, clientY);
+        if (over === hovered) return;
+        hovered = over;
+        this.svg.classList.toggle('on-edge', over !== null);
+        let title = this.svg.querySelector(':scope > title');
+        if (over === null) { title?.remove(); return; }
+        if (!title) { title = document.createElementNS(SVG_NS, 'title'); this.svg.prepend(title); }
+        title.textContent = edgeTip(over);
+      });
     });
   }
 }
@@ -381,35 +540,47 @@ function labelSpots(layout: MapLayout, edges: Edge[], cards: string[]): Map<stri
   return spots;
 }
 
-function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>, widths: Map<string, string>): LayerSpec<Edge> {
+const EDGE_COLOURS: Record<string, string> = { fwd: '#1a7f37', drop: '#cf222e', mixed: '#bf8700', tunnel: '#8250df' };
+
+/** A lean edge: a straight line between the cards' facing sides (cheap to stroke thousands of times over). */
+function straight(e: Edge, a: Point, b: Point): { e: Edge; sx: number; sy: number; tx: number; ty: number } {
+  return {
+    e,
+    sx: a.x + CARD_W / 2, sy: a.y + (b.y > a.y ? CARD_H : b.y < a.y ? 0 : CARD_H / 2),
+    tx: b.x + CARD_W / 2, ty: b.y + (b.y > a.y ? 0 : b.y < a.y ? CARD_H : CARD_H / 2),
+  };
+}
+
+function segmentDistance(x: number, y: number, sx: number, sy: number, tx: number, ty: number): number {
+  const dx = tx - sx, dy = ty - sy;
+  const len2 = dx * dx + dy * dy;
+  const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((x - sx) * dx + (y - sy) * dy) / len2));
+  return Math.hypot(x - (sx + t * dx), y - (sy + t * dy));
+}
+
+/** The labelled (SVG) edges of a map small enough to read; a lean map's edges are on the canvas. */
+function edgeLayer(layout: MapLayout, spots: Map<string, Point>, widths: Map<string, string>): LayerSpec<Edge> {
   const geometry = (e: Edge): { d: string; mid: Point } | null => {
     const a = layout.position(e.source);
     const b = layout.position(e.destination);
-    if (!a || !b) return null;
-    if (labels || e.source === e.destination) return curve(a, b, e.source === e.destination);
-    // Lean: a straight line, cheaper to stroke (and to dash) than a curve thousands of times over.
-    const sx = a.x + CARD_W / 2, sy = a.y + (b.y > a.y ? CARD_H : b.y < a.y ? 0 : CARD_H / 2);
-    const tx = b.x + CARD_W / 2, ty = b.y + (b.y > a.y ? 0 : b.y < a.y ? CARD_H : CARD_H / 2);
-    return { d: `M${sx},${sy}L${tx},${ty}`, mid: { x: (sx + tx) / 2, y: (sy + ty) / 2 } };
+    return a && b ? curve(a, b, e.source === e.destination) : null;
   };
   const labelWidth = (text: string): number => 7 * text.length + 10;
-  const classes = (e: Edge): string => (labels ? edgeClasses(e) : `${edgeClasses(e)} edge-line`);
   return {
-    // Label spots can shift when edges come and go; without labels only the layout moves an edge.
-    stableShape: !labels,
+    // Label spots can shift when edges come and go.
+    stableShape: false,
     shape: (e) => { const p = spots.get(e.id); return `${geometry(e)?.d ?? ''}|${e.tunnelled}|${p ? `${p.x},${p.y}` : ''}`; },
-    style: (e) => `${classes(e)},${edgeWidth(e, widths.get(e.id))},${labels ? edgeLabel(e) : ''}`,
+    style: (e) => `${edgeClasses(e)},${edgeWidth(e, widths.get(e.id))},${edgeLabel(e)}`,
     patch: (el, e) => {
       const cls = edgeClass(e);
-      el.setAttribute('class', classes(e));
+      el.setAttribute('class', edgeClasses(e));
       el.setAttribute('data-verdict', e.verdict);
-      const line = labels ? el.querySelector('.edge-line') : el;
+      const line = el.querySelector('.edge-line');
       const width = edgeWidth(e, widths.get(e.id));
       widths.set(e.id, width);
       const marker = `url(#arrow-${cls})`;
       if (line && line.getAttribute('stroke-width') !== width) line.setAttribute('stroke-width', width);
       if (line && line.getAttribute('marker-end') !== marker) line.setAttribute('marker-end', marker);
-      if (!labels) return;
       const text = el.querySelector('.edge-label');
       const bg = el.querySelector('.edge-label-bg');
       const label = edgeLabel(e);
@@ -429,18 +600,13 @@ function edgeLayer(layout: MapLayout, labels: boolean, spots: Map<string, Point>
       const mid = spots.get(e.id) ?? g.mid;
       const width = edgeWidth(e, widths.get(e.id));
       widths.set(e.id, width);
-      const hooks = `data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${classes(e)}"`;
-      // Lean: one <path> per edge, half the elements for the browser to parse, style and paint.
-      if (!labels) return `<path ${hooks} d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
       let html = `<g data-id="${esc(e.id)}" data-testid="map-edge" data-edge="${esc(e.id)}" data-verdict="${e.verdict}" class="${edgeClasses(e)}">`
-        + `${labels ? `<path class="edge-hit" d="${d}"/>` : ''}<path class="edge-line" d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
+        + `<path class="edge-hit" d="${d}"/><path class="edge-line" d="${d}" stroke-width="${width}" marker-end="url(#arrow-${cls})"/>`;
       if (e.tunnelled) html += `<path class="edge-tunnel" d="${d}"/>`;
-      if (labels) {
-        const label = edgeLabel(e);
-        const w = labelWidth(label);
-        html += `<rect class="edge-label-bg" x="${(mid.x - w / 2).toFixed(1)}" y="${(mid.y - 9).toFixed(1)}" width="${w}" height="16" rx="4"/>`
-          + `<text class="edge-label" x="${mid.x.toFixed(1)}" y="${(mid.y + 3).toFixed(1)}" text-anchor="middle">${esc(label)}</text>`;
-      }
+      const label = edgeLabel(e);
+      const w = labelWidth(label);
+      html += `<rect class="edge-label-bg" x="${(mid.x - w / 2).toFixed(1)}" y="${(mid.y - 9).toFixed(1)}" width="${w}" height="16" rx="4"/>`
+        + `<text class="edge-label" x="${mid.x.toFixed(1)}" y="${(mid.y + 3).toFixed(1)}" text-anchor="middle">${esc(label)}</text>`;
       return `${html}</g>`;
     },
   };
