@@ -6,6 +6,8 @@
  *   GET /api/snapshot             UiSnapshot: everything the views draw, aggregated
  *   GET /api/events               text/event-stream; `event: snapshot` carrying a UiSnapshot,
  *                                 at most 4 a second and only when something changed
+ *   ?edges=rows on either         the map's edges as EdgeRows (map.edges empty, map.edgeRows set):
+ *                                 a fifth of the bytes for the page to receive and parse
  *   GET /api/flows?<filters>      FlowsPage: the newest flows (≤ `limit`, default 500) matching
  *                                 the filters, newest first
  *   GET /api/flows/stream?<filters>  text/event-stream; `event: flows` carrying FlowRow[] batches,
@@ -61,6 +63,22 @@ export interface ServiceMap {
    * workloads and edges the server knows but left out.
    */
   omitted?: { workloads: number; edges: number };
+  /** With ?edges=rows: the edges, compactly (then `edges` is empty). */
+  edgeRows?: EdgeRows;
+}
+
+/**
+ * The map's edges as numbers, 8 per edge in `rows`: source and destination (indexes
+ * into `ids`), ports (index into `ports`, each entry an edge's ports joined by ","),
+ * forwarded, dropped, rate, flags (bits 0-1 the verdict: 0 forwarded, 1 dropped,
+ * 2 mixed; 4 l7, 8 dns, 16 tunnelled), lastSeen − `since` (ms). An edge's id is
+ * `${source}->${destination}`.
+ */
+export interface EdgeRows {
+  ids: string[];
+  ports: string[];
+  since: number;
+  rows: number[];
 }
 
 export interface Workload {

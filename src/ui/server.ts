@@ -18,7 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { compileFilters, FlowFilterError, type FlowEnvelope, type FlowFilter, type FlowPredicate } from '../flows/index.ts';
-import type { FlowsPage } from './api.ts';
+import type { Edge, EdgeRows, FlowsPage, UiSnapshot } from './api.ts';
 import { Aggregator, type AggregatorOptions } from './aggregator.ts';
 import { RecentFlows } from './recent-flows.ts';
 import { followFlows, type UiSource } from './sources.ts';
@@ -63,6 +63,8 @@ interface SnapshotClient {
   sentVersion: number;
   lastSentAt: number;
   blocked: boolean;
+  /** Asked for ?edges=rows. */
+  rows: boolean;
 }
 
 interface FlowStreamClient {
@@ -100,8 +102,18 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   };
 
   // ── Snapshots: built on the tick (or on request), at most once per tick interval ──
-  let snapshotJson = '';
-  let snapshotFrame = '';
+  let snap: UiSnapshot | undefined;
+  // Each form serialised at most once a version, and only when someone asks for it.
+  const forms = { full: { version: -1, json: '', frame: '' }, rows: { version: -1, json: '', frame: '' } };
+  const serialised = (rows: boolean): { json: string; frame: string } => {
+    const f = rows ? forms.rows : forms.full;
+    if (f.version !== version && snap !== undefined) {
+      f.json = JSON.stringify(rows ? withEdgeRows(snap) : snap);
+      f.frame = `event: snapshot\ndata: ${f.json}\n\n`;
+      f.version = version;
+    }
+    return f;
+  };
   let version = 0;
   let builtChanges = -1;
   let builtAt = -Infinity;
@@ -113,13 +125,13 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     const stale = aggregator.changes !== builtChanges || (ratesActive && now - builtAt >= 1000);
     if (!stale || now - builtAt < minInterval) return;
     builtChanges = aggregator.changes;
-    const snap = aggregator.snapshot();
-    ratesActive = snap.totals.flowsPerSecond > 0 || snap.map.edges.some((e) => e.rate > 0);
-    snapshotJson = JSON.stringify(snap);
-    snapshotFrame = `event: snapshot\ndata: ${snapshotJson}\n\n`;
+    const s = aggregator.snapshot();
+    snap = s;
+    ratesActive = s.totals.flowsPerSecond > 0 || s.map.edges.some((e) => e.rate > 0);
+    version++;
+    for (const c of snapshotClients) serialised(c.rows);
     minInterval = Math.max(tickMs, 5 * (performance.now() - now));
     builtAt = now;
-    version++;
   };
 
   const snapshotClients = new Set<SnapshotClient>();
@@ -127,7 +139,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const sendSnapshot = (c: SnapshotClient, now: number): void => {
     c.sentVersion = version;
     c.lastSentAt = now;
-    if (!c.res.write(snapshotFrame)) {
+    if (!c.res.write(serialised(c.rows).frame)) {
       c.blocked = true;
       c.res.once('drain', () => { c.blocked = false; });
     }
@@ -188,14 +200,14 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     if (path === '/api/snapshot') {
       build(performance.now());
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(snapshotJson);
+      res.end(serialised(url.searchParams.get('edges') === 'rows').json);
       return;
     }
     if (path === '/api/events') {
       sse(res);
       const now = performance.now();
       build(now);
-      const c: SnapshotClient = { res, sentVersion: 0, lastSentAt: -Infinity, blocked: false };
+      const c: SnapshotClient = { res, sentVersion: 0, lastSentAt: -Infinity, blocked: false, rows: url.searchParams.get('edges') === 'rows' };
       snapshotClients.add(c);
       res.once('close', () => snapshotClients.delete(c));
       sendSnapshot(c, now);
@@ -316,6 +328,31 @@ async function proxyPrometheus(base: string | undefined, route: string, search: 
 }
 
 /** Files of the built page; paths without an extension are the page itself (views live in the URL). */
+const VERDICT_BITS: Record<Edge['verdict'], number> = { forwarded: 0, dropped: 1, mixed: 2 };
+
+/** The snapshot with its map's edges as EdgeRows (api.ts): the bulk of a big map's bytes is the edges' keys and repeated ids. */
+function withEdgeRows(s: UiSnapshot): UiSnapshot {
+  const ids: string[] = [];
+  const ports: string[] = [];
+  const idIndex = new Map<string, number>();
+  const portIndex = new Map<string, number>();
+  const at = (list: string[], index: Map<string, number>, key: string): number => {
+    let i = index.get(key);
+    if (i === undefined) { i = list.length; list.push(key); index.set(key, i); }
+    return i;
+  };
+  let since = Infinity;
+  for (const e of s.map.edges) since = Math.min(since, e.lastSeen);
+  if (since === Infinity) since = 0;
+  const rows: number[] = [];
+  for (const e of s.map.edges) {
+    const flags = VERDICT_BITS[e.verdict] | (e.l7 ? 4 : 0) | (e.dns ? 8 : 0) | (e.tunnelled ? 16 : 0);
+    rows.push(at(ids, idIndex, e.source), at(ids, idIndex, e.destination), at(ports, portIndex, e.ports.join(',')), e.forwarded, e.dropped, e.rate, flags, e.lastSeen - since);
+  }
+  const edgeRows: EdgeRows = { ids, ports, since, rows };
+  return { ...s, map: { ...s.map, edges: [], edgeRows } };
+}
+
 async function serveStatic(dir: string, path: string, head: boolean, res: ServerResponse): Promise<void> {
   let rel: string;
   try {

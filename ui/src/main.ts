@@ -149,9 +149,34 @@ function setLive(state: 'live' | 'connecting' | 'offline'): void {
   el.textContent = state === 'live' ? '● live' : state === 'connecting' ? '○ connecting…' : '● offline (retrying)';
 }
 
+const VERDICTS: Edge['verdict'][] = ['forwarded', 'dropped', 'mixed'];
+
+/** The map's edges back from their compact rows (?edges=rows, see api.ts EdgeRows). */
+function expandEdges(s: UiSnapshot): UiSnapshot {
+  const r = s.map.edgeRows;
+  if (r === undefined) return s;
+  const edges: Edge[] = [];
+  const ports = r.ports.map((p) => (p === '' ? [] : p.split(',')));
+  const rows = r.rows;
+  for (let i = 0; i + 7 < rows.length; i += 8) {
+    const source = r.ids[rows[i] ?? 0] ?? '';
+    const destination = r.ids[rows[i + 1] ?? 0] ?? '';
+    const flags = rows[i + 6] ?? 0;
+    edges.push({
+      id: `${source}->${destination}`, source, destination, ports: ports[rows[i + 2] ?? 0] ?? [],
+      forwarded: rows[i + 3] ?? 0, dropped: rows[i + 4] ?? 0, rate: rows[i + 5] ?? 0,
+      verdict: VERDICTS[flags & 3] ?? 'mixed', l7: (flags & 4) !== 0, dns: (flags & 8) !== 0, tunnelled: (flags & 16) !== 0,
+      lastSeen: r.since + (rows[i + 7] ?? 0),
+    });
+  }
+  const { edgeRows: _, ...map } = s.map;
+  return { ...s, map: { ...map, edges } };
+}
+
 let drawQueued = false;
 /** Snapshots arriving faster than frames are drawn once, the newest. */
-function receive(s: UiSnapshot): void {
+function receive(wire: UiSnapshot): void {
+  const s = expandEdges(wire);
   snapshot = s;
   if (drawQueued) return;
   drawQueued = true;
@@ -169,7 +194,7 @@ function connect(): void {
   const stream = (): void => {
     if (streaming) return;
     streaming = true;
-    const events = new EventSource('/api/events');
+    const events = new EventSource('/api/events?edges=rows');
     events.addEventListener('open', () => { setLive('live'); byId('banner').textContent = ''; });
     events.addEventListener('error', () => setLive(events.readyState === EventSource.CLOSED ? 'offline' : 'connecting'));
     events.addEventListener('snapshot', (ev) => {
@@ -177,7 +202,7 @@ function connect(): void {
       receive(JSON.parse((ev as MessageEvent<string>).data) as UiSnapshot);
     });
   };
-  getJson<UiSnapshot>('/api/snapshot').then((s) => {
+  getJson<UiSnapshot>('/api/snapshot?edges=rows').then((s) => {
     receive(s);
     // After the frame that draws it (the rAF queued by receive runs first).
     requestAnimationFrame(() => setTimeout(stream, 0));

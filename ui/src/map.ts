@@ -23,6 +23,9 @@ export interface MapHandlers {
   edge: (e: Edge) => void;
 }
 
+/** A lean edge's line on the canvas, in map units. */
+interface Segment { e: Edge; sx: number; sy: number; tx: number; ty: number }
+
 /** A drawn item's element: a <g>, or for a lean edge its one <path>. */
 interface Drawn { el: SVGGElement | null; shape: string; style: string }
 
@@ -63,8 +66,11 @@ export class ServiceMapView {
   private readonly canvas: HTMLCanvasElement;
   private leanEdges: Edge[] = [];
   private leanLayout: MapLayout | null = null;
-  private segments: { e: Edge; sx: number; sy: number; tx: number; ty: number }[] = [];
+  private segments: Segment[] = [];
   private paintQueued = false;
+  /** What the canvas shows: each edge's look, and the view it was painted for. */
+  private readonly painted = new Map<string, string>();
+  private paintedView = '';
 
   constructor(private readonly svg: SVGSVGElement, private readonly handlers: MapHandlers) {
     this.canvas = document.createElement('canvas');
@@ -241,41 +247,58 @@ export class ServiceMapView {
     const c = this.canvas;
     const dpr = window.devicePixelRatio || 1;
     const pw = Math.round(this.size.width * dpr), ph = Math.round(this.size.height * dpr);
-    const empty = this.leanEdges.length === 0 || this.leanLayout === null || pw === 0 || ph === 0;
-    if (empty && c.width === 0) return;
-    if (c.width !== pw || c.height !== ph) { c.width = pw; c.height = ph; }
-    const ctx = c.getContext('2d');
-    if (ctx === null) return;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, pw, ph);
-    this.segments = [];
     const layout = this.leanLayout;
-    if (empty || layout === null) return;
-    const { s, ox, oy } = this.transform();
-    ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * ox, dpr * oy);
-    const shownNs = new Set<string>();
-    for (const id of this.workloads.keys()) shownNs.add(this.workloads.get(id)?.namespace ?? '');
-    for (const b of layout.boxes.values()) {
-      if (!shownNs.has(b.ns)) continue;
-      ctx.fillStyle = b.ns === 'world' || b.ns === 'host' || b.ns === 'reserved' ? '#fbf7ff' : '#f6f8fa';
-      ctx.fillRect(b.x, b.y, b.w, b.h);
+    const empty = this.leanEdges.length === 0 || layout === null || pw === 0 || ph === 0;
+    if (empty) {
+      this.segments = [];
+      this.painted.clear();
+      this.paintedView = '';
+      if (c.width > 0) { c.width = 0; c.height = 0; }
+      return;
     }
-    const arrows = s >= 0.4;
-    const groups = new Map<string, { e: Edge; sx: number; sy: number; tx: number; ty: number }[]>();
-    const tunnels: { sx: number; sy: number; tx: number; ty: number }[] = [];
+    const { s, ox, oy } = this.transform();
+    const groups = new Map<string, Segment[]>();
+    const tunnels: Segment[] = [];
+    const segments: Segment[] = [];
+    // A canvas repaint costs the browser a whole bitmap to hand to the compositor (tens of ms in
+    // software): skipped when no edge changed its look and the view did not move.
+    const view = `${pw}x${ph}|${s},${ox},${oy}|${layout.version}|${this.workloads.size}`;
+    let same = view === this.paintedView && this.painted.size === this.leanEdges.length;
     for (const e of this.leanEdges) {
       const a = layout.position(e.source), b = layout.position(e.destination);
       if (!a || !b) continue;
       const seg = e.source === e.destination
         ? { e, sx: a.x + CARD_W, sy: a.y + CARD_H / 2 - 8, tx: a.x + CARD_W, ty: a.y + CARD_H / 2 + 8 }
         : straight(e, a, b);
-      this.segments.push(seg);
-      const key = `${edgeClass(e)}|${edgeWidth(e, this.widths.get(e.id))}|${e.rate > 0 ? 1 : 0}`;
+      segments.push(seg);
+      const width = edgeWidth(e, this.widths.get(e.id));
+      this.widths.set(e.id, width);
+      const key = `${edgeClass(e)}|${width}|${e.rate > 0 ? 1 : 0}`;
+      if (same && this.painted.get(e.id) !== `${key}|${e.tunnelled}`) same = false;
       let g = groups.get(key);
       if (g === undefined) { g = []; groups.set(key, g); }
       g.push(seg);
       if (e.tunnelled) tunnels.push(seg);
     }
+    this.segments = segments;
+    if (same) return;
+    this.paintedView = view;
+    this.painted.clear();
+    for (const [key, segs] of groups) for (const g of segs) this.painted.set(g.e.id, `${key}|${g.e.tunnelled}`);
+    if (c.width !== pw || c.height !== ph) { c.width = pw; c.height = ph; }
+    const ctx = c.getContext('2d');
+    if (ctx === null) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, pw, ph);
+    ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * ox, dpr * oy);
+    const shownNs = new Set<string>();
+    for (const w of this.workloads.values()) shownNs.add(w.namespace);
+    for (const b of layout.boxes.values()) {
+      if (!shownNs.has(b.ns)) continue;
+      ctx.fillStyle = b.ns === 'world' || b.ns === 'host' || b.ns === 'reserved' ? '#fbf7ff' : '#f6f8fa';
+      ctx.fillRect(b.x, b.y, b.w, b.h);
+    }
+    const arrows = s >= 0.4;
     for (const [key, segs] of groups) {
       const [cls = 'fwd', width = '1.5', active] = key.split('|');
       const colour = EDGE_COLOURS[cls] ?? '#bf8700';
@@ -285,8 +308,9 @@ export class ServiceMapView {
       ctx.setLineDash(cls === 'drop' ? [7, 4] : []);
       ctx.beginPath();
       for (const g of segs) {
-        if (g.e.source === g.e.destination) { ctx.moveTo(g.sx, g.sy); ctx.bezierCurveTo(g.sx + 40, g.sy - 32, g.tx + 40, g.ty + 32, g.tx, g.ty); }
-        else { ctx.moveTo(g.sx, g.sy); ctx.lineTo(g.tx, g.ty); }
+        ctx.moveTo(g.sx, g.sy);
+        if (g.e.source === g.e.destination) ctx.bezierCurveTo(g.sx + 40, g.sy - 32, g.tx + 40, g.ty + 32, g.tx, g.ty);
+        else ctx.lineTo(g.tx, g.ty);
       }
       ctx.stroke();
       if (!arrows) continue;
@@ -543,7 +567,7 @@ function labelSpots(layout: MapLayout, edges: Edge[], cards: string[]): Map<stri
 const EDGE_COLOURS: Record<string, string> = { fwd: '#1a7f37', drop: '#cf222e', mixed: '#bf8700', tunnel: '#8250df' };
 
 /** A lean edge: a straight line between the cards' facing sides (cheap to stroke thousands of times over). */
-function straight(e: Edge, a: Point, b: Point): { e: Edge; sx: number; sy: number; tx: number; ty: number } {
+function straight(e: Edge, a: Point, b: Point): Segment {
   return {
     e,
     sx: a.x + CARD_W / 2, sy: a.y + (b.y > a.y ? CARD_H : b.y < a.y ? 0 : CARD_H / 2),
