@@ -188,6 +188,14 @@ struct {
 	__type(value, struct counter_value);
 } counters SEC(".maps");
 
+/* Bounded: the least recently updated pairs make room for new ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct traffic_key);
+	__type(value, struct counter_value);
+} traffic SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FWD_SLOTS);
@@ -414,6 +422,36 @@ static __always_inline void count(__u16 ep_id, __u8 dir, __u8 reason, __u32 len)
 	}
 	struct counter_value nv = { .packets = 1, .bytes = len };
 	bpf_map_update_elem(&counters, &k, &nv, BPF_NOEXIST);
+}
+
+/*
+ * One forwarded packet between two addresses (palisade.h traffic_key says
+ * which node counts it). One lookup per packet, an insert only for a new pair;
+ * per-CPU values, so no atomics.
+ */
+static __always_inline void count_traffic(__u32 saddr, __u32 daddr, __u32 len)
+{
+	struct traffic_key k = { .saddr = saddr, .daddr = daddr };
+	struct counter_value *v = bpf_map_lookup_elem(&traffic, &k);
+	__u32 ip_len = len > ETH_HLEN ? len - ETH_HLEN : 0;
+
+	if (v) {
+		v->packets += 1;
+		v->bytes += ip_len;
+		return;
+	}
+	struct counter_value nv = { .packets = 1, .bytes = ip_len };
+	bpf_map_update_elem(&traffic, &k, &nv, BPF_NOEXIST);
+}
+
+/* Delivered to a pod: counted here only when no pod of the cluster sent it (a pod's node counted it). */
+static __always_inline void count_delivered(__u32 saddr, __u32 daddr, __u32 len)
+{
+	struct node_config *cfg = bpf_map_lookup_elem(&config, &(__u32){ 0 });
+
+	if (cfg && cfg->cluster_mask && (saddr & cfg->cluster_mask) == cfg->cluster_addr)
+		return;
+	count_traffic(saddr, daddr, len);
 }
 
 /* A ring buffer record; a full ring buffer is counted, never silent. */
@@ -1001,6 +1039,8 @@ static __always_inline int to_proxy_upstream(struct __sk_buff *skb, const struct
 	if (rc < 0)
 		return drop(skb, p, -rc, dir, ep_id, 0, 0);
 	count(ep_id, dir, REASON_FORWARDED, p->len);
+	if (dir == DIR_EGRESS) /* sent by a pod of this node (from_container, before any NAT) */
+		count_traffic(p->saddr, p->daddr, p->len);
 	return rc;
 }
 
@@ -1012,6 +1052,10 @@ static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, 
 	if (rc < 0 || rc == 1)
 		return drop(skb, p, rc < 0 ? -rc : DROP_PROXY_LOOKUP_FAILED, dir, ep_id, src_id, dst_id);
 	count(ep_id, dir, REASON_FORWARDED, p->len);
+	/* Sent by a pod of this node; what comes from elsewhere is counted when
+	 * the proxy delivers it (to_container), as the proxy sends it on. */
+	if (dir == DIR_EGRESS)
+		count_traffic(p->saddr, p->daddr, p->len);
 	return rc;
 }
 
@@ -1100,6 +1144,8 @@ int from_container(struct __sk_buff *skb)
 	if (proxy_port)
 		return to_proxy(skb, &p, proxy_port, DIR_EGRESS, ep->ep_id, ep->identity, dst_id);
 	count(ep->ep_id, DIR_EGRESS, REASON_FORWARDED, p.len);
+	/* The pod's own address: a reply's source may have been rewritten to its ClusterIP. */
+	count_traffic(ep->ip, p.daddr, p.len);
 	if (dst)
 		return to_local(skb, &p, dst);
 	struct node_config *cfg = node_config();
@@ -1116,6 +1162,7 @@ int from_netdev(struct __sk_buff *skb)
 	struct pkt p = {};
 	__u16 proxy_port = 0;
 	__u32 src_id = 0;
+	__u32 sender;
 	int rc;
 
 	rc = parse(skb, &p);
@@ -1124,6 +1171,7 @@ int from_netdev(struct __sk_buff *skb)
 	dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
 	if (!dst)
 		return TC_ACT_OK; /* for the node itself (or masqueraded replies) */
+	sender = p.saddr; /* before reverse NAT */
 	if (rc < 0)
 		return drop(skb, &p, -rc, DIR_INGRESS, dst->ep_id, identity_of(p.saddr), dst->identity);
 	if (p.frag == FRAG_FIRST)
@@ -1163,6 +1211,7 @@ int from_netdev(struct __sk_buff *skb)
 	}
 	if (proxy_port)
 		return to_proxy(skb, &p, proxy_port, DIR_INGRESS, dst->ep_id, src_id, dst->identity);
+	count_delivered(sender, dst->ip, p.len);
 	return to_local(skb, &p, dst);
 }
 
@@ -1173,6 +1222,7 @@ int to_container(struct __sk_buff *skb)
 	struct endpoint_info *ep = bpf_map_lookup_elem(&ep_ifindex, &ifindex);
 	struct ct_entry *e = 0;
 	struct pkt p = {};
+	__u32 sender;
 	int rc;
 
 	if (!ep)
@@ -1184,6 +1234,7 @@ int to_container(struct __sk_buff *skb)
 		return drop(skb, &p, -rc, DIR_INGRESS, ep->ep_id, identity_of(p.saddr), ep->identity);
 	if (p.frag == FRAG_FIRST)
 		frag_register(&p);
+	sender = p.saddr; /* before reverse NAT */
 	rc = ct_lookup(&p, &e);
 	if (rc == CT_REPLY && e) {
 		int err = rev_nat(skb, &p, e);
@@ -1209,6 +1260,7 @@ int to_container(struct __sk_buff *skb)
 			return drop(skb, &p, DROP_CT_CREATE_FAILED, DIR_INGRESS, ep->ep_id, src_id, ep->identity);
 	}
 	count(ep->ep_id, DIR_INGRESS, REASON_FORWARDED, p.len);
+	count_delivered(sender, ep->ip, p.len);
 	return TC_ACT_OK;
 }
 

@@ -15,6 +15,7 @@
  *   backends     hash backend id        -> backend         where a backend lives
  *   fwd_counters percpu array slot      -> counter_value   forwarded per endpoint and direction
  *   counters     percpu hash counter_key-> counter_value   dropped per endpoint, direction and reason
+ *   traffic      percpu LRU  traffic_key-> counter_value   forwarded per address pair (readTraffic)
  *   lost_events  percpu array [1]       -> u64             ring buffer reserve failures
  *   events       ringbuf                                    pl_event records
  *   config       array [1]              -> node_config     this node
@@ -216,6 +217,24 @@ struct counter_key {
 struct counter_value {
 	__u64 packets;
 	__u64 bytes;
+};
+
+/*
+ * traffic: forwarded bytes per address pair, network order, as the packet
+ * had them before any NAT of this node (the pod's own address, the backend
+ * a ClusterIP was translated to). 8 bytes, no padding:
+ *
+ *   0       4       8
+ *   | saddr | daddr |
+ *
+ * Each packet is counted once in the cluster: by the node of the pod that
+ * sends it, or, when its source is no pod of the cluster (world, a node),
+ * by the node of the pod it is delivered to. Bytes are the IP packet's
+ * (skb->len less the Ethernet header), as nftables' counters count them.
+ */
+struct traffic_key {
+	__u32 saddr;
+	__u32 daddr;
 };
 
 /* node_config.flags */

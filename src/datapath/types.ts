@@ -6,6 +6,7 @@
  *         ──► apply(state)               policy for every local endpoint, atomically
  *         ──► readEvents(onEvent, onLost) each decision as one typed DatapathEvent
  *         ──► dropCounters() / status()  what it dropped and what it holds
+ *         ──► readTraffic()              what it forwarded, per address pair
  *
  * A datapath reads the policy engine's immutable snapshot and never
  * re-implements policy semantics: it only turns compiled policy into kernel
@@ -88,6 +89,28 @@ export interface DropCounter {
   direction: 'ingress' | 'egress';
   /** Hubble's drop reason names. */
   reason: 'POLICY_DENIED' | 'POLICY_DENY';
+  packets: number;
+  bytes: number;
+}
+
+/**
+ * What the datapath forwarded from one address to another, cumulative since
+ * the pair was first seen (it survives agent restarts with the rest of the
+ * datapath's kernel state). Each packet is counted once in the cluster: by
+ * the node of the pod that sent it, or, when its source is no pod (world, a
+ * node), by the node of the pod it was delivered to; so summing every
+ * node's counters double-counts nothing. Addresses are the real ends: a
+ * connection to a ClusterIP counts between the client and the backend it was
+ * translated to, both ways. Bytes are IP bytes (from the IP header on); a
+ * GSO batch is one packet.
+ *
+ * Bounded per node (65,536 pairs): eBPF lets the least recently updated
+ * pairs go, legacy pairs idle for 10 minutes; a pair that comes back starts
+ * again from zero.
+ */
+export interface TrafficCounter {
+  source: string;
+  destination: string;
   packets: number;
   bytes: number;
 }
@@ -213,5 +236,7 @@ export interface Datapath {
    */
   readEvents(onEvent: (e: DatapathEvent) => void, onLost: (events: number) => void): Promise<DatapathEventReader>;
   dropCounters(): Promise<DropCounter[]>;
+  /** Forwarded packets and bytes per IPv4 address pair (see TrafficCounter); empty before setupNode. */
+  readTraffic(): Promise<TrafficCounter[]>;
   status(): DatapathStatus;
 }

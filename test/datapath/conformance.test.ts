@@ -11,6 +11,7 @@
  * order on it:
  *   pod ↔ pod on one node and across nodes
  *   L3/L4 by identity (NetworkPolicy and CiliumNetworkPolicy, deny wins), drop counters, events
+ *   traffic counters: bytes per address pair, once per packet in the cluster
  *   CIDR rules (through the masquerade)
  *   ClusterIP services: per-connection translation, replies from the ClusterIP
  *   anti-spoofing
@@ -21,7 +22,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ApplyResult, DatapathEvent, DatapathMode, DatapathStatus, DropCounter } from '../../src/datapath/types.ts';
+import type { ApplyResult, DatapathEvent, DatapathMode, DatapathStatus, DropCounter, TrafficCounter } from '../../src/datapath/types.ts';
 import { DatapathTestLab, type NodeAgent, requireRoot } from '../kit/datapath-topology.ts';
 import type { ProxySeen, World } from '../kit/datapath-node-agent.ts';
 
@@ -99,6 +100,13 @@ for (const mode of MODES) {
       drops.filter((d) => d.endpoint === endpoint && d.direction === direction && d.reason === reason).reduce((n, d) => n + d.packets, 0);
 
     const seenBy = (node: string): Promise<ProxySeen[]> => agent(node).call<ProxySeen[]>('proxy-seen');
+
+    /** Every node's traffic counters together: the cluster's view, where a packet counted twice would show. */
+    const clusterTraffic = async (): Promise<TrafficCounter[]> => (await Promise.all(lab.nodes.map((n) => agent(n.name).call<TrafficCounter[]>('traffic')))).flat();
+    const pairOf = (t: TrafficCounter[], source: string, destination: string): { packets: number; bytes: number } =>
+      t
+        .filter((c) => c.source === source && c.destination === destination)
+        .reduce((sum, c) => ({ packets: sum.packets + c.packets, bytes: sum.bytes + c.bytes }), { packets: 0, bytes: 0 });
 
     before(async () => {
       agents = await lab.create();
@@ -196,6 +204,33 @@ for (const mode of MODES) {
       } finally {
         established.close();
       }
+    });
+
+    test('traffic: bytes per address pair, each packet counted once in the cluster; a dropped attempt adds nothing', async (t) => {
+      // The policy of the case before: a → b and a → c on 8080 allowed, a → b on CLOSED denied at a's egress.
+      const MB = 1 << 20;
+      const before = await clusterTraffic();
+      assert.equal(await lab.echoBytes('a', B, 8080, MB), MB, 'same node');
+      assert.equal(await lab.echoBytes('a', C, 8080, MB), MB, 'across nodes');
+      await new Promise((r) => setTimeout(r, 200)); // the connections' last FIN and ACK
+      const after = await clusterTraffic();
+      // Each way carries the megabyte (sent, then echoed) plus headers, the greeting and the ACKs of the other way.
+      for (const [s, d] of [
+        [A, B],
+        [B, A],
+        [A, C],
+        [C, A],
+      ] as const) {
+        const bytes = pairOf(after, s, d).bytes - pairOf(before, s, d).bytes;
+        const packets = pairOf(after, s, d).packets - pairOf(before, s, d).packets;
+        t.diagnostic(`${mode}: ${s} → ${d}: ${bytes} bytes in ${packets} packets for ${MB} bytes of payload (+${(((bytes - MB) / MB) * 100).toFixed(2)} %)`);
+        assert.ok(bytes >= MB && bytes <= MB * 1.08, `${s} → ${d}: ${bytes} bytes counted for ${MB} payload bytes`);
+      }
+
+      const beforeDrop = await clusterTraffic();
+      assert.equal(await lab.connect('a', B, CLOSED, 1), null);
+      const afterDrop = await clusterTraffic();
+      assert.deepEqual([pairOf(afterDrop, A, B), pairOf(afterDrop, B, A)], [pairOf(beforeDrop, A, B), pairOf(beforeDrop, B, A)], 'a denied connection counts nothing');
     });
 
     test('CIDR rules: a prefix with an exception, on one port, through the masquerade', async () => {
@@ -432,6 +467,8 @@ for (const mode of MODES) {
       const established = await lab.openConnection('a', B, 8080);
       try {
         const deniedBeforeKill = packets(await dropsOf('node-1'), 'default/b', 'ingress', 'POLICY_DENIED');
+        const trafficBeforeKill = pairOf(await agent('node-1').call<TrafficCounter[]>('traffic'), A, B);
+        assert.ok(trafficBeforeKill.bytes > 0);
         await agent('node-1').kill();
         await observe('without its process');
         assert.equal(await established.echo('no-process'), 'no-process');
@@ -444,6 +481,9 @@ for (const mode of MODES) {
         assert.equal(await established.echo('adopted'), 'adopted', 'an open connection survives the adoption');
         const again = await fresh.call<ApplyResult>('apply', { world: lab.world('node-1', policies, services, extra) });
         assert.deepEqual([again.full, again.endpointsProgrammed, again.ipcacheChanges], [false, 0, 0], JSON.stringify(again));
+        // Traffic counts live in the kernel: the new process reads on from where the old one was.
+        const trafficAdopted = pairOf(await fresh.call<TrafficCounter[]>('traffic'), A, B);
+        assert.ok(trafficAdopted.bytes > trafficBeforeKill.bytes, `a → b bytes ${trafficBeforeKill.bytes} before the kill, ${trafficAdopted.bytes} after adoption`);
         const st = await fresh.call<DatapathStatus>('status');
         assert.deepEqual([st.services, st.endpoints.find((e) => e.endpoint === 'default/b')?.ingressEnforced], [1, true]);
 

@@ -7,7 +7,7 @@
  *   {"id":1,"cmd":"wire","pod":{podNetns,ifname,hostIfname,ip,gateway}}   → pod wiring (pod-wiring.ts)
  *   {"id":2,"cmd":"setup","node":NodeNetwork,"peers":PeerNode[]}
  *   {"id":3,"cmd":"apply","world":World}                                 → ApplyResult
- *   {"id":4,"cmd":"status"} / "drops" / "events" → {events (collected so far, then cleared), lost}
+ *   {"id":4,"cmd":"status"} / "drops" / "traffic" / "events" → {events (collected so far, then cleared), lost}
  *   eBPF only: "counters" (packet counters) and the commands "detach", "hooks", "tc-attach" below
  *   {"id":5,"cmd":"detach"}  {"id":6,"cmd":"exit"}
  *   {"id":7,"cmd":"proxies","httpPort":P,"dnsPort":Q}  transparent stand-ins for the agent's proxies
@@ -204,6 +204,8 @@ async function handle(c: Command): Promise<unknown> {
       return dp.status();
     case 'drops':
       return dp.dropCounters();
+    case 'traffic':
+      return dp.readTraffic();
     case 'counters':
       return ebpfOnly(c.cmd).packetCounters();
     case 'events':

@@ -150,7 +150,10 @@ s.on('message', (d, r) => { console.log(r.address + ' ' + d.toString()); s.send(
 s.bind(Number(process.argv[1]), '0.0.0.0', () => console.log('listening'));`;
 
 export interface TestLabOptions {
-  /** The start of the lab's id (namespaces `pl-<id>-…`, pins `palisade/<id>/`); default `eb` (eBPF) or `lg` (legacy). */
+  /**
+   * The start of the lab's id (namespaces `pl-<id>-…`, pins `palisade/<id>/`); default `eb` (eBPF) or `lg` (legacy).
+   * `$PL_TEST_LAB_PREFIX` overrides it, so concurrent runs on a shared machine keep their own names.
+   */
   idPrefix?: string;
 }
 
@@ -168,7 +171,7 @@ export class DatapathTestLab {
 
   constructor(mode: DatapathMode = 'ebpf', options: TestLabOptions = {}) {
     this.mode = mode;
-    this.id = `${options.idPrefix ?? (mode === 'ebpf' ? 'eb' : 'lg')}${randomBytes(3).toString('hex')}`;
+    this.id = `${process.env['PL_TEST_LAB_PREFIX'] ?? options.idPrefix ?? (mode === 'ebpf' ? 'eb' : 'lg')}${randomBytes(3).toString('hex')}`;
     this.prefix = `pl-${this.id}-`;
     this.fabric = `${this.prefix}fabric`;
     this.pinRoot = `${BPFFS}/palisade/${this.id}`;
@@ -366,6 +369,38 @@ export class DatapathTestLab {
       { allowFailure: true },
     );
     return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+  }
+
+  /**
+   * One TCP connection from a pod to an echo server (startServer): reads the
+   * greeting, sends `bytes` and reads them back. The bytes echoed, or null
+   * when it could not connect or the echo fell short within `timeoutS`.
+   */
+  async echoBytes(from: string, ip: string, port: number, bytes: number, timeoutS = 10): Promise<number | null> {
+    const py = [
+      'import socket,sys',
+      `s=socket.create_connection(('${ip}',${port}),timeout=${timeoutS})`,
+      'f=s.makefile("rb")',
+      'f.readline()',
+      `n=${bytes}`,
+      'got=0',
+      "chunk=b'x'*65536",
+      'sent=0',
+      'while sent<n:',
+      '  k=min(len(chunk),n-sent); s.sendall(chunk[:k]); sent+=k',
+      '  while got<sent-262144:',
+      '    d=f.read1(65536)',
+      '    if not d: break',
+      '    got+=len(d)',
+      'while got<n:',
+      '  d=f.read1(65536)',
+      '  if not d: break',
+      '  got+=len(d)',
+      'print(got)',
+    ].join('\n');
+    const r = await run('ip', ['netns', 'exec', this.pod(from).netns, 'timeout', String(timeoutS), 'python3', '-c', py], { allowFailure: true });
+    const got = Number(r.stdout.trim());
+    return r.code === 0 && got === bytes ? got : null;
   }
 
   /** A long-lived connection from a pod: send a line, get its echo (or null on timeout). */

@@ -37,6 +37,7 @@ import type {
   DropCounter,
   NodeNetwork,
   PeerNode,
+  TrafficCounter,
 } from '../types.ts';
 import { BPF_OBJECT } from './build.ts';
 import { preparePinDir } from './bpffs.ts';
@@ -54,6 +55,7 @@ import {
   decodeCounterKey,
   decodeEndpointValue,
   decodeSvcValue,
+  decodeTrafficKey,
   decodeU32,
   EP_F_EGRESS_ENFORCED,
   EP_F_INGRESS_ENFORCED,
@@ -290,6 +292,19 @@ export class EbpfDatapath implements Datapath {
     return this.packetCounters()
       .filter((c) => c.reason === 'POLICY_DENIED' || c.reason === 'POLICY_DENY')
       .map((c) => ({ ...c, reason: c.reason as DropCounter['reason'] }));
+  }
+
+  async readTraffic(): Promise<TrafficCounter[]> {
+    if (!this.#bpf) return [];
+    const m = this.#map('traffic');
+    const cpus = this.#bpf.possibleCpus();
+    const out: TrafficCounter[] = [];
+    for (const k of m.keys()) {
+      const sums = m.lookupPerCpuSum(k, cpus, 2);
+      if (!sums) continue; // let go by the LRU meanwhile
+      out.push({ ...decodeTrafficKey(k), packets: Number(sums[0]), bytes: Number(sums[1]) });
+    }
+    return out;
   }
 
   status(): EbpfStatus {

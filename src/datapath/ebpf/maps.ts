@@ -21,6 +21,7 @@ export const MAP_NAMES = [
   'backends',
   'counters',
   'fwd_counters',
+  'traffic',
   'lost_events',
   'events',
   'config',
@@ -211,6 +212,12 @@ export function nodeConfigValue(underlayIfindex: number, clusterCIDR: string, fl
 export function decodeCounterKey(h: string): { epId: number; dir: number; reason: number } {
   const v = view(h);
   return { epId: v.getUint16(0, true), dir: v.getUint8(2), reason: v.getUint8(3) };
+}
+
+/** struct traffic_key { u32 saddr; u32 daddr; } (network order) */
+export function decodeTrafficKey(h: string): { source: string; destination: string } {
+  const v = view(h);
+  return { source: ipFromBytes(v, 0), destination: ipFromBytes(v, 4) };
 }
 
 /** One pinned map, opened by the loaded object. */

@@ -7,6 +7,7 @@
  *   pod → world: masqueraded to the node's underlay address (table ip palisade_nat)
  *   policy: table inet palisade (see ruleset.ts), changed by atomic nft transactions
  *   events: decisions logged to NFLOG, read back as DatapathEvents (events.ts)
+ *   traffic: bytes per address pair in table inet palisade_traffic (traffic.ts)
  *   node set-up: ../node-setup.ts, shared with the eBPF datapath
  *
  * Runs inside the node's network namespace (the agent's own).
@@ -23,12 +24,14 @@ import type {
   DropCounter,
   NodeNetwork,
   PeerNode,
+  TrafficCounter,
 } from '../types.ts';
 import { setupNodeNetwork } from '../node-setup.ts';
 import { diffTransaction, fullTransaction, renderState, TABLE, type RulesetState } from './ruleset.ts';
 import { renderServices } from './render-services.ts';
 import { libnftablesAvailable, nftInProcess } from './libnftables.ts';
 import { readLegacyEvents } from './events.ts';
+import { readTrafficSet, trafficTableScript } from './traffic.ts';
 
 export class LegacyDatapath implements Datapath {
   readonly mode = 'legacy' as const;
@@ -41,6 +44,12 @@ export class LegacyDatapath implements Datapath {
   async setupNode(node: NodeNetwork, peers: readonly PeerNode[]): Promise<void> {
     assertNotRootNetns('legacy datapath');
     await setupNodeNetwork(node, peers);
+    await nft(trafficTableScript(node.clusterPodCIDR));
+  }
+
+  readTraffic(): Promise<TrafficCounter[]> {
+    assertNotRootNetns('legacy datapath');
+    return readTrafficSet();
   }
 
   /** Decisions the ruleset logs to NFLOG (events.ts); chain ids are named from the installed ruleset. */
