@@ -6,6 +6,7 @@
  *   GET    /v1/status                node, datapath, endpoints, drops (JSON)
  *   GET    /v1/fqdn/cache            what the DNS proxy learned: name, IP, TTL left, resolved by (JSON)
  *   GET    /v1/flows[?…]             flow records, NDJSON (src/flows/http-api.ts); ?follow=1 streams
+ *   GET    /v1/traffic               forwarded packets and bytes per workload pair, cumulative (JSON, agent-traffic.ts)
  *   GET    /metrics                  Prometheus text: hubble_* and palisade_* families
  *   POST   /v1/endpoints             CNI ADD: register a pod; 200 once its policy is programmed
  *   DELETE /v1/endpoints/<container> CNI DEL
@@ -58,6 +59,10 @@ async function handle(agent: Agent, req: IncomingMessage, res: ServerResponse): 
   if (handleMetricsRequest(agent.metrics, req, res)) return;
   if (req.method === 'GET' && url.pathname === '/v1/fqdn/cache') {
     send(res, 200, await agent.fqdnCacheEntries());
+    return;
+  }
+  if (req.method === 'GET' && url.pathname === '/v1/traffic') {
+    send(res, 200, await agent.traffic());
     return;
   }
   if (req.method === 'GET' && url.pathname === '/v1/status') {

@@ -33,6 +33,7 @@ import type { FlowContext } from './flow-events.ts';
 import { ApplyQueue } from './apply-queue.ts';
 import { FqdnMirror, type FqdnCacheRow } from './fqdn-mirror.ts';
 import { agentFlows } from './agent-flows.ts';
+import { TrafficTracker, type TrafficByWorkload } from './agent-traffic.ts';
 
 export interface AgentStatus {
   node: string;
@@ -69,6 +70,8 @@ export class Agent {
   /** Every decision as a Hubble flow record, and the metrics derived from them. */
   readonly flows: FlowStore;
   readonly metrics: FlowMetrics;
+  /** Forwarded bytes per workload pair, from the datapath's counters. */
+  readonly #traffic: TrafficTracker;
 
   constructor(cfg: AgentConfig, datapath: Datapath, log: Logger) {
     this.#cfg = cfg;
@@ -90,6 +93,7 @@ export class Agent {
       },
     });
     ({ flows: this.flows, metrics: this.metrics } = agentFlows(cfg));
+    this.#traffic = new TrafficTracker(datapath, this.flowContext(), this.metrics);
   }
 
   /** What flow producers need to enrich records: the current snapshot and the node addresses. */
@@ -121,10 +125,12 @@ export class Agent {
     const first = await this.#applies.apply();
     this.#ready = true;
     this.#fqdn.firstApplied();
+    this.#traffic.start((err) => this.#log.warn({ err }, 'reading the datapath\'s traffic counters failed'));
     this.#log.info({ apply: first, stats: this.#cluster.engine.stats }, 'agent ready');
   }
 
   async stop(): Promise<void> {
+    this.#traffic.stop();
     await this.#cluster.stop();
   }
 
@@ -189,6 +195,11 @@ export class Agent {
   async fqdnCacheEntries(): Promise<FqdnCacheRow[]> {
     const fresh = await this.proxyLink?.names();
     return this.#fqdn.cacheEntries(this.#cluster.snapshot(), fresh);
+  }
+
+  /** GET /v1/traffic: cumulative forwarded packets and bytes per workload pair, read at most a second ago. */
+  traffic(): Promise<TrafficByWorkload[]> {
+    return this.#traffic.totals();
   }
 
   async status(): Promise<AgentStatus> {

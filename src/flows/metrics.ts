@@ -20,6 +20,10 @@
  *   world; Hubble leaves the workload empty there.
  * - `source`, `destination` ("namespace/pod", or the reserved identity such
  *   as "world"): Hubble's sourceContext/destinationContext=pod|reserved-identity.
+ * - palisade_traffic_{bytes,packets}_total: forwarded bytes per workload
+ *   pair from the datapath's counters (trackTraffic), with the four
+ *   source/destination namespace/workload labels whatever labelsContext says:
+ *   flows carry no byte counts, so these come from the kernel, not observeFlow.
  * Every context label is bounded: after `maxContextValues` distinct values of
  * a label, new values count as "other", so a churn of pods cannot blow up the
  * series count. The same cap bounds the DNS `query` label.
@@ -135,6 +139,21 @@ function appOf(ep: Endpoint): string {
   return '';
 }
 
+/** A workload label: the endpoint's first `workloads` entry, its app, its pod name, or its reserved identity (not a pod). */
+function workloadName(ep: Endpoint): string {
+  return ep.workloads?.[0]?.name || appOf(ep) || ep.pod_name || reservedName(ep);
+}
+
+/** One workload pair's forwarded totals, cumulative (what trackTraffic's provider hands over). */
+interface WorkloadPairTotals {
+  source: { namespace: string; workload: string };
+  destination: { namespace: string; workload: string };
+  packets: number;
+  bytes: number;
+}
+
+const TRAFFIC_LABELS = ['source_namespace', 'source_workload', 'destination_namespace', 'destination_workload'] as const;
+
 /** "world", "host", … for endpoints that are not pods; kube-apiserver first, as Hubble's reserved-identity context. */
 function reservedName(ep: Endpoint): string {
   const labels = ep.labels ?? [];
@@ -150,6 +169,7 @@ export class FlowMetrics {
   /** Values admitted per capped label (context labels and the DNS query). */
   readonly #seen = new Map<string, Set<string>>();
   readonly #lostProviders: (() => Record<string, number>)[] = [];
+  readonly #trafficProviders: (() => Promise<readonly WorkloadPairTotals[]>)[] = [];
   readonly #series: Record<'flowsProcessed' | 'drops' | 'dnsQueries' | 'dnsResponses' | 'httpRequests' | 'tcpFlags' | 'policyVerdicts' | 'forwardPackets' | 'forwardBytes' | 'dropPackets' | 'dropBytes', Series>;
   /** Which fields each side's labelsContext asks for, in LABELS_CONTEXT order. */
   readonly #sideFields: Record<ContextLabel, SideField[]> = { source: [], destination: [] };
@@ -176,6 +196,8 @@ export class FlowMetrics {
   readonly forwardBytes: Counter;
   readonly dropPackets: Counter;
   readonly dropBytes: Counter;
+  readonly trafficBytes: Counter;
+  readonly trafficPackets: Counter;
 
   constructor(opts: FlowMetricsOptions = {}) {
     this.registry = opts.registry ?? new Registry();
@@ -237,6 +259,25 @@ export class FlowMetrics {
     this.forwardBytes = counter('palisade_forward_bytes_total', 'Bytes forwarded', ['direction', 'reason']);
     this.dropPackets = counter('palisade_drop_packets_total', 'Packets dropped', ['direction', 'reason']);
     this.dropBytes = counter('palisade_drop_bytes_total', 'Bytes dropped', ['direction', 'reason']);
+    // Read at scrape time from the providers (the agent's TrafficTracker), which own the totals.
+    const trafficProviders = this.#trafficProviders;
+    const capped = (label: string, v: string): string => this.#capped(label, v);
+    const traffic = (field: 'bytes' | 'packets') =>
+      async function collect(this: Counter): Promise<void> {
+        const rows = (await Promise.all(trafficProviders.map((p) => p()))).flat();
+        this.reset();
+        for (const r of rows) {
+          const labels = {
+            source_namespace: capped('source_namespace', r.source.namespace),
+            source_workload: capped('source_workload', r.source.workload),
+            destination_namespace: capped('destination_namespace', r.destination.namespace),
+            destination_workload: capped('destination_workload', r.destination.workload),
+          };
+          this.inc(labels, r[field]);
+        }
+      };
+    this.trafficBytes = new Counter({ name: 'palisade_traffic_bytes_total', help: 'Bytes forwarded per workload pair (IP bytes, from the datapath)', labelNames: [...TRAFFIC_LABELS], registers, collect: traffic('bytes') });
+    this.trafficPackets = new Counter({ name: 'palisade_traffic_packets_total', help: 'Packets forwarded per workload pair (from the datapath; a GSO batch counts once)', labelNames: [...TRAFFIC_LABELS], registers, collect: traffic('packets') });
     const by = (name: string): Series => series[name] as Series;
     this.#series = {
       flowsProcessed: by('hubble_flows_processed_total'), drops: by('hubble_drop_total'), dnsQueries: by('hubble_dns_queries_total'),
@@ -249,6 +290,16 @@ export class FlowMetrics {
   /** Lost-event counts to publish as hubble_lost_events_total, e.g. `() => store.status().lost`. */
   trackLostEvents(provider: () => Record<string, number>): void {
     this.#lostProviders.push(provider);
+  }
+
+  /** Workload-pair totals to publish as palisade_traffic_*_total, read on each scrape. */
+  trackTraffic(provider: () => Promise<readonly WorkloadPairTotals[]>): void {
+    this.#trafficProviders.push(provider);
+  }
+
+  /** An endpoint's namespace and workload as the workload labels name it ('' namespace when it is not a pod). */
+  workloadOf(ep: Endpoint): { namespace: string; workload: string } {
+    return { namespace: ep.namespace ?? '', workload: workloadName(ep) };
   }
 
   /** Updates every metric the flow concerns. `bytes`, when the datapath knows it, feeds palisade_*_bytes_total. */
@@ -351,13 +402,12 @@ export class FlowMetrics {
     const cache = this.#sideOf[side];
     const hit = cache.get(ep);
     if (hit !== undefined) return hit;
-    const reserved = ep.pod_name ? '' : reservedName(ep);
     const ctx = this.#sideFields[side].map((field) => {
       switch (field) {
         case 'pod': return this.#capped(`${side}_pod`, ep.pod_name ?? '');
         case 'namespace': return this.#capped(`${side}_namespace`, ep.namespace ?? '');
         case 'app': return this.#capped(`${side}_app`, appOf(ep));
-        case 'workload': return this.#capped(`${side}_workload`, ep.workloads?.[0]?.name || appOf(ep) || ep.pod_name || reserved);
+        case 'workload': return this.#capped(`${side}_workload`, workloadName(ep));
       }
     });
     const name = this.#context.includes(side) ? this.#capped(side, endpointName(ep)) : '';
