@@ -7,7 +7,9 @@
  *   GET /api/events               text/event-stream; `event: snapshot` carrying a UiSnapshot,
  *                                 at most 4 a second and only when something changed
  *   ?edges=rows on either         the map's edges as EdgeRows (map.edges empty, map.edgeRows set):
- *                                 a fifth of the bytes for the page to receive and parse
+ *                                 half the bytes for the page to receive and parse
+ *   ?only=map on either           for a page showing only the map (and header): drops, dns, http
+ *                                 and heat sent empty, `only: 'map'` set
  *   GET /api/flows?<filters>      FlowsPage: the newest flows (≤ `limit`, default 500) matching
  *                                 the filters, newest first
  *   GET /api/flows/stream?<filters>  text/event-stream; `event: flows` carrying FlowRow[] batches,
@@ -50,6 +52,8 @@ export interface UiSnapshot {
   http: HttpView;
   heat: HeatView;
   health: NodeHealth[];
+  /** With ?only=map: drops, dns, http and heat were left out (sent empty). */
+  only?: 'map';
 }
 
 export interface ServiceMap {

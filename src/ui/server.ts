@@ -63,9 +63,11 @@ interface SnapshotClient {
   sentVersion: number;
   lastSentAt: number;
   blocked: boolean;
-  /** Asked for ?edges=rows. */
-  rows: boolean;
+  form: SnapshotForm;
 }
+
+/** Which shape of snapshot a client asked for (api.ts: ?edges=rows, ?only=map). */
+interface SnapshotForm { rows: boolean; onlyMap: boolean }
 
 interface FlowStreamClient {
   res: ServerResponse;
@@ -103,17 +105,22 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
 
   // ── Snapshots: built on the tick (or on request), at most once per tick interval ──
   let snap: UiSnapshot | undefined;
-  // Each form serialised at most once a version, and only when someone asks for it.
-  const forms = { full: { version: -1, json: '', frame: '' }, rows: { version: -1, json: '', frame: '' } };
-  const serialised = (rows: boolean): { json: string; frame: string } => {
-    const f = rows ? forms.rows : forms.full;
+  // Each form (api.ts: ?edges=rows, ?only=map) serialised at most once a version, and only when someone asks for it.
+  const forms = new Map<string, { version: number; json: string; frame: string }>();
+  const serialised = (form: SnapshotForm): { json: string; frame: string } => {
+    const key = `${form.rows}|${form.onlyMap}`;
+    let f = forms.get(key);
+    if (f === undefined) { f = { version: -1, json: '', frame: '' }; forms.set(key, f); }
     if (f.version !== version && snap !== undefined) {
-      f.json = JSON.stringify(rows ? withEdgeRows(snap) : snap);
+      let s = form.onlyMap ? onlyMap(snap) : snap;
+      if (form.rows) s = withEdgeRows(s);
+      f.json = JSON.stringify(s);
       f.frame = `event: snapshot\ndata: ${f.json}\n\n`;
       f.version = version;
     }
     return f;
   };
+  const formOf = (params: URLSearchParams): SnapshotForm => ({ rows: params.get('edges') === 'rows', onlyMap: params.get('only') === 'map' });
   let version = 0;
   let builtChanges = -1;
   let builtAt = -Infinity;
@@ -129,7 +136,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     snap = s;
     ratesActive = s.totals.flowsPerSecond > 0 || s.map.edges.some((e) => e.rate > 0);
     version++;
-    for (const c of snapshotClients) serialised(c.rows);
+    for (const c of snapshotClients) serialised(c.form);
     minInterval = Math.max(tickMs, 5 * (performance.now() - now));
     builtAt = now;
   };
@@ -139,7 +146,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const sendSnapshot = (c: SnapshotClient, now: number): void => {
     c.sentVersion = version;
     c.lastSentAt = now;
-    if (!c.res.write(serialised(c.rows).frame)) {
+    if (!c.res.write(serialised(c.form).frame)) {
       c.blocked = true;
       c.res.once('drain', () => { c.blocked = false; });
     }
@@ -200,14 +207,14 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     if (path === '/api/snapshot') {
       build(performance.now());
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(serialised(url.searchParams.get('edges') === 'rows').json);
+      res.end(serialised(formOf(url.searchParams)).json);
       return;
     }
     if (path === '/api/events') {
       sse(res);
       const now = performance.now();
       build(now);
-      const c: SnapshotClient = { res, sentVersion: 0, lastSentAt: -Infinity, blocked: false, rows: url.searchParams.get('edges') === 'rows' };
+      const c: SnapshotClient = { res, sentVersion: 0, lastSentAt: -Infinity, blocked: false, form: formOf(url.searchParams) };
       snapshotClients.add(c);
       res.once('close', () => snapshotClients.delete(c));
       sendSnapshot(c, now);
@@ -328,6 +335,18 @@ async function proxyPrometheus(base: string | undefined, route: string, search: 
 }
 
 /** Files of the built page; paths without an extension are the page itself (views live in the URL). */
+/** The snapshot for a page showing only the map: the other views' data left out (empty). */
+function onlyMap(s: UiSnapshot): UiSnapshot {
+  return {
+    ...s,
+    only: 'map',
+    drops: { total: 0, byReason: [], byPolicy: [], bySource: [], byDestination: [], series: [], recent: [] },
+    dns: { queries: 0, names: [], series: [], recent: [] },
+    http: { requests: 0, byMethod: [], byStatus: [], latencyBuckets: s.http.latencyBuckets, latency: [], topDenied: [], recent: [] },
+    heat: { workloads: [], cells: [], series: [] },
+  };
+}
+
 const VERDICT_BITS: Record<Edge['verdict'], number> = { forwarded: 0, dropped: 1, mixed: 2 };
 
 /** The snapshot with its map's edges as EdgeRows (api.ts): the bulk of a big map's bytes is the edges' keys and repeated ids. */

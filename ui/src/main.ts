@@ -87,6 +87,8 @@ function apply(next: Route): void {
   if (route.view === 'flows') flows.setActive(true);
   byId<HTMLSelectElement>('heat-metric').value = route.heatMetric;
   if (route.view === 'dns') refreshFqdn(true);
+  // A view that needs more than the map's snapshot gets its stream (once the first snapshot opened one).
+  if (events !== null) stream();
   draw();
 }
 
@@ -94,6 +96,8 @@ function draw(): void {
   const s = snapshot;
   if (s === null) return;
   drawHeader(s);
+  // A map-only snapshot (?only=map) has nothing for the other views: they wait for their stream's first.
+  if (s.only === 'map' && route.view !== 'map' && route.view !== 'flows') return;
   switch (route.view) {
     case 'map': drawMap(s); break;
     case 'drops': drawDrops(s); break;
@@ -188,21 +192,37 @@ function receive(wire: UiSnapshot): void {
  * script loads); the live stream opens once it is drawn, since every snapshot the
  * stream brings costs the page a parse of the whole map, better after the first paint.
  */
+/** The snapshot shape this view needs (api.ts): the map and the flows table draw nothing of the other views' data. */
+function snapshotQuery(): string {
+  return route.view === 'map' || route.view === 'flows' ? 'edges=rows&only=map' : 'edges=rows';
+}
+
+let events: EventSource | null = null;
+let eventsQuery = '';
+/** (Re)opens the live stream for the view's snapshot shape; a new stream brings the current snapshot at once. */
+function stream(): void {
+  const query = snapshotQuery();
+  if (events !== null && query === eventsQuery) return;
+  events?.close();
+  eventsQuery = query;
+  const es = new EventSource(`/api/events?${query}`);
+  events = es;
+  es.addEventListener('open', () => { setLive('live'); byId('banner').textContent = ''; });
+  es.addEventListener('error', () => setLive(es.readyState === EventSource.CLOSED ? 'offline' : 'connecting'));
+  es.addEventListener('snapshot', (ev) => {
+    setLive('live');
+    receive(JSON.parse((ev as MessageEvent<string>).data) as UiSnapshot);
+  });
+}
+
+/**
+ * The first snapshot comes from /api/snapshot (preloaded by index.html while the
+ * script loads); the live stream opens once it is drawn, since every snapshot the
+ * stream brings costs the page a parse of the whole map, better after the first paint.
+ */
 function connect(): void {
   setLive('connecting');
-  let streaming = false;
-  const stream = (): void => {
-    if (streaming) return;
-    streaming = true;
-    const events = new EventSource('/api/events?edges=rows');
-    events.addEventListener('open', () => { setLive('live'); byId('banner').textContent = ''; });
-    events.addEventListener('error', () => setLive(events.readyState === EventSource.CLOSED ? 'offline' : 'connecting'));
-    events.addEventListener('snapshot', (ev) => {
-      setLive('live');
-      receive(JSON.parse((ev as MessageEvent<string>).data) as UiSnapshot);
-    });
-  };
-  getJson<UiSnapshot>('/api/snapshot?edges=rows').then((s) => {
+  getJson<UiSnapshot>(`/api/snapshot?${snapshotQuery()}`).then((s) => {
     receive(s);
     // After the frame that draws it (the rAF queued by receive runs first).
     requestAnimationFrame(() => setTimeout(stream, 0));
