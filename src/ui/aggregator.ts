@@ -155,6 +155,10 @@ export class Aggregator {
   readonly #httpRecent = new Newest<Recent>(50);
 
   readonly #heatSeries: BucketSeries;
+  /** Bytes per source, then destination workload id, cumulative: the agents' datapath counters (setTraffic). */
+  #trafficBytes = new Map<string, Map<string, number>>();
+  /** Their sum at the last reading (-1 before the first): what grew since goes into the `bytes` series. */
+  #trafficTotal = -1;
   #health: NodeHealth[] = [];
   #healthJson = '[]';
 
@@ -192,6 +196,29 @@ export class Aggregator {
     if (json === this.#healthJson) return;
     this.#health = health;
     this.#healthJson = json;
+    this.changes++;
+  }
+
+  /**
+   * Bytes per workload pair, cumulative, as the source read them (sources.ts
+   * followTraffic): flows carry no byte counts, the datapath's counters do.
+   * What the total grew by since the last reading is put in the current
+   * bucket of the heat series; a total that shrank (an agent's pairs evicted,
+   * a node gone) only moves the baseline.
+   */
+  setTraffic(rows: readonly { source: string; destination: string; bytes: number }[]): void {
+    const bytes = new Map<string, Map<string, number>>();
+    let total = 0;
+    for (const r of rows) {
+      let byDst = bytes.get(r.source);
+      if (byDst === undefined) bytes.set(r.source, (byDst = new Map()));
+      byDst.set(r.destination, (byDst.get(r.destination) ?? 0) + r.bytes);
+      total += r.bytes;
+    }
+    this.#trafficBytes = bytes;
+    if (total === this.#trafficTotal) return;
+    if (this.#trafficTotal >= 0 && total > this.#trafficTotal) this.#heatSeries.add(this.#now(), 'bytes', total - this.#trafficTotal);
+    this.#trafficTotal = total;
     this.changes++;
   }
 
@@ -495,11 +522,22 @@ export class Aggregator {
     };
   }
 
+  /**
+   * A cell's bytes, from the datapath's counters (0 without them: a relay
+   * source has none). Edges run client → server, so the answers' bytes
+   * (server → client) count on the request's cell too, unless the other way
+   * is an edge of its own.
+   */
+  #cellBytes(source: string, destination: string): number {
+    const sent = this.#trafficBytes.get(source)?.get(destination) ?? 0;
+    const back = this.#edgesBySource.get(destination)?.has(source) === true ? 0 : (this.#trafficBytes.get(destination)?.get(source) ?? 0);
+    return sent + back;
+  }
+
   #heat(edges: { agg: EdgeAgg }[], now: number): UiSnapshot['heat'] {
     let cells = edges.map(({ agg: a }) => ({
       source: a.source, destination: a.destination, flows: a.forwarded + a.dropped,
-      // Flows carry no byte counts (Hubble's Flow has none): bytes come from Prometheus (palisade_*_bytes_total) when there is one.
-      bytes: 0, requests: a.requests, latencyMsAvg: a.latencyCount > 0 ? round3(a.latencySumMs / a.latencyCount) : null,
+      bytes: this.#cellBytes(a.source, a.destination), requests: a.requests, latencyMsAvg: a.latencyCount > 0 ? round3(a.latencySumMs / a.latencyCount) : null,
     }));
     if (cells.length > this.limits.heatCells) cells = cells.sort((a, b) => b.flows - a.flows).slice(0, this.limits.heatCells);
     const ids = new Set<string>();

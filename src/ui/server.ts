@@ -6,6 +6,7 @@
  *   tick (every 250 ms) ─► snapshot built when something changed ─► one JSON string ─► every /api/events client
  *                       ─► each /api/flows/stream client: matching rows since its cursor
  *   health (every 5 s) ─► source.health() ─► Aggregator.setHealth
+ *   traffic (every 2 s, a lab's agents only) ─► source.traffic() ─► Aggregator.setTraffic (the heat map's bytes)
  *
  * A snapshot is built at most 4× a second, and only while someone listens or
  * asks; every SSE client gets the same precomputed frame. A client whose
@@ -21,7 +22,7 @@ import { compileFilters, FlowFilterError, type FlowEnvelope, type FlowFilter, ty
 import type { Edge, EdgeRows, FlowsPage, UiSnapshot } from './api.ts';
 import { Aggregator, type AggregatorOptions } from './aggregator.ts';
 import { RecentFlows } from './recent-flows.ts';
-import { followFlows, type UiSource } from './sources.ts';
+import { followFlows, followTraffic, type UiSource } from './sources.ts';
 import { textFilter } from './text-filter.ts';
 
 /** `palisade observe`'s filter flags → FlowFilters (the command passes src/cli's translation in). */
@@ -293,6 +294,10 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     }
   };
   void pollHealth();
+  const readTraffic = o.source.traffic?.bind(o.source);
+  const traffic = readTraffic
+    ? followTraffic(readTraffic, (rows) => aggregator.setTraffic(rows), (err) => log(`traffic: ${err instanceof Error ? err.message : String(err)}`), stop.signal)
+    : Promise.resolve();
   const healthTimer = setInterval(() => void pollHealth(), o.healthIntervalMs ?? 5000);
 
   return {
@@ -311,7 +316,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.allSettled(follows);
+      await Promise.allSettled([...follows, traffic]);
     },
   };
 }

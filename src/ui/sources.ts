@@ -4,8 +4,10 @@
  *   agentsSource   each node's agent over its unix socket (a lab):
  *                    flows  GET /v1/flows?follow (unixFlowSource, as `palisade observe`)
  *                    health GET /v1/status      fqdn  GET /v1/fqdn/cache
+ *                    traffic GET /v1/traffic    (bytes per workload pair, polled by followTraffic)
  *   relaySource    a Hubble Relay's Observer gRPC API (observerFlowSource):
  *                    flows  GetFlows(follow)    health GetNodes   fqdn  (none: the UI shows names from DNS answers)
+ *                    traffic (none: flows carry no byte counts, so the heat map's bytes stay 0)
  *
  * followFlows() keeps one stream per FlowSource open for the server's life:
  * it starts with the last minutes of history, and after a failure (an agent
@@ -15,6 +17,7 @@
 import { request } from 'node:http';
 import { flowsQueryString, observerFlowSource, timestampToFlowTime, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
 import type { FqdnView, NodeHealth } from './api.ts';
+import { workloadName } from './workload.ts';
 
 export interface UiSource {
   /** "lab <name>" or "relay <host:port>". */
@@ -23,7 +26,16 @@ export interface UiSource {
   health(signal: AbortSignal): Promise<NodeHealth[]>;
   /** The agents' FQDN caches; absent when the source has none (a relay). */
   fqdn?(signal: AbortSignal): Promise<FqdnView>;
+  /** Bytes forwarded per pair of UI workload ids, cumulative, the agents' counts summed; absent when the source has none (a relay). */
+  traffic?(signal: AbortSignal): Promise<TrafficBytes[]>;
   close(): void;
+}
+
+/** Bytes from one workload (UI id, workload.ts) to another, cumulative. */
+export interface TrafficBytes {
+  source: string;
+  destination: string;
+  bytes: number;
 }
 
 function getJson(socketPath: string, path: string, signal: AbortSignal, timeoutMs = 3000): Promise<unknown> {
@@ -62,6 +74,29 @@ interface FqdnRow {
   ip: string;
   ttlLeft: number;
   resolvedBy: { ip: string; namespace?: string; pod?: string }[];
+}
+
+/** What the UI reads of an agent's /v1/traffic rows (src/agent/agent-traffic.ts). */
+interface AgentTrafficRow {
+  source: { namespace: string; workload: string };
+  destination: { namespace: string; workload: string };
+  bytes: number;
+}
+
+/**
+ * An agent's workload as a UI id (workload.ts), or undefined when the UI
+ * cannot place it: a pod is `<namespace>/<workload>` (the metrics' rule:
+ * workload, then app label, then pod name), the node itself `host/<node>`,
+ * other reserved identities `reserved/<name>`; the world is one identity to
+ * the agent while the UI draws one node per address or name, so its bytes
+ * have no cell.
+ */
+function trafficWorkloadId(w: AgentTrafficRow['source'], node: string): string | undefined {
+  // Without an app label the agent names a pod itself; the UI names its ReplicaSet's workload.
+  if (w.namespace !== '') return `${w.namespace}/${workloadName(w.workload)}`;
+  if (w.workload === 'host') return `host/${node}`;
+  if (w.workload === 'world' || w.workload === '') return undefined;
+  return `reserved/${w.workload}`;
 }
 
 export interface AgentNode {
@@ -116,8 +151,53 @@ export function agentsSource(lab: string, nodes: readonly AgentNode[], version?:
         }),
       ),
     }),
+    // Each packet is counted by one node only (src/datapath/types.ts TrafficCounter): the agents' rows add up.
+    traffic: async (signal) => {
+      const sums = new Map<string, TrafficBytes>();
+      await Promise.all(
+        nodes.map(async (n) => {
+          const rows = (await getJson(n.socket, '/v1/traffic', signal)) as AgentTrafficRow[];
+          for (const r of rows) {
+            const source = trafficWorkloadId(r.source, n.name);
+            const destination = trafficWorkloadId(r.destination, n.name);
+            if (source === undefined || destination === undefined) continue;
+            const key = `${source}\0${destination}`;
+            const t = sums.get(key);
+            if (t) t.bytes += r.bytes;
+            else sums.set(key, { source, destination, bytes: r.bytes });
+          }
+        }),
+      );
+      return [...sums.values()];
+    },
     close: () => {},
   };
+}
+
+/**
+ * Reads the source's traffic every `intervalMs` until `signal` aborts, each
+ * reading to `sink`; a failed reading (an agent restarting) is skipped and
+ * reported to `onError`. Never rejects.
+ */
+export async function followTraffic(
+  read: (signal: AbortSignal) => Promise<TrafficBytes[]>,
+  sink: (rows: TrafficBytes[]) => void,
+  onError: (err: unknown) => void,
+  signal: AbortSignal,
+  intervalMs = 2000,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      sink(await read(AbortSignal.any([signal, AbortSignal.timeout(Math.max(intervalMs, 3000))])));
+    } catch (err) {
+      if (!signal.aborted) onError(err);
+    }
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); };
+      const t = setTimeout(done, intervalMs);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
 }
 
 /** A Hubble Relay (or any Observer server) at `host:port`. */
