@@ -41,7 +41,7 @@ try {
     entryPoints: [join(uiDir, 'src', 'main.ts')],
     outfile: join(stage, 'app.js'),
     bundle: true,
-    minify: process.env.UI_NO_MINIFY !== "1",
+    minify: true,
     sourcemap: true,
     format: 'esm',
     target: 'es2022',

@@ -13,8 +13,8 @@ import { CARD_H, CARD_W, MapLayout, type Point } from './layout.ts';
 const SVG_NS = 'http://www.w3.org/2000/svg';
 /**
  * Above this many edges (or twice as many workloads) the map is drawn lean: rate
- * labels, cards' second line and wide click targets go (into tooltips); thousands
- * of them are unreadable at that scale and slow the browser's layout.
+ * labels and cards' second line go (into tooltips), edges are painted on the canvas;
+ * thousands of them are unreadable at that scale and slow the browser's layout.
  */
 const LABEL_LIMIT = 400;
 
@@ -26,7 +26,7 @@ export interface MapHandlers {
 /** A lean edge's line on the canvas, in map units. */
 interface Segment { e: Edge; sx: number; sy: number; tx: number; ty: number }
 
-/** A drawn item's element: a <g>, or for a lean edge its one <path>. */
+/** A drawn item's element (a <g>). */
 interface Drawn { el: SVGGElement | null; shape: string; style: string }
 
 /**
