@@ -18,6 +18,8 @@ import type { FlowStoreStatus } from './store.ts';
 
 type Req = Record<string, unknown>;
 const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
+/** Flows handed over per turn of the event loop (a power of two). */
+const YIELD_EVERY = 256;
 interface ObserverClient extends Client {
   GetFlows(req: Req): ClientReadableStream<Req>;
   ServerStatus(req: Req, options: { deadline: number }, cb: (err: ServiceError | null, res: Req) => void): void;
@@ -101,7 +103,12 @@ async function* getFlows(client: ObserverClient, address: string, query: string,
         const batch = queue;
         queue = [];
         call.resume();
-        for (const r of batch) yield r;
+        for (let i = 0; i < batch.length; i++) {
+          yield batch[i] as GetFlowsResponse;
+          // A busy stream would hand its consumer thousands of flows in one turn of the
+          // event loop, and the consumer's own HTTP requests would wait behind them.
+          if ((i & (YIELD_EVERY - 1)) === YIELD_EVERY - 1) await new Promise<void>((r) => setImmediate(r));
+        }
         continue;
       }
       if (failure !== null) throw failure;
