@@ -188,10 +188,11 @@ struct {
 	__type(value, struct counter_value);
 } counters SEC(".maps");
 
-/* Bounded: the least recently updated pairs make room for new ones. */
+/* Bounded: the least recently updated pairs make room for new ones. Reading
+ * costs a syscall per pair, and one pod can fill it with world addresses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, struct traffic_key);
 	__type(value, struct counter_value);
 } traffic SEC(".maps");

@@ -104,7 +104,7 @@ export interface DropCounter {
  * translated to, both ways. Bytes are IP bytes (from the IP header on); a
  * GSO batch is one packet.
  *
- * Bounded per node (65,536 pairs): eBPF lets the least recently updated
+ * Bounded per node (16,384 pairs): eBPF lets the least recently updated
  * pairs go, legacy pairs idle for 10 minutes; a pair that comes back starts
  * again from zero.
  */

@@ -164,6 +164,9 @@ export interface PacketCounter {
   bytes: number;
 }
 
+/** Traffic counters read per turn of the event loop. */
+const LOOKUPS_PER_TURN = 1024;
+
 export class EbpfDatapath implements Datapath {
   readonly mode = 'ebpf' as const;
   readonly #opts: EbpfDatapathOptions;
@@ -299,7 +302,12 @@ export class EbpfDatapath implements Datapath {
     const m = this.#map('traffic');
     const cpus = this.#bpf.possibleCpus();
     const out: TrafficCounter[] = [];
-    for (const k of m.keys()) {
+    const keys = m.keys();
+    for (let i = 0; i < keys.length; i++) {
+      // Each lookup is a blocking syscall: a full map (one pod can fill it) read in one go
+      // stalled the agent's event loop for over half a second.
+      if (i > 0 && i % LOOKUPS_PER_TURN === 0) await new Promise<void>((r) => setImmediate(r));
+      const k = keys[i] as string;
       const sums = m.lookupPerCpuSum(k, cpus, 2);
       if (!sums) continue; // let go by the LRU meanwhile
       out.push({ ...decodeTrafficKey(k), packets: Number(sums[0]), bytes: Number(sums[1]) });

@@ -10,7 +10,7 @@ test('elements with counters are read back per address pair; anything else in th
       { metainfo: { version: '1.0.6', json_schema_version: 1 } },
       {
         set: {
-          family: 'inet', name: 'traffic', table: 'palisade_traffic', type: ['ipv4_addr', 'ipv4_addr'], size: 65536, flags: ['timeout'], timeout: 600,
+          family: 'inet', name: 'traffic', table: 'palisade_traffic', type: ['ipv4_addr', 'ipv4_addr'], size: 16384, flags: ['timeout'], timeout: 600,
           elem: [
             { elem: { val: { concat: ['10.244.1.10', '10.244.1.11'] }, expires: 599, counter: { packets: 57, bytes: 1051548 } } },
             { elem: { val: { concat: ['10.244.1.11', '10.244.1.10'] }, expires: 598 } },

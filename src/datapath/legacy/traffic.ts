@@ -3,7 +3,7 @@
  * dynamic set whose elements carry counters, filled from the packet path.
  *
  *   table inet palisade_traffic
- *     set traffic   ipv4_addr . ipv4_addr, counter per element, 10 min idle timeout, 65,536 at most
+ *     set traffic   ipv4_addr . ipv4_addr, counter per element, 10 min idle timeout, 16,384 at most (a pod can fill it; reading it lists every element)
  *     chain sent       (forward and input, after policy) from a pod veth: every packet a pod sends
  *     chain delivered  (postrouting) to a pod veth from no pod of the cluster: world, nodes, proxies acting for them
  *
@@ -29,7 +29,7 @@ export function trafficTableScript(clusterPodCIDR: string): string {
   const t = TRAFFIC_TABLE;
   return [
     `add table ${t}`,
-    `add set ${t} ${TRAFFIC_SET} { type ipv4_addr . ipv4_addr; flags dynamic,timeout; timeout 10m; size 65536; counter; }`,
+    `add set ${t} ${TRAFFIC_SET} { type ipv4_addr . ipv4_addr; flags dynamic,timeout; timeout 10m; size 16384; counter; }`,
     `add chain ${t} sent { type filter hook forward priority filter + 20; policy accept; }`,
     `flush chain ${t} sent`,
     `add rule ${t} sent iifname "${POD_IFNAME_PREFIX}*" ${update}`,
