@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { labName, requireRoot, ROOT, startLab, within, type TestLab } from './lab-kit.ts';
-import { dnsThroughProxy } from '../kit/manifests.ts';
+import { dnsThroughProxy, pod, workload } from '../kit/manifests.ts';
 
 requireRoot();
 const DASHBOARDS = `${ROOT}deploy/grafana`;
@@ -27,26 +27,7 @@ const APP = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: server, namespace: shop, labels: {app: server}}
-spec:
-  nodeName: node-1
-  containers: [{name: c, command: [palisade, workload, http-echo, --port, "80"], ports: [{name: http, containerPort: 80}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: shop, labels: {app: client}}
-spec:
-  nodeName: node-2
-  containers: [{name: c, command: [palisade, workload, http-echo, --port, "80"], ports: [{name: http, containerPort: 80}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: intruder, namespace: shop, labels: {app: intruder}}
-spec: {nodeName: node-1, containers: [{name: c}]}
----
+${pod('shop', 'server', 'node-1', { containers: [{ name: 'c', command: workload('http-echo', 80) }] })}${pod('shop', 'client', 'node-2', { containers: [{ name: 'c', command: workload('http-echo', 80) }] })}${pod('shop', 'intruder', 'node-1')}---
 apiVersion: lab.palisade.dev/v1
 kind: ExternalHost
 metadata: {name: github}
