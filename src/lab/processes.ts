@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { labDir, logsDir } from './paths.ts';
 
@@ -48,6 +48,30 @@ export async function startLabProcess(o: StartOptions): Promise<number> {
   child.unref();
   await writeFile(`${pidsDir(o.lab)}/${o.name}.pid`, `${pid}\n`);
   return pid;
+}
+
+/** How a started process went: ready with what `ready` gave, or not, with what it logged meanwhile. */
+export type ReadyOutcome<T> = { ready: true; pid: number; value: T } | { ready: false; exited: boolean; log: string; logFile: string };
+
+/**
+ * Starts a lab process and polls `ready` until it gives a value. One that
+ * exits, or is not ready within `timeoutMs` (then it is stopped), comes back
+ * with the end of what it logged since this start, for the caller's error.
+ */
+export async function startLabProcessReady<T>(o: StartOptions, ready: () => Promise<T | undefined>, timeoutMs: number, pollMs = 50): Promise<ReadyOutcome<T>> {
+  const logFile = `${logsDir(o.lab)}/${o.name}.log`;
+  const logStart = (await stat(logFile).catch(() => undefined))?.size ?? 0;
+  const pid = await startLabProcess(o);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && isAlive(pid)) {
+    const value = await ready();
+    if (value !== undefined) return { ready: true, pid, value };
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  const exited = !isAlive(pid);
+  if (!exited) await stopPid(pid);
+  const log = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8').slice(-2000);
+  return { ready: false, exited, log, logFile };
 }
 
 export function isAlive(pid: number): boolean {

@@ -13,11 +13,11 @@
  * the relabelling is then the real cluster's, rule for rule.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { stringify } from 'yaml';
-import { labDir, logsDir } from './paths.ts';
-import { isAlive, startLabProcess, stopPid } from './processes.ts';
+import { labDir } from './paths.ts';
+import { startLabProcessReady } from './processes.ts';
 import { LabError } from './errors.ts';
 
 export const PROMETHEUS_BIN = '/usr/bin/prometheus';
@@ -79,30 +79,25 @@ export async function startPrometheus(lab: string, timeoutMs = 30_000): Promise<
   for (let attempt = 1; ; attempt++) {
     const port = await freeLoopbackPort();
     const url = `http://127.0.0.1:${port}`;
-    const logFile = `${logsDir(lab)}/prometheus.log`;
-    const logStart = (await stat(logFile).catch(() => undefined))?.size ?? 0;
-    const pid = await startLabProcess({
-      lab,
-      name: 'prometheus',
-      program: PROMETHEUS_BIN,
-      args: [
-        `--config.file=${configPath(lab)}`,
-        `--storage.tsdb.path=${prometheusDir(lab)}/data`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--storage.tsdb.retention.time=1d',
-      ],
-    });
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && isAlive(pid)) {
-      const r = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
-      if (r?.ok) return { url, pid };
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    const exited = !isAlive(pid);
-    if (!exited) await stopPid(pid);
-    const log = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8').slice(-2000);
-    if (exited && attempt < 3 && /address already in use/.test(log)) continue;
-    throw new LabError(`Prometheus ${exited ? 'exited' : `was not ready within ${timeoutMs / 1000} s`} (log ${logFile})${log ? `:\n${log}` : ''}`);
+    const r = await startLabProcessReady(
+      {
+        lab,
+        name: 'prometheus',
+        program: PROMETHEUS_BIN,
+        args: [
+          `--config.file=${configPath(lab)}`,
+          `--storage.tsdb.path=${prometheusDir(lab)}/data`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--storage.tsdb.retention.time=1d',
+        ],
+      },
+      async () => ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.ok ? url : undefined),
+      timeoutMs,
+      100,
+    );
+    if (r.ready) return { url, pid: r.pid };
+    if (r.exited && attempt < 3 && /address already in use/.test(r.log)) continue;
+    throw new LabError(`Prometheus ${r.exited ? 'exited' : `was not ready within ${timeoutMs / 1000} s`} (log ${r.logFile})${r.log ? `:\n${r.log}` : ''}`);
   }
 }
 
