@@ -62,7 +62,10 @@ export class TrafficTracker {
   /** Polls every 5 s until stop(); failures are logged by `onError` and the next poll tries again. */
   start(onError: (err: unknown) => void): void {
     this.#started = true;
-    this.#timer ??= setInterval(() => void this.poll().catch(onError), POLL_MS);
+    // The timer only catches counts before the kernel lets pairs go: skipped when a reader (a scrape, the UI) read recently.
+    this.#timer ??= setInterval(() => {
+      if (performance.now() - this.#readAt >= POLL_MS - FRESH_MS) void this.poll().catch(onError);
+    }, POLL_MS);
     this.#timer.unref();
   }
 

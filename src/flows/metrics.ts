@@ -364,14 +364,14 @@ export class FlowMetrics {
     }
 
     // policy handler: policy-verdict events, and L7 requests (match "l7/<proto>").
+    const dir = direction === 'unknown' ? 'traffic_direction_unknown' : direction;
     if (type === EVENT_TYPE.POLICY_VERDICT) {
-      S.policyVerdicts.inc(ctx, [direction === 'unknown' ? 'traffic_direction_unknown' : direction, policyMatchTypeName(f.policy_match_type).toLowerCase(), f.verdict.toLowerCase()]);
+      S.policyVerdicts.inc(ctx, [dir, policyMatchTypeName(f.policy_match_type).toLowerCase(), f.verdict.toLowerCase()]);
     } else if (type === EVENT_TYPE.L7 && (f.l7?.type === 'REQUEST' || f.verdict === 'DROPPED')) {
-      S.policyVerdicts.inc(ctx, [direction === 'unknown' ? 'traffic_direction_unknown' : direction, `l7/${protocol.toLowerCase()}`, f.verdict.toLowerCase()]);
+      S.policyVerdicts.inc(ctx, [dir, `l7/${protocol.toLowerCase()}`, f.verdict.toLowerCase()]);
     }
 
     // Palisade's datapath counters: one packet per L3/L4 drop, and per new connection forwarded (see connectionEvents).
-    const dir = direction === 'unknown' ? 'traffic_direction_unknown' : direction;
     if (f.verdict === 'DROPPED' && f.l7 === undefined && type !== EVENT_TYPE.POLICY_VERDICT) {
       const labels = [dir, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN'];
       S.dropPackets.inc(ctx, labels);

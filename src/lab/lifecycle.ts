@@ -42,7 +42,7 @@ import type { Progress } from './progress.ts';
 import { clusterDnsObjects, prepareClusterDns, removePodEtc } from './cluster-dns.ts';
 import { RawObjectApi } from '../kube-client/index.ts';
 import { ensureLabCa, ensureWorldGateway, labCaDir, startUpstreamDns, trustBundlePath, writeTrustBundle } from './world/index.ts';
-import { HUBBLE_JOB, PROMETHEUS_BIN, startPrometheus } from './prometheus.ts';
+import { assertPrometheusInstalled, HUBBLE_JOB, startPrometheus } from './prometheus.ts';
 import { LabError } from './errors.ts';
 import { startLabUi } from './web-ui.ts';
 import { readPublished, updatePublished } from './publish.ts';
@@ -83,7 +83,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   const bad = validateLabName(o.name);
   if (bad) throw new LabError(bad);
   await preflight();
-  if (o.prometheus && !existsSync(PROMETHEUS_BIN)) throw new LabError(`--prometheus needs ${PROMETHEUS_BIN}: apt-get install prometheus (scripts/setup.sh installs it)`);
+  if (o.prometheus) assertPrometheusInstalled();
   if (o.datapath === 'ebpf') await prepareEbpf();
   if (existsSync(labDir(o.name)) || listNetns(labNetnsPrefix(o.name)).length > 0) {
     throw new LabError(`lab ${o.name} already exists (or left traces); see palisade lab status --name ${o.name}, or remove it with palisade lab down --name ${o.name}`);

@@ -67,11 +67,13 @@ export async function writeScrapeTargets(lab: string, metrics: Record<string, st
   await rename(tmp, targetsPath(lab));
 }
 
+/** Checked before a lab is built, so a missing package costs nothing to undo. */
+export function assertPrometheusInstalled(): void {
+  if (!existsSync(PROMETHEUS_BIN)) throw new LabError(`--prometheus needs ${PROMETHEUS_BIN}: apt-get install prometheus (scripts/setup.sh installs it)`);
+}
+
 /** Starts the lab's Prometheus and resolves once it answers /-/ready. */
 export async function startPrometheus(lab: string, timeoutMs = 30_000): Promise<{ url: string; pid: number }> {
-  if (!existsSync(PROMETHEUS_BIN)) {
-    throw new LabError(`--prometheus needs ${PROMETHEUS_BIN}: apt-get install prometheus (scripts/setup.sh installs it)`);
-  }
   await mkdir(`${prometheusDir(lab)}/data`, { recursive: true });
   await writeFile(configPath(lab), `# Written by palisade lab up --prometheus; docs/metrics.md explains it.\n${stringify(labPrometheusConfig(lab))}`);
   // The free port is found by binding and letting go, so another process may
