@@ -20,7 +20,7 @@
  * arrival order, not time order; proto files carry the subset of Hubble's
  * messages Palisade fills.
  */
-export { DROP_REASONS, EVENT_TYPE, envelope, makeFlow, parseFlowTime, timestampToFlowTime, type Endpoint, type Flow, type FlowEnvelope, type FlowVerdict, type GetFlowsResponse, type Layer4, type Policy } from './flow.ts';
+export { DROP_REASONS, EVENT_TYPE, envelope, formatFlowTime, makeFlow, parseFlowTime, timestampToFlowTime, type Endpoint, type Flow, type FlowEnvelope, type FlowVerdict, type GetFlowsResponse, type Layer4, type Policy } from './flow.ts';
 export { compileFilters, FlowFilterError, parseEventType, type FlowFilter, type FlowPredicate } from './filter.ts';
 export { FlowStore, type FlowStoreStatus } from './store.ts';
 export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.ts';

@@ -26,20 +26,12 @@ export class BoundedCounts {
     else m.set(OTHER, (m.get(OTHER) ?? 0) + n);
   }
 
-  get(key: string): number {
-    return this.#m.get(key) ?? 0;
-  }
-
   /** Most first (ties by key), at most `limit`. */
   top(limit = Infinity): Count[] {
     const out: Count[] = [];
     for (const [key, count] of this.#m) out.push({ key, count });
     out.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return out.length > limit ? out.slice(0, limit) : out;
-  }
-
-  entries(): IterableIterator<[string, number]> {
-    return this.#m.entries();
   }
 }
 

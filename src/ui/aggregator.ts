@@ -251,7 +251,6 @@ export class Aggregator {
     const dns = l7?.dns;
     const isRequest = l7 === undefined || l7.type !== 'RESPONSE';
     const inWindow = t > now - this.#windowMs;
-    const recent = { seq, e };
 
     // Edges: client → server only. L3/L4 replies are left out (every edge would count its packets twice);
     // L7 answers count, on the request's edge, for their status and latency.
@@ -284,10 +283,10 @@ export class Aggregator {
       this.#dropSource.add(src.id);
       this.#dropDestination.add(dst.id);
       if (inWindow) this.#dropSeries.add(t, reason);
-      this.#dropRecent.push(recent);
+      this.#dropRecent.push({ seq, e });
     }
 
-    if (dns !== undefined) this.#addDns(dns, l7?.type, reply ? f.destination : f.source, client, node, t, inWindow, recent);
+    if (dns !== undefined) this.#addDns(dns, l7?.type, reply ? f.destination : f.source, client, node, t, inWindow, seq, e);
 
     if (http !== undefined) {
       const path = urlPath(http.url);
@@ -321,11 +320,11 @@ export class Aggregator {
           else if (this.#httpDenied.size < this.limits.keys) this.#httpDenied.set(key, { method, path, destination: server.id, count: 1 });
         }
       }
-      this.#httpRecent.push(recent);
+      this.#httpRecent.push({ seq, e });
     }
   }
 
-  #addDns(dns: NonNullable<NonNullable<Flow['l7']>['dns']>, type: string | undefined, clientEp: Endpoint | undefined, client: WorkloadRef, node: string, t: number, inWindow: boolean, recent: Recent): void {
+  #addDns(dns: NonNullable<NonNullable<Flow['l7']>['dns']>, type: string | undefined, clientEp: Endpoint | undefined, client: WorkloadRef, node: string, t: number, inWindow: boolean, seq: number, e: FlowEnvelope): void {
     const name = dns.query ?? '';
     let agg = this.#dnsNames.get(name);
     if (agg === undefined && this.#dnsNames.size < this.limits.dnsNames) {
@@ -359,7 +358,7 @@ export class Aggregator {
       const pod = clientEp?.pod_name;
       if (agg.pods.size < 64) agg.pods.add(pod !== undefined ? `${clientEp?.namespace ?? ''}/${pod}` : client.id);
     }
-    this.#dnsRecent.push(recent);
+    this.#dnsRecent.push({ seq, e });
   }
 
   /** Names of a world address from the DNS answers seen (pods and known identities need none). */

@@ -15,7 +15,8 @@
  * flow it saw, skipping what it already had.
  */
 import { request } from 'node:http';
-import { flowsQueryString, observerFlowSource, timestampToFlowTime, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { flowsQueryString, formatFlowTime, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
 import type { FqdnView, NodeHealth } from './api.ts';
 import { workloadName } from './workload.ts';
 
@@ -192,16 +193,12 @@ export async function followTraffic(
     } catch (err) {
       if (!signal.aborted) onError(err);
     }
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); };
-      const t = setTimeout(done, intervalMs);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
   }
 }
 
 /** A Hubble Relay (or any Observer server) at `host:port`. */
-export function relaySource(address: string, client: ObserverFlowSource = observerFlowSource(address, 'relay')): UiSource {
+export function relaySource(address: string, client: ObserverFlowSource): UiSource {
   return {
     describe: `relay ${address}`,
     flows: [client],
@@ -232,7 +229,7 @@ export interface FollowSink {
 
 /** Follows one source until `signal` aborts: history since `historyMs` ago first, then live; reconnects on failure. */
 export async function followFlows(src: FlowSource, sink: FollowSink, signal: AbortSignal, historyMs: number): Promise<void> {
-  let since = timestampFromMs(Date.now() - historyMs);
+  let since = formatFlowTime(Date.now() - historyMs);
   let lastTime = '';
   let lastUuids = new Set<string>();
   let backoff = 500;
@@ -266,16 +263,8 @@ export async function followFlows(src: FlowSource, sink: FollowSink, signal: Abo
       if (!failing) sink.status(src.node, err);
       failing = true;
     }
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); };
-      const t = setTimeout(done, backoff);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    await sleep(backoff, undefined, { signal }).catch(() => undefined);
     backoff = Math.min(backoff * 2, 5000);
     if (lastTime !== '') since = lastTime;
   }
-}
-
-function timestampFromMs(ms: number): string {
-  return timestampToFlowTime(Math.floor(ms / 1000), (ms % 1000) * 1e6);
 }
