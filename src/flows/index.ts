@@ -24,7 +24,7 @@ export { DROP_REASONS, EVENT_TYPE, envelope, formatFlowTime, makeFlow, parseFlow
 export { compileFilters, FlowFilterError, parseEventType, type FlowFilter, type FlowPredicate } from './filter.ts';
 export { FlowStore, type FlowStoreStatus } from './store.ts';
 export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.ts';
-export { unixFlowSource } from './unix-client.ts';
+export { getAgentJson, unixFlowSource } from './unix-client.ts';
 export { relayFlows, type FlowSource } from './relay.ts';
 export { observerFlowSource, type ObserverFlowSource } from './grpc-client.ts';
 export { FlowMetrics, handleMetricsRequest } from './metrics.ts';

@@ -58,13 +58,18 @@ export async function* streamFlows(socketPath: string, queryString: string, sign
   }
 }
 
-export async function fetchFlowStatus(socketPath: string, signal?: AbortSignal): Promise<FlowStoreStatus> {
-  const res = await get(socketPath, '/v1/flows/status', signal);
-  if (res.statusCode !== 200) throw await failure(res, `flow status from ${socketPath}`);
+/** GET `path` of the agent's API as JSON; anything but 200 is an error carrying the agent's own message. */
+export async function getAgentJson(socketPath: string, path: string, signal?: AbortSignal, what = `${path} from ${socketPath}`): Promise<unknown> {
+  const res = await get(socketPath, path, signal);
+  if (res.statusCode !== 200) throw await failure(res, what);
   res.setEncoding('utf8');
   let body = '';
   for await (const c of res) body += c as string;
-  return JSON.parse(body) as FlowStoreStatus;
+  return JSON.parse(body) as unknown;
+}
+
+export async function fetchFlowStatus(socketPath: string, signal?: AbortSignal): Promise<FlowStoreStatus> {
+  return (await getAgentJson(socketPath, '/v1/flows/status', signal, `flow status from ${socketPath}`)) as FlowStoreStatus;
 }
 
 /** One agent as a source of flows. */

@@ -14,9 +14,8 @@
  * restarting, a relay going away) it reconnects with backoff from the last
  * flow it saw, skipping what it already had.
  */
-import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { flowsQueryString, formatFlowTime, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
+import { flowsQueryString, formatFlowTime, getAgentJson, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
 import type { FqdnView, NodeHealth } from './api.ts';
 import { workloadName } from './workload.ts';
 
@@ -37,27 +36,6 @@ export interface TrafficBytes {
   source: string;
   destination: string;
   bytes: number;
-}
-
-function getJson(socketPath: string, path: string, signal: AbortSignal, timeoutMs = 3000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', agent: false, signal }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.trim().slice(0, 200)}`));
-        try {
-          resolve(JSON.parse(text));
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -115,7 +93,7 @@ export function agentsSource(lab: string, nodes: readonly AgentNode[], version?:
       Promise.all(
         nodes.map(async (n): Promise<NodeHealth> => {
           try {
-            const s = (await getJson(n.socket, '/v1/status', signal)) as AgentStatusView;
+            const s = (await getAgentJson(n.socket, '/v1/status', signal)) as AgentStatusView;
             const lost = Object.values(s.flows?.lost ?? {}).reduce((a, b) => a + b, 0) + (s.datapath?.lostEvents ?? 0);
             return {
               node: n.name,
@@ -135,7 +113,7 @@ export function agentsSource(lab: string, nodes: readonly AgentNode[], version?:
       nodes: await Promise.all(
         nodes.map(async (n) => {
           try {
-            const rows = (await getJson(n.socket, '/v1/fqdn/cache', signal)) as FqdnRow[];
+            const rows = (await getAgentJson(n.socket, '/v1/fqdn/cache', signal)) as FqdnRow[];
             const byName = new Map<string, { name: string; ips: string[]; ttlSeconds: number; pods: Set<string> }>();
             for (const r of rows) {
               const e = byName.get(r.name) ?? { name: r.name, ips: [], ttlSeconds: r.ttlLeft, pods: new Set<string>() };
@@ -157,7 +135,7 @@ export function agentsSource(lab: string, nodes: readonly AgentNode[], version?:
       const sums = new Map<string, TrafficBytes>();
       await Promise.all(
         nodes.map(async (n) => {
-          const rows = (await getJson(n.socket, '/v1/traffic', signal)) as AgentTrafficRow[];
+          const rows = (await getAgentJson(n.socket, '/v1/traffic', signal)) as AgentTrafficRow[];
           for (const r of rows) {
             const source = trafficWorkloadId(r.source, n.name);
             const destination = trafficWorkloadId(r.destination, n.name);
