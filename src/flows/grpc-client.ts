@@ -44,7 +44,7 @@ export interface ObserverFlowSource extends FlowSource {
 
 /** `address`: `host:port` or `unix:/path`. `node` names the source in errors and envelopes without one. */
 export function observerFlowSource(address: string, node = address): ObserverFlowSource {
-  const pkg = loadObserverPackage() as unknown as { observer: { Observer: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>, options: Record<string, number>) => ObserverClient } };
+  const pkg = loadObserverPackage('client') as unknown as { observer: { Observer: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>, options: Record<string, number>) => ObserverClient } };
   // A follower's stream is one long response: HTTP/2's default 64 KiB window (about 200 flows)
   // made the relay wait for a window update every few milliseconds, capping a busy stream.
   const client = new pkg.observer.Observer(address, credentials.createInsecure(), { 'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW });

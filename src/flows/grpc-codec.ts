@@ -26,9 +26,13 @@ export const LOADER_OPTIONS: Options = {
   includeDirs: [PROTO_DIR],
 };
 
-/** The `observer` package (service Observer) for servers and clients alike. */
-export function loadObserverPackage(): GrpcObject {
-  const def = loadSync('observer.proto', LOADER_OPTIONS);
+/**
+ * The `observer` package (service Observer). A server decodes requests with empty
+ * repeated fields filled in (requestToQuery reads them as "no constraint"); a client
+ * decodes flows without them, as protojson writes them, so protoToFlow copies nothing.
+ */
+export function loadObserverPackage(side: 'server' | 'client'): GrpcObject {
+  const def = loadSync('observer.proto', side === 'server' ? LOADER_OPTIONS : { ...LOADER_OPTIONS, arrays: false });
   return loadPackageDefinition(def);
 }
 
@@ -46,7 +50,7 @@ export function flowToProto(f: Flow): Record<string, unknown> {
 
 export function protoToFlow(p: Record<string, unknown>): Flow {
   const { time, is_reply, ...rest } = p as Record<string, unknown> & { time?: ProtoTimestamp; is_reply?: { value?: boolean } };
-  const flow = { ...(withoutEmptyArrays(rest) as object), time: fromTs(time) } as Flow;
+  const flow = { ...rest, time: fromTs(time) } as Flow;
   if (is_reply !== undefined) flow.is_reply = is_reply.value === true;
   // uint64s come back as numbers (longs: Number); protojson writes them as strings.
   if (flow.l7?.latency_ns !== undefined) flow.l7.latency_ns = String(flow.l7.latency_ns);
@@ -54,15 +58,6 @@ export function protoToFlow(p: Record<string, unknown>): Flow {
     for (const pol of list ?? []) if (pol.revision !== undefined) pol.revision = String(pol.revision);
   }
   return flow;
-}
-
-/** protojson leaves out empty repeated fields; proto-loader (arrays: true) fills them in. */
-function withoutEmptyArrays(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withoutEmptyArrays);
-  if (typeof v !== 'object' || v === null) return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (!(Array.isArray(x) && x.length === 0)) out[k] = withoutEmptyArrays(x);
-  return out;
 }
 
 export function responseToProto(r: GetFlowsResponse): Record<string, unknown> {

@@ -25,7 +25,7 @@ const clients: Client[] = [];
 const store = new FlowStore({ nodeName: 'node1', capacity: 16 });
 
 function client(address: string): ObserverClient {
-  const pkg = loadObserverPackage() as unknown as { observer: { Observer: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => ObserverClient } };
+  const pkg = loadObserverPackage('client') as unknown as { observer: { Observer: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => ObserverClient } };
   const c = new pkg.observer.Observer(address, credentials.createInsecure());
   clients.push(c);
   return c;

@@ -42,7 +42,7 @@ type Req = Record<string, unknown>;
 export async function startObserverServer(opts: ObserverServerOptions): Promise<ObserverServer> {
   if ((opts.store === undefined) === (opts.sources === undefined)) throw new Error('startObserverServer: give exactly one of store or sources');
   const version = `palisade ${opts.version ?? VERSION}`;
-  const pkg = loadObserverPackage() as unknown as { observer: { Observer: { service: ServiceDefinition } } };
+  const pkg = loadObserverPackage('server') as unknown as { observer: { Observer: { service: ServiceDefinition } } };
   const server = new Server();
   const impl = opts.store !== undefined ? agentImpl(opts.store, version) : relayImpl(opts.sources as NonNullable<ObserverServerOptions['sources']>, version);
   server.addService(pkg.observer.Observer.service, impl);
