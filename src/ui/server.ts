@@ -13,8 +13,7 @@
  * socket buffer is full is skipped until it drains (it gets the newest
  * snapshot then, never a backlog).
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
@@ -200,6 +199,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     res.write('retry: 2000\n\n');
   };
 
+  const statics = new Map<string, StaticFile>();
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://ui');
     const path = url.pathname;
@@ -257,7 +257,10 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     }
     if (path === '/api/prom/query' || path === '/api/prom/query_range') return proxyPrometheus(o.prometheus, path.slice('/api/prom/'.length), url.search, res);
     if (path.startsWith('/api/')) return sendJson(res, 404, { error: `no route ${path}` });
-    return serveStatic(o.staticDir, path, req.method === 'HEAD', res);
+    const page = serveStatic(statics, o.staticDir, path, req.method === 'HEAD', res);
+    // The page asks for the snapshot next (index.html preloads it): build it while the browser parses.
+    if (page && snapshotClients.size === 0) setImmediate(() => build(performance.now()));
+    return;
   };
 
   const server = createServer((req, res) => {
@@ -377,28 +380,46 @@ function withEdgeRows(s: UiSnapshot): UiSnapshot {
   return { ...s, map: { ...s.map, edges: [], edgeRows } };
 }
 
-async function serveStatic(dir: string, path: string, head: boolean, res: ServerResponse): Promise<void> {
+interface StaticFile { mtimeMs: number; size: number; body: Buffer }
+
+/**
+ * The page's files, kept in memory and checked against the disk on each request
+ * (the page is rebuilt in place by scripts/build-ui.ts). Read synchronously: they
+ * are a few small files in the page cache, and each asynchronous hop would wait
+ * behind the flow ingest on a busy server. Returns whether the page itself was sent.
+ */
+function serveStatic(cache: Map<string, StaticFile>, dir: string, path: string, head: boolean, res: ServerResponse): boolean {
   let rel: string;
   try {
     rel = decodeURIComponent(path);
   } catch {
-    return sendJson(res, 400, { error: 'bad path encoding' });
+    sendJson(res, 400, { error: 'bad path encoding' });
+    return false;
   }
   if (rel.endsWith('/') || extname(rel) === '') rel = '/index.html';
   const file = normalize(join(dir, rel));
-  if (!file.startsWith(normalize(dir + sep))) return sendJson(res, 404, { error: 'not found' });
-  const st = await stat(file).catch(() => undefined);
+  if (!file.startsWith(normalize(dir + sep))) {
+    sendJson(res, 404, { error: 'not found' });
+    return false;
+  }
+  const st = statSync(file, { throwIfNoEntry: false });
   if (st === undefined || !st.isFile()) {
+    cache.delete(file);
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(`not found: ${path}\n`);
-    return;
+    return false;
+  }
+  let f = cache.get(file);
+  if (f === undefined || f.mtimeMs !== st.mtimeMs || f.size !== st.size) {
+    f = { mtimeMs: st.mtimeMs, size: st.size, body: readFileSync(file) };
+    cache.set(file, f);
   }
   res.writeHead(200, {
     'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-    'content-length': st.size,
+    'content-length': f.body.length,
     // The page is rebuilt in place (node scripts/build-ui.ts): always revalidate.
     'cache-control': 'no-cache',
   });
-  if (head) return void res.end();
-  createReadStream(file).pipe(res);
+  res.end(head ? undefined : f.body);
+  return rel === '/index.html';
 }
