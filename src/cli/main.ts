@@ -10,6 +10,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerValidate } from './policy-validate.ts';
+import { registerPolicyTest } from './policy-test.ts';
 import { registerTrace } from './policy-trace.ts';
 import { registerKubeCommands } from './kube-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   const policy = program.command('policy').description('Validate policies and trace verdicts, offline');
   registerValidate(policy);
   registerTrace(policy);
+  registerPolicyTest(policy);
 
   registerLabCommands(program);
   registerKubeCommands(program);
@@ -84,4 +86,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run as the CLI, not when a test imports buildProgram.
+if (import.meta.main) await main();
