@@ -1,7 +1,9 @@
 // `palisade policy validate` and `palisade policy trace`, run as a user runs them: bin/palisade in a subprocess.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -89,4 +91,84 @@ test('trace: bad input names the flag at fault', () => {
   assert.match(r.err, /--src: no pod default\/nobody/);
   const p = palisade(...sw, '--src', 'default/xwing', '--dst', 'default/deathstar', '--dport', '99999');
   assert.match(p.err, /--dport: "99999" is not a port number/);
+});
+
+const scratch = mkdtempSync(`${tmpdir()}/palisade-policy-cli-`);
+after(() => rmSync(scratch, { recursive: true, force: true }));
+let written = 0;
+const cases = (yaml: string): string => {
+  const file = `${scratch}/cases-${written++}.yaml`;
+  writeFileSync(file, yaml);
+  return file;
+};
+
+test('policy test: the example expectations all pass (exit 0)', () => {
+  const r = palisade('policy', 'test', '-f', 'examples/star-wars/', '--cases', 'examples/policy-test/cases.yaml');
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /PASS {2}an empire ship may request landing\n.*POST \/v1\/request-landing \(allowed by default\/rule1\)/);
+  assert.match(r.out, /PASS {2}the same holds through the deathstar Service/);
+  assert.match(r.out, /5 of 5 cases passed/);
+});
+
+test('policy test: a wrong verdict and a wrong deciding policy fail with a report (exit 1)', () => {
+  const file = cases(`
+- name: xwing lands
+  from: default/xwing
+  to: default/deathstar
+  port: 80
+  expect: allow
+- from: default/tiefighter
+  to: default/deathstar
+  port: 80
+  http: {method: POST, path: /v1/request-landing}
+  expect: allow
+  policy: default/other
+- from: default/tiefighter
+  to: default/deathstar
+  port: 80
+  http: {method: POST, path: /v1/request-landing}
+  expect: allow
+  policy: rule1
+`);
+  const r = palisade('policy', 'test', '-f', 'examples/star-wars/', '--cases', file);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.match(r.out, /FAIL {2}xwing lands\n.*\n {6}expected allow, got deny \(denied by default\/rule1\)/);
+  assert.match(r.out, /FAIL {2}case 2\n.*\n {6}expected default\/other to decide, but default\/rule1 did/);
+  assert.match(r.out, /PASS {2}case 3/);
+  assert.match(r.out, /2 of 3 cases failed/);
+  const json = JSON.parse(palisade('policy', 'test', '-f', 'examples/star-wars/', '--cases', file, '-o', 'json').out) as { passed: number; failed: number; cases: { got: string; passed: boolean }[] };
+  assert.deepEqual([json.passed, json.failed, json.cases.map((c) => `${c.got} ${c.passed}`)], [1, 2, ['deny false', 'allow false', 'allow true']]);
+});
+
+test('policy test: bad cases are all named and nothing runs (exit 2)', () => {
+  const r = palisade('policy', 'test', '-f', 'examples/star-wars/', '--cases', cases(`
+cases:
+  - {from: default/xwing, to: default/deathstar, port: 80, expect: deny}
+  - {to: default/deathstar, port: "80", expect: maybe, colour: red}
+`));
+  assert.equal(r.code, 2, r.out + r.err);
+  assert.equal(r.out, '');
+  assert.match(r.err, /3 faults|4 faults/);
+  assert.match(r.err, /cases\[1\]\.colour: unknown field/);
+  assert.match(r.err, /cases\[1\]\.from: is missing/);
+  assert.match(r.err, /cases\[1\]\.port: "80" is not a port number/);
+  assert.match(r.err, /cases\[1\]\.expect: "maybe" is not allow or deny/);
+  const pod = palisade('policy', 'test', '-f', 'examples/star-wars/', '--cases', cases('- {from: default/nobody, to: default/deathstar, port: 80, expect: deny}\n'));
+  assert.equal(pod.code, 2);
+  assert.match(pod.err, /cases\[0\]\.from: no pod default\/nobody in the given objects/);
+});
+
+test('trace --batch: bad lines answer with their error, the others with verdicts (exit 2)', () => {
+  writeFileSync(`${scratch}/q.jsonl`, '{"src":"default/xwing","dst":"default/deathstar","dport":80}\n\nnot json\n{"src":"default/xwing","dst":"default/deathstar","dport":80,"colour":"red"}\n{"src":"default/xwing","dst":"api.github.com","dport":443}\n');
+  const r = palisade(...sw, '--batch', `${scratch}/q.jsonl`);
+  assert.equal(r.code, 2, r.err);
+  const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { allowed?: boolean; line?: number; error?: string });
+  assert.equal(lines.length, 4);
+  assert.equal(lines[0]?.allowed, false);
+  assert.match(lines[1]?.error ?? '', /^line 3: not JSON/);
+  assert.match(lines[2]?.error ?? '', /^line 4: unknown field "colour"/);
+  assert.match(lines[3]?.error ?? '', /^line 5: dst: api\.github\.com looks like a DNS name; say what it resolved to with fqdn-ip/);
+  const none = palisade(...sw, '--src', 'default/xwing');
+  assert.equal(none.code, 2);
+  assert.match(none.err, /--dst is required \(or give queries with --batch FILE\)/);
 });
