@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { envelope, FlowFilterError, type FlowEnvelope, type FlowSource, type GetFlowsResponse } from '../flows/index.ts';
+import { envelope, FlowFilterError, type FlowEnvelope, type FlowFilter, type FlowSource, type GetFlowsResponse } from '../flows/index.ts';
 import { allowFlow, dnsFlow, dropFlow, httpFlow } from '../../test/kit/flows.ts';
 import type { FlowRow, FlowsPage, UiSnapshot } from './api.ts';
 import { startUiServer, type FiltersFromFlags, type UiServer } from './server.ts';
@@ -18,11 +18,12 @@ let prom: Server;
 let promUrl: string;
 const promRequests: string[] = [];
 
-/** Only --verdict, enough to see the parameters reach the translation; src/cli/ui-command.test.ts runs the real one. */
+/** Only --verdict and --ip, enough to see parameters and `q` reach the translation; src/cli/ui-command.test.ts runs the real one. */
 const verdictOnly: FiltersFromFlags = (flags) => {
-  const whitelist = flags.map(([k, v]) => {
-    if (k !== 'verdict') throw new FlowFilterError(`--${k} is not a filter flag`);
-    return { verdict: [v.toUpperCase() as 'DROPPED'] };
+  const whitelist = flags.flatMap(([k, v]): FlowFilter[] => {
+    if (k === 'verdict') return [{ verdict: [v.toUpperCase() as 'DROPPED'] }];
+    if (k === 'ip') return [{ source_ip: [v] }, { destination_ip: [v] }];
+    throw new FlowFilterError(`--${k} is not a filter flag`);
   });
   return { whitelist, blacklist: [] };
 };

@@ -22,10 +22,11 @@ import type { Edge, EdgeRows, FlowsPage, UiSnapshot } from './api.ts';
 import { Aggregator, type AggregatorOptions } from './aggregator.ts';
 import { RecentFlows } from './recent-flows.ts';
 import { followFlows, followTraffic, type UiSource } from './sources.ts';
-import { textFilter } from './text-filter.ts';
+import { textFilter, type FiltersFromFlags } from './text-filter.ts';
+
+export type { FiltersFromFlags };
 
 /** `palisade observe`'s filter flags → FlowFilters (the command passes src/cli's translation in). */
-export type FiltersFromFlags = (flags: readonly (readonly [string, string])[]) => { whitelist: FlowFilter[]; blacklist: FlowFilter[] };
 
 export interface UiServerOptions {
   host: string;
@@ -187,7 +188,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       const { whitelist, blacklist } = o.filtersFromFlags(flags);
       if (whitelist.length + blacklist.length > 0) base = compileFilters(whitelist, blacklist);
     }
-    const text = textFilter(q);
+    const text = textFilter(q, o.filtersFromFlags);
     if (base === undefined) return text;
     if (text === undefined) return base;
     const b = base;

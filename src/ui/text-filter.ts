@@ -7,44 +7,26 @@
  *   from:label=k8s:app=x  from endpoints with these labels (a selector, as --from-label)
  *   to:ip=10.244.0.0/16   to this address or CIDR        !verdict=forwarded   everything but forwarded
  *   dns=*.example.com     from or to this DNS name       identity=1234, namespace=demo, workload=demo/backend, port=80
- *   verdict, protocol, node, http-status, http-method, http-path, dns-query, type: as `palisade observe`'s flags
+ *   verdict, protocol, node, http-status, http-method, http-path, dns-query, type, …: `palisade observe`'s flags
  *
- * Field semantics are src/flows' FlowFilter (compileFilters), so `q` and the
- * filter parameters agree on what a selector, CIDR or wildcard means.
+ * Every kind but pod and workload is observe's flag of that name (from:/to: its
+ * from-/to- twin), translated by observe's own parser, so `q`, the filter
+ * parameters and the CLI agree on what a value, selector, CIDR or wildcard means.
  */
-import { compileFilters, FlowFilterError, parseEventType, type Flow, type FlowFilter, type FlowPredicate } from '../flows/index.ts';
+import { compileFilters, FlowFilterError, type Flow, type FlowFilter, type FlowPredicate } from '../flows/index.ts';
 import { l7Summary } from './flow-row.ts';
 import { workloadOf } from './workload.ts';
 
 type Side = 'from' | 'to' | 'both';
 
-/** Kinds with a source and a destination field. */
-const SIDED: Record<string, [keyof FlowFilter, keyof FlowFilter, (v: string) => unknown]> = {
-  label: ['source_label', 'destination_label', (v) => v],
-  ip: ['source_ip', 'destination_ip', (v) => v],
-  dns: ['source_fqdn', 'destination_fqdn', (v) => v],
-  fqdn: ['source_fqdn', 'destination_fqdn', (v) => v],
-  identity: ['source_identity', 'destination_identity', (v) => {
-    if (!/^\d+$/.test(v)) throw new FlowFilterError(`q: identity=${v}: not a number`);
-    return Number(v);
-  }],
-  port: ['source_port', 'destination_port', (v) => v],
-  namespace: ['source_pod', 'destination_pod', (v) => `${v}/`],
-};
+/**
+ * `palisade observe`'s translation of filter flags (src/cli/observe-filters.ts), handed in
+ * by the command: every `kind=value` word but pod and workload is that flag, so the box and
+ * the CLI accept and refuse the same values.
+ */
+export type FiltersFromFlags = (flags: readonly (readonly [string, string])[]) => { whitelist: FlowFilter[]; blacklist: FlowFilter[] };
 
-/** Kinds without a side. */
-const SIDELESS: Record<string, [keyof FlowFilter, (v: string) => unknown]> = {
-  verdict: ['verdict', (v) => v.toUpperCase()],
-  protocol: ['protocol', (v) => v.toLowerCase()],
-  node: ['node_name', (v) => v],
-  'http-status': ['http_status_code', (v) => v],
-  'http-method': ['http_method', (v) => v.toUpperCase()],
-  'http-path': ['http_path', (v) => v],
-  'dns-query': ['dns_query', (v) => v],
-  type: ['event_type', (v) => parseEventType(v)],
-};
-
-const KINDS = ['pod', 'workload', ...Object.keys(SIDED), ...Object.keys(SIDELESS)].join(', ');
+const KINDS = 'pod, workload, or any of observe\'s filter flags: verdict, ip, label, dns (fqdn), identity, port, namespace, protocol, node, type, http-status, http-method, http-path, dns-query, …';
 
 /** Everything a plain word may match, lower-case. */
 function rowText(f: Flow): string {
@@ -57,16 +39,9 @@ function rowText(f: Flow): string {
     .toLowerCase();
 }
 
-function sideFilter(side: Side, src: keyof FlowFilter, dst: keyof FlowFilter, value: unknown): FlowPredicate {
-  const filters: FlowFilter[] = [];
-  if (side !== 'to') filters.push({ [src]: [value] } as FlowFilter);
-  if (side !== 'from') filters.push({ [dst]: [value] } as FlowFilter);
-  return compileFilters(filters);
-}
-
-function podPredicate(side: Side, value: string): FlowPredicate {
-  // ns/prefix: the FlowFilter's pod field; a bare name: that prefix in any namespace.
-  if (value.includes('/')) return sideFilter(side, 'source_pod', 'destination_pod', value);
+function podPredicate(word: string, side: Side, value: string, flags: FiltersFromFlags): FlowPredicate {
+  // ns/prefix: observe's pod flags; a bare name: that prefix in any namespace (observe would read default/).
+  if (value.includes('/')) return flagPredicate(word, 'pod', side, value, flags);
   const has = (pod: string | undefined): boolean => pod !== undefined && pod.startsWith(value);
   return (f) => (side !== 'to' && has(f.source?.pod_name)) || (side !== 'from' && has(f.destination?.pod_name));
 }
@@ -80,7 +55,29 @@ function workloadPredicate(side: Side, value: string): FlowPredicate {
   };
 }
 
-function wordPredicate(word: string): FlowPredicate {
+/** One flag's FlowFilters as a predicate; a FlowFilterError says what is wrong with the word. */
+function flagPredicate(word: string, kind: string, side: Side, value: string, flags: FiltersFromFlags): FlowPredicate {
+  const name = kind === 'dns' ? 'fqdn' : kind;
+  const isFlag = (flag: string): boolean => {
+    try {
+      flags([[flag, value]]);
+      return true;
+    } catch (err) {
+      return !(err instanceof FlowFilterError && / is not a filter flag/.test(err.message));
+    }
+  };
+  const flag = side === 'both' ? name : `${side}-${name}`;
+  try {
+    return compileFilters(flags([[flag, value]]).whitelist);
+  } catch (err) {
+    if (!(err instanceof FlowFilterError)) throw err;
+    if (!/ is not a filter flag/.test(err.message)) throw new FlowFilterError(`q: ${JSON.stringify(word)}: ${err.message.replace(/^--[a-z0-9-]+: /, '')}`);
+    if (side !== 'both' && isFlag(name)) throw new FlowFilterError(`q: ${JSON.stringify(word)}: ${kind} has no from:/to: side`);
+    throw new FlowFilterError(`q: ${JSON.stringify(word)}: unknown kind ${JSON.stringify(kind)} (${KINDS})`);
+  }
+}
+
+function wordPredicate(word: string, flags: FiltersFromFlags): FlowPredicate {
   let w = word;
   const negate = w.startsWith('!');
   if (negate) w = w.slice(1);
@@ -97,24 +94,18 @@ function wordPredicate(word: string): FlowPredicate {
     const kind = w.slice(0, eq).toLowerCase();
     const value = w.slice(eq + 1);
     if (value === '') throw new FlowFilterError(`q: ${JSON.stringify(word)}: empty value`);
-    const sided = SIDED[kind];
-    const sideless = SIDELESS[kind];
-    if (kind === 'pod') p = podPredicate(side, value);
+    if (kind === 'pod') p = podPredicate(word, side, value, flags);
     else if (kind === 'workload') p = workloadPredicate(side, value);
-    else if (sided !== undefined) p = sideFilter(side, sided[0], sided[1], sided[2](value));
-    else if (sideless !== undefined) {
-      if (side !== 'both') throw new FlowFilterError(`q: ${JSON.stringify(word)}: ${kind} has no from:/to: side`);
-      p = compileFilters([{ [sideless[0]]: [sideless[1](value)] } as FlowFilter]);
-    } else throw new FlowFilterError(`q: ${JSON.stringify(word)}: unknown kind ${JSON.stringify(kind)} (${KINDS})`);
+    else p = flagPredicate(word, kind, side, value, flags);
   }
   return negate ? (f) => !p(f) : p;
 }
 
 /** All words must hold; undefined when `q` is empty. Throws FlowFilterError naming the bad word. */
-export function textFilter(q: string): FlowPredicate | undefined {
+export function textFilter(q: string, flags: FiltersFromFlags): FlowPredicate | undefined {
   const words = q.split(/\s+/).filter((w) => w !== '');
   if (words.length === 0) return undefined;
-  const ps = words.map(wordPredicate);
+  const ps = words.map((w) => wordPredicate(w, flags));
   if (ps.length === 1) return ps[0];
   return (f) => {
     for (const p of ps) if (!p(f)) return false;
