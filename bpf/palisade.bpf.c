@@ -445,16 +445,6 @@ static __always_inline void count_traffic(__u32 saddr, __u32 daddr, __u32 len)
 	bpf_map_update_elem(&traffic, &k, &nv, BPF_NOEXIST);
 }
 
-/* Delivered to a pod: counted here only when no pod of the cluster sent it (a pod's node counted it). */
-static __always_inline void count_delivered(__u32 saddr, __u32 daddr, __u32 len)
-{
-	struct node_config *cfg = bpf_map_lookup_elem(&config, &(__u32){ 0 });
-
-	if (cfg && cfg->cluster_mask && (saddr & cfg->cluster_mask) == cfg->cluster_addr)
-		return;
-	count_traffic(saddr, daddr, len);
-}
-
 /* A ring buffer record; a full ring buffer is counted, never silent. */
 static __always_inline void emit(struct __sk_buff *skb, const struct pkt *p, __u8 type, __u8 reason, __u8 dir,
 				 __u16 ep_id, __u32 src_id, __u32 dst_id, __u8 match, __u8 verdict, __u8 is_reply)
@@ -867,6 +857,16 @@ static __always_inline int to_local(struct __sk_buff *skb, struct pkt *p, const 
 static __always_inline int in_cluster(const struct node_config *cfg, __u32 addr)
 {
 	return cfg->cluster_mask && (addr & cfg->cluster_mask) == cfg->cluster_addr;
+}
+
+/* Delivered to a pod: counted here only when no pod of the cluster sent it (a pod's node counted it). */
+static __always_inline void count_delivered(__u32 saddr, __u32 daddr, __u32 len)
+{
+	struct node_config *cfg = node_config();
+
+	if (cfg && in_cluster(cfg, saddr))
+		return;
+	count_traffic(saddr, daddr, len);
 }
 
 /*
