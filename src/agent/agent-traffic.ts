@@ -15,22 +15,8 @@
  * next value.
  */
 import type { Datapath, TrafficCounter } from '../datapath/index.ts';
-import type { FlowMetrics } from '../flows/index.ts';
+import type { FlowMetrics, WorkloadPairTotals, WorkloadRef } from '../flows/index.ts';
 import { endpointOf, type FlowContext } from './flow-events.ts';
-
-/** A workload: `namespace` is '' for what is not a pod, whose workload is then its reserved identity (world, host, remote-node). */
-interface WorkloadRef {
-  namespace: string;
-  workload: string;
-}
-
-/** GET /v1/traffic's rows: cumulative forwarded packets and bytes per workload pair. */
-export interface TrafficByWorkload {
-  source: WorkloadRef;
-  destination: WorkloadRef;
-  packets: number;
-  bytes: number;
-}
 
 const POLL_MS = 5000;
 /** A scrape reads afresh only when the last reading is older than this. */
@@ -44,7 +30,7 @@ export class TrafficTracker {
   readonly #metrics: FlowMetrics;
   /** The last reading per address pair (`source>destination`). */
   #last = new Map<string, TrafficCounter>();
-  readonly #totals = new Map<string, TrafficByWorkload>();
+  readonly #totals = new Map<string, WorkloadPairTotals>();
   #readAt = 0;
   #reading: Promise<void> | null = null;
   #timer: NodeJS.Timeout | undefined;
@@ -76,7 +62,7 @@ export class TrafficTracker {
   }
 
   /** Cumulative totals per workload pair, read at most a second ago. */
-  async totals(): Promise<TrafficByWorkload[]> {
+  async totals(): Promise<WorkloadPairTotals[]> {
     // A failed reading serves the last totals: a scrape must not fail whole for it (the 5 s poll logs the error).
     if (this.#started && performance.now() - this.#readAt >= FRESH_MS) await this.poll().catch(() => undefined);
     return [...this.#totals.values()];

@@ -22,7 +22,7 @@
 import type { Logger } from 'pino';
 import type { PolicyEngine } from '../policy/index.ts';
 import type { ApplyResult, Datapath, DatapathStatus, DropCounter } from '../datapath/index.ts';
-import type { FlowMetrics, FlowStore, FlowStoreStatus } from '../flows/index.ts';
+import type { FlowMetrics, FlowStore, FlowStoreStatus, WorkloadPairTotals } from '../flows/index.ts';
 import type { DnsProxyStats } from '../proxy/dns/index.ts';
 import { serviceEntries } from './service-table.ts';
 import { nameCacheFile, type AgentConfig } from './config.ts';
@@ -33,7 +33,7 @@ import type { FlowContext } from './flow-events.ts';
 import { ApplyQueue } from './apply-queue.ts';
 import { FqdnMirror, type FqdnCacheRow } from './fqdn-mirror.ts';
 import { agentFlows } from './agent-flows.ts';
-import { TrafficTracker, type TrafficByWorkload } from './agent-traffic.ts';
+import { TrafficTracker } from './agent-traffic.ts';
 
 export interface AgentStatus {
   node: string;
@@ -198,7 +198,7 @@ export class Agent {
   }
 
   /** GET /v1/traffic: cumulative forwarded packets and bytes per workload pair, read at most a second ago. */
-  traffic(): Promise<TrafficByWorkload[]> {
+  traffic(): Promise<WorkloadPairTotals[]> {
     return this.#traffic.totals();
   }
 

@@ -27,7 +27,7 @@ export { flowsQueryString, parseFlowsQuery, parseTimeArg } from './query-params.
 export { getAgentJson, unixFlowSource } from './unix-client.ts';
 export { relayFlows, type FlowSource } from './relay.ts';
 export { observerFlowSource, type ObserverFlowSource } from './grpc-client.ts';
-export { FlowMetrics, handleMetricsRequest } from './metrics.ts';
+export { FlowMetrics, handleMetricsRequest, type WorkloadPairTotals, type WorkloadRef } from './metrics.ts';
 export { startObserverServer } from './grpc-server.ts';
 export { FlowLog } from './flow-log.ts';
 export { makePrinter, OUTPUT_FORMATS, type OutputFormat } from './flow-printer.ts';

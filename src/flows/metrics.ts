@@ -144,10 +144,16 @@ function workloadName(ep: Endpoint): string {
   return ep.workloads?.[0]?.name || appOf(ep) || ep.pod_name || reservedName(ep);
 }
 
-/** One workload pair's forwarded totals, cumulative (what trackTraffic's provider hands over). */
-interface WorkloadPairTotals {
-  source: { namespace: string; workload: string };
-  destination: { namespace: string; workload: string };
+/** A workload as the workload labels name it: `namespace` is '' for what is not a pod, whose workload is then its reserved identity. */
+export interface WorkloadRef {
+  namespace: string;
+  workload: string;
+}
+
+/** One workload pair's forwarded totals, cumulative: what trackTraffic's provider hands over, and an agent's GET /v1/traffic rows. */
+export interface WorkloadPairTotals {
+  source: WorkloadRef;
+  destination: WorkloadRef;
   packets: number;
   bytes: number;
 }
@@ -298,7 +304,7 @@ export class FlowMetrics {
   }
 
   /** An endpoint's namespace and workload as the workload labels name it ('' namespace when it is not a pod). */
-  workloadOf(ep: Endpoint): { namespace: string; workload: string } {
+  workloadOf(ep: Endpoint): WorkloadRef {
     return { namespace: ep.namespace ?? '', workload: workloadName(ep) };
   }
 

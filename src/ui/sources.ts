@@ -15,7 +15,7 @@
  * flow it saw, skipping what it already had.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { flowsQueryString, formatFlowTime, getAgentJson, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource } from '../flows/index.ts';
+import { flowsQueryString, formatFlowTime, getAgentJson, type FlowEnvelope, type FlowSource, type ObserverFlowSource, unixFlowSource, type WorkloadPairTotals, type WorkloadRef } from '../flows/index.ts';
 import type { FqdnView, NodeHealth } from './api.ts';
 import { workloadName } from './workload.ts';
 
@@ -55,13 +55,6 @@ interface FqdnRow {
   resolvedBy: { ip: string; namespace?: string; pod?: string }[];
 }
 
-/** What the UI reads of an agent's /v1/traffic rows (src/agent/agent-traffic.ts). */
-interface AgentTrafficRow {
-  source: { namespace: string; workload: string };
-  destination: { namespace: string; workload: string };
-  bytes: number;
-}
-
 /**
  * An agent's workload as a UI id (workload.ts), or undefined when the UI
  * cannot place it: a pod is `<namespace>/<workload>` (the metrics' rule:
@@ -70,7 +63,7 @@ interface AgentTrafficRow {
  * the agent while the UI draws one node per address or name, so its bytes
  * have no cell.
  */
-function trafficWorkloadId(w: AgentTrafficRow['source'], node: string): string | undefined {
+function trafficWorkloadId(w: WorkloadRef, node: string): string | undefined {
   // Without an app label the agent names a pod itself; the UI names its ReplicaSet's workload.
   if (w.namespace !== '') return `${w.namespace}/${workloadName(w.workload)}`;
   if (w.workload === 'host') return `host/${node}`;
@@ -135,7 +128,7 @@ export function agentsSource(lab: string, nodes: readonly AgentNode[], version?:
       const sums = new Map<string, TrafficBytes>();
       await Promise.all(
         nodes.map(async (n) => {
-          const rows = (await getAgentJson(n.socket, '/v1/traffic', signal)) as AgentTrafficRow[];
+          const rows = (await getAgentJson(n.socket, '/v1/traffic', signal)) as WorkloadPairTotals[];
           for (const r of rows) {
             const source = trafficWorkloadId(r.source, n.name);
             const destination = trafficWorkloadId(r.destination, n.name);
