@@ -17,16 +17,15 @@ import { readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
-import { compileFilters, FlowFilterError, type FlowEnvelope, type FlowFilter, type FlowPredicate } from '../flows/index.ts';
+import { compileFilters, FlowFilterError, type FlowEnvelope, type FlowPredicate } from '../flows/index.ts';
 import type { Edge, EdgeRows, FlowsPage, UiSnapshot } from './api.ts';
 import { Aggregator, type AggregatorOptions } from './aggregator.ts';
 import { RecentFlows } from './recent-flows.ts';
 import { followFlows, followTraffic, type UiSource } from './sources.ts';
 import { textFilter, type FiltersFromFlags } from './text-filter.ts';
 
-export type { FiltersFromFlags };
-
 /** `palisade observe`'s filter flags → FlowFilters (the command passes src/cli's translation in). */
+export type { FiltersFromFlags };
 
 export interface UiServerOptions {
   host: string;
@@ -343,7 +342,6 @@ async function proxyPrometheus(base: string | undefined, route: string, search: 
   res.end(body);
 }
 
-/** Files of the built page; paths without an extension are the page itself (views live in the URL). */
 /** The snapshot for a page showing only the map: the other views' data left out (empty). */
 function onlyMap(s: UiSnapshot): UiSnapshot {
   return {
@@ -384,7 +382,8 @@ function withEdgeRows(s: UiSnapshot): UiSnapshot {
 interface StaticFile { mtimeMs: number; size: number; body: Buffer }
 
 /**
- * The page's files, kept in memory and checked against the disk on each request
+ * Files of the built page; paths without an extension are the page itself (views live in the URL).
+ * They are kept in memory and checked against the disk on each request
  * (the page is rebuilt in place by scripts/build-ui.ts). Read synchronously: they
  * are a few small files in the page cache, and each asynchronous hop would wait
  * behind the flow ingest on a busy server. Returns whether the page itself was sent.
@@ -403,7 +402,12 @@ function serveStatic(cache: Map<string, StaticFile>, dir: string, path: string, 
     sendJson(res, 404, { error: 'not found' });
     return false;
   }
-  const st = statSync(file, { throwIfNoEntry: false });
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file, { throwIfNoEntry: false });
+  } catch {
+    st = undefined; // a name no file can have (a NUL byte): not found, as any other
+  }
   if (st === undefined || !st.isFile()) {
     cache.delete(file);
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
