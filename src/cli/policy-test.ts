@@ -10,9 +10,8 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { PolicyEngine, type PolicySnapshot, type RuleOrigin, type Verdict } from '../policy/index.ts';
-import { loadObjectsOrFail } from './load-objects.ts';
-import { knpIpBlockSelectsPods, KNP_IPBLOCK_HELP, traceQuery, type TraceQuery, type TraceResult } from './policy-trace.ts';
+import type { PolicySnapshot, RuleOrigin, Verdict } from '../policy/index.ts';
+import { KNP_IPBLOCK_HELP, loadSnapshot, traceQuery, type TraceQuery, type TraceResult } from './policy-trace.ts';
 import { bold, CliError, dim, green, red } from './style.ts';
 
 /** One expectation as the cases file writes it. */
@@ -75,12 +74,7 @@ Example:
     )
     .action(async (opts: { filename: string[]; cases: string; knpIpblock: string; output: string }) => {
       const cases = parseCases(await readCasesFile(opts.cases), opts.cases);
-      const engine = new PolicyEngine({ ipBlockSelectsPods: knpIpBlockSelectsPods(opts.knpIpblock) });
-      const entries = await loadObjectsOrFail(opts.filename);
-      engine.batch((e) => {
-        for (const { object } of entries) e.upsert(object);
-      });
-      const results = runCases(engine.snapshot(), cases);
+      const results = runCases(await loadSnapshot(opts.filename, opts.knpIpblock), cases);
       const failed = results.filter((r) => !r.passed).length;
       if (opts.output === 'json') console.log(JSON.stringify({ passed: results.length - failed, failed, cases: results }, null, 2));
       else console.log(renderReport(cases, results));

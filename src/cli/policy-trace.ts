@@ -88,18 +88,15 @@ Many questions in one run (the objects are loaded once):
   for a query that is wrong (the run then exits 2).`,
     )
     .action(async (opts: TraceOptions) => {
-      const engine = new PolicyEngine({ ipBlockSelectsPods: knpIpBlockSelectsPods(opts.knpIpblock) });
-      const entries = await loadObjectsOrFail(opts.filename);
-      engine.batch((e) => {
-        for (const { object } of entries) e.upsert(object);
-      });
-      const snap = engine.snapshot();
+      if (opts.batch === undefined) {
+        for (const flag of ['src', 'dst', 'dport'] as const) {
+          if (opts[flag] === undefined) throw new CliError(`--${flag} is required (or give queries with --batch FILE)`);
+        }
+      }
+      const snap = await loadSnapshot(opts.filename, opts.knpIpblock);
       if (opts.batch !== undefined) {
         process.exitCode = await traceBatch(snap, opts.batch);
         return;
-      }
-      for (const flag of ['src', 'dst', 'dport'] as const) {
-        if (opts[flag] === undefined) throw new CliError(`--${flag} is required (or give queries with --batch FILE)`);
       }
       const query: TraceQuery = { src: opts.src ?? '', dst: opts.dst ?? '', dport: opts.dport ?? '', protocol: opts.protocol, httpHeader: opts.httpHeader, fqdnIp: opts.fqdnIp };
       for (const k of ['httpMethod', 'httpPath', 'httpHost', 'dnsName'] as const) if (opts[k] !== undefined) query[k] = opts[k];
@@ -116,6 +113,16 @@ Many questions in one run (the objects are loaded once):
         console.log(`\n${ok} of ${results.length} backends allowed`);
       }
     });
+}
+
+/** The manifests' objects compiled, as an agent would hold them (`knpIpblock`: the --knp-ipblock value). */
+export async function loadSnapshot(files: string[], knpIpblock: string): Promise<PolicySnapshot> {
+  const engine = new PolicyEngine({ ipBlockSelectsPods: knpIpBlockSelectsPods(knpIpblock) });
+  const entries = await loadObjectsOrFail(files);
+  engine.batch((e) => {
+    for (const { object } of entries) e.upsert(object);
+  });
+  return engine.snapshot();
 }
 
 /** One question, as the flags ask it (values as strings or, from JSON, numbers). */
