@@ -69,7 +69,7 @@ export class ServiceMapView {
   private segments: Segment[] = [];
   private paintQueued = false;
   /** What the canvas shows: each edge's look, and the view it was painted for. */
-  private readonly painted = new Map<string, string>();
+  private painted = new Map<string, string>();
   private paintedView = '';
 
   constructor(private readonly svg: SVGSVGElement, private readonly handlers: MapHandlers) {
@@ -264,6 +264,7 @@ export class ServiceMapView {
     // software): skipped when no edge changed its look and the view did not move.
     const view = `${pw}x${ph}|${s},${ox},${oy}|${layout.version}|${this.workloads.size}`;
     let same = view === this.paintedView && this.painted.size === this.leanEdges.length;
+    const looks = new Map<string, string>();
     for (const e of this.leanEdges) {
       const a = layout.position(e.source), b = layout.position(e.destination);
       if (!a || !b) continue;
@@ -274,7 +275,9 @@ export class ServiceMapView {
       const width = edgeWidth(e, this.widths.get(e.id));
       this.widths.set(e.id, width);
       const key = `${edgeClass(e)}|${width}|${e.rate > 0 ? 1 : 0}`;
-      if (same && this.painted.get(e.id) !== `${key}|${e.tunnelled}`) same = false;
+      const look = `${key}|${e.tunnelled}`;
+      looks.set(e.id, look);
+      if (same && this.painted.get(e.id) !== look) same = false;
       let g = groups.get(key);
       if (g === undefined) { g = []; groups.set(key, g); }
       g.push(seg);
@@ -283,8 +286,7 @@ export class ServiceMapView {
     this.segments = segments;
     if (same) return;
     this.paintedView = view;
-    this.painted.clear();
-    for (const [key, segs] of groups) for (const g of segs) this.painted.set(g.e.id, `${key}|${g.e.tunnelled}`);
+    this.painted = looks;
     if (c.width !== pw || c.height !== ph) { c.width = pw; c.height = ph; }
     const ctx = c.getContext('2d');
     if (ctx === null) return;
@@ -404,9 +406,7 @@ export class ServiceMapView {
       const w = node ? this.workloads.get(node.getAttribute('data-workload') ?? '') : undefined;
       const e = edge ? this.edgeData.get(edge.getAttribute('data-edge') ?? '') : undefined;
       const text = w ? nodeTip(w) : e ? edgeTip(e) : '';
-      let title = host.querySelector(':scope > title');
-      if (!title) { title = document.createElementNS(SVG_NS, 'title'); host.appendChild(title); }
-      title.textContent = text;
+      titleOf(host).textContent = text;
     });
     this.svg.addEventListener('click', (ev) => {
       if (drag?.moved) return;
@@ -431,13 +431,18 @@ export class ServiceMapView {
         if (over === hovered) return;
         hovered = over;
         this.svg.classList.toggle('on-edge', over !== null);
-        let title = this.svg.querySelector(':scope > title');
-        if (over === null) { title?.remove(); return; }
-        if (!title) { title = document.createElementNS(SVG_NS, 'title'); this.svg.prepend(title); }
-        title.textContent = edgeTip(over);
+        if (over === null) { this.svg.querySelector(':scope > title')?.remove(); return; }
+        titleOf(this.svg).textContent = edgeTip(over);
       });
     });
   }
+}
+
+/** An element's own <title> (its tooltip), made when it has none. */
+function titleOf(host: Element): Element {
+  let title = host.querySelector(':scope > title');
+  if (!title) { title = document.createElementNS(SVG_NS, 'title'); host.prepend(title); }
+  return title;
 }
 
 function stubWorkload(id: string): Workload {
